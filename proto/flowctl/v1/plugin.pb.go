@@ -633,11 +633,13 @@ func (*GetSchemaRequest) Descriptor() ([]byte, []int) {
 type GetSchemaResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Plugin name and version, as the `describe` argument prints them.
-	Name          string             `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string             `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Components    []*ComponentSchema `protobuf:"bytes,3,rep,name=components,proto3" json:"components,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Name       string             `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version    string             `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Components []*ComponentSchema `protobuf:"bytes,3,rep,name=components,proto3" json:"components,omitempty"`
+	// Protocol versions the binary can speak (go-plugin handshake).
+	ProtocolVersions []uint32 `protobuf:"varint,4,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *GetSchemaResponse) Reset() {
@@ -687,6 +689,13 @@ func (x *GetSchemaResponse) GetVersion() string {
 func (x *GetSchemaResponse) GetComponents() []*ComponentSchema {
 	if x != nil {
 		return x.Components
+	}
+	return nil
+}
+
+func (x *GetSchemaResponse) GetProtocolVersions() []uint32 {
+	if x != nil {
+		return x.ProtocolVersions
 	}
 	return nil
 }
@@ -1778,13 +1787,14 @@ const file_flowctl_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"attributes\x18\x04 \x03(\v2\x15.flowctl.v1.AttributeR\n" +
 	"attributes\"\x12\n" +
-	"\x10GetSchemaRequest\"~\n" +
+	"\x10GetSchemaRequest\"\xab\x01\n" +
 	"\x11GetSchemaResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12;\n" +
 	"\n" +
 	"components\x18\x03 \x03(\v2\x1b.flowctl.v1.ComponentSchemaR\n" +
-	"components\"\x97\x01\n" +
+	"components\x12+\n" +
+	"\x11protocol_versions\x18\x04 \x03(\rR\x10protocolVersions\"\x97\x01\n" +
 	"\n" +
 	"Diagnostic\x120\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\x14.flowctl.v1.SeverityR\bseverity\x12\x18\n" +

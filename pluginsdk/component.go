@@ -1,0 +1,240 @@
+package pluginsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hashicorp/go-hclog"
+
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// Kind is what a component does in a pipeline.
+type Kind int
+
+// Component kinds.
+const (
+	KindSource Kind = iota + 1
+	KindProcessor
+	KindSink
+)
+
+// String names the kind as the pipeline language does.
+func (k Kind) String() string {
+	switch k {
+	case KindSource:
+		return "source"
+	case KindProcessor:
+		return "processor"
+	case KindSink:
+		return "sink"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, error) {
+	for _, k := range []Kind{KindSource, KindProcessor, KindSink} {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown component kind %q (want source, processor or sink)", s)
+}
+
+func (k Kind) proto() flowctlv1.Kind {
+	switch k {
+	case KindSource:
+		return flowctlv1.Kind_KIND_SOURCE
+	case KindProcessor:
+		return flowctlv1.Kind_KIND_PROCESSOR
+	case KindSink:
+		return flowctlv1.Kind_KIND_SINK
+	}
+	return flowctlv1.Kind_KIND_UNSPECIFIED
+}
+
+func kindFromProto(k flowctlv1.Kind) Kind {
+	switch k {
+	case flowctlv1.Kind_KIND_SOURCE:
+		return KindSource
+	case flowctlv1.Kind_KIND_PROCESSOR:
+		return KindProcessor
+	case flowctlv1.Kind_KIND_SINK:
+		return KindSink
+	}
+	return 0
+}
+
+// ErrEndOfInput is returned by Source.Read when a finite source has no more
+// events. The SDK then tells the host, and keeps delivering acks.
+var ErrEndOfInput = errors.New("end of input")
+
+// ErrPluginShutdown is returned by SDK calls made after the plugin was told
+// to stop.
+var ErrPluginShutdown = errors.New("plugin is shutting down")
+
+// Source reads events from the outside world.
+//
+// Lifecycle, per instance: the constructor given to NewSource validates the
+// configuration and has no side effects. Open is called once, with the
+// position to resume after (nil: from the start); it acquires resources.
+// Then Read is called repeatedly from one goroutine while Ack is called from
+// another, concurrently with Read. Teardown is called exactly once when the
+// instance ends — also when Open failed or was never called — and nothing is
+// called after it. Each context covers only its call.
+type Source interface {
+	Open(ctx context.Context, from Position) error
+	// Read returns between 1 and max records, blocking until at least one is
+	// available, ctx is done (return ctx.Err(), having consumed nothing), or
+	// the input ends (return ErrEndOfInput). It should not wait to fill max:
+	// the SDK batches across calls.
+	Read(ctx context.Context, max int) ([]Record, error)
+	// Ack says every record up to and including pos was delivered to all
+	// sinks; acks arrive in position order. A source that must confirm reads
+	// upstream (a queue, a database cursor) does it here.
+	Ack(ctx context.Context, pos Position) error
+	Teardown(ctx context.Context) error
+}
+
+// Processor transforms events.
+//
+// Lifecycle: the constructor validates and has no side effects; Open is
+// called once; Process is called for one event at a time, in stream order,
+// never concurrently; Teardown is called exactly once at the end (also after
+// a failed Open) and nothing is called after it.
+type Processor interface {
+	Open(ctx context.Context) error
+	// Process handles one event and calls emit for each output (zero, one or
+	// many). Outputs keep the order of their inputs. An error fails this
+	// event only; the host applies the component's on_error policy to it.
+	Process(ctx context.Context, in Event, emit func(Event)) error
+	Teardown(ctx context.Context) error
+}
+
+// Sink writes events to the outside world.
+//
+// Lifecycle: the constructor validates and has no side effects; Open is
+// called once; Write is called for one batch at a time, in stream order,
+// never concurrently; Teardown is called exactly once at the end (also after
+// a failed Open) and nothing is called after it.
+type Sink interface {
+	Open(ctx context.Context) error
+	// Write returns nil only once every event of the batch is durably
+	// written: the host then acks the events' source positions. An error
+	// nacks the whole batch with the error as reason. The SDK reuses batch
+	// after Write returns; keep copies, not the slice.
+	Write(ctx context.Context, batch []Event) error
+	Teardown(ctx context.Context) error
+}
+
+// HealthChecker is implemented by components that can report their health
+// beyond "the process answers".
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
+
+// Init is what a component constructor receives.
+type Init struct {
+	Config Config
+	// Logger writes to the host's log under the component's address.
+	Logger hclog.Logger
+	// Address is the component's address in the pipeline, e.g. "sink.out".
+	Address string
+}
+
+// Component is one source, processor or sink that a plugin binary serves.
+// Build it with NewSource, NewProcessor or NewSink.
+type Component struct {
+	kind         Kind
+	name         string
+	description  string
+	spec         *Spec
+	newSource    func(Init) (Source, error)
+	newProcessor func(Init) (Processor, error)
+	newSink      func(Init) (Sink, error)
+}
+
+// NewSource declares a source component named name (the type written in
+// HCL: `source "<name>" "..."`).
+func NewSource(name, description string, spec *Spec, fn func(Init) (Source, error)) Component {
+	return Component{kind: KindSource, name: name, description: description, spec: spec, newSource: fn}
+}
+
+// NewProcessor declares a processor component.
+func NewProcessor(name, description string, spec *Spec, fn func(Init) (Processor, error)) Component {
+	return Component{kind: KindProcessor, name: name, description: description, spec: spec, newProcessor: fn}
+}
+
+// NewSink declares a sink component.
+func NewSink(name, description string, spec *Spec, fn func(Init) (Sink, error)) Component {
+	return Component{kind: KindSink, name: name, description: description, spec: spec, newSink: fn}
+}
+
+// Kind returns the component's kind.
+func (c Component) Kind() Kind { return c.kind }
+
+// Name returns the component's type name.
+func (c Component) Name() string { return c.name }
+
+func (c Component) schema() *flowctlv1.ComponentSchema {
+	return &flowctlv1.ComponentSchema{
+		Kind: c.kind.proto(), Name: c.name, Description: c.description, Attributes: c.spec.proto(),
+	}
+}
+
+// Plugin is everything one plugin binary serves. It is a plain value: build
+// it in main (or a constructor) and pass it to Serve.
+type Plugin struct {
+	// Name of the plugin, e.g. "file"; it should match the last part of its
+	// catalog address.
+	Name string
+	// Version is the plugin's semantic version, e.g. "1.4.0".
+	Version    string
+	Components []Component
+}
+
+// Validate reports plugin definition mistakes: missing name or version, no
+// components, or two components of the same kind and name.
+func (p Plugin) Validate() error {
+	if p.Name == "" || p.Version == "" {
+		return errors.New("pluginsdk: Plugin needs a Name and a Version")
+	}
+	if len(p.Components) == 0 {
+		return fmt.Errorf("pluginsdk: plugin %s declares no components", p.Name)
+	}
+	seen := map[string]bool{}
+	for _, c := range p.Components {
+		key := c.kind.String() + "." + c.name
+		if c.name == "" || seen[key] {
+			return fmt.Errorf("pluginsdk: plugin %s: duplicate or unnamed component %q", p.Name, key)
+		}
+		if c.newSource == nil && c.newProcessor == nil && c.newSink == nil {
+			return fmt.Errorf("pluginsdk: plugin %s: component %s has no constructor", p.Name, key)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+func (p Plugin) component(kind Kind, name string) (Component, bool) {
+	for _, c := range p.Components {
+		if c.kind == kind && c.name == name {
+			return c, true
+		}
+	}
+	return Component{}, false
+}
+
+// Schema returns the plugin's GetSchema answer, also printed by `describe`.
+func (p Plugin) Schema() *flowctlv1.GetSchemaResponse {
+	resp := &flowctlv1.GetSchemaResponse{Name: p.Name, Version: p.Version}
+	for _, v := range ProtocolVersions {
+		resp.ProtocolVersions = append(resp.ProtocolVersions, uint32(v))
+	}
+	for _, c := range p.Components {
+		resp.Components = append(resp.Components, c.schema())
+	}
+	return resp
+}

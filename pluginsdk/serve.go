@@ -1,0 +1,109 @@
+package pluginsdk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// EnvLogLevel is the environment variable the host sets to the log level
+// plugins should use (trace, debug, info, warn, error).
+const EnvLogLevel = "FLOWCTL_LOG_LEVEL"
+
+// Serve runs p as a plugin process and exits when the host is done with it.
+// Call it from main. With the single argument `describe` it prints the
+// plugin's schema as JSON and exits without a handshake.
+func Serve(p Plugin) {
+	os.Exit(Main(p, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Main is Serve without the exit, for binaries (like flowctl itself) that
+// serve plugins as one of several modes. It returns the exit code.
+func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
+	if err := p.Validate(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if len(args) > 0 {
+		switch args[0] {
+		case "describe":
+			return describe(p, stdout, stderr)
+		case "-h", "-help", "--help", "help":
+			fmt.Fprintf(stdout, "%s %s is a flowctl plugin. flowctl starts it; run it with the argument `describe` to print its components and their configuration as JSON.\n", p.Name, p.Version)
+			return 0
+		}
+	}
+	log := NewLogger(p.Name)
+	var stop atomic.Pointer[func(context.Context)]
+	register := func(s *grpc.Server) {
+		fn := RegisterServices(s, p, log)
+		stop.Store(&fn)
+	}
+	go watchParent(log, os.Getppid(), func() {
+		if fn := stop.Load(); fn != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			(*fn)(ctx)
+		}
+	})
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig:  HandshakeConfig(),
+		VersionedPlugins: VersionedPlugins(&GRPCPlugin{register: register}),
+		GRPCServer:       plugin.DefaultGRPCServer,
+		Logger:           log,
+	})
+	return 0
+}
+
+func describe(p Plugin, stdout, stderr io.Writer) int {
+	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(p.Schema())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintln(stdout, string(out))
+	return 0
+}
+
+// NewLogger returns the logger a plugin uses: hclog JSON on stderr, which
+// the host parses and relays under the component's name. The level comes
+// from FLOWCTL_LOG_LEVEL.
+func NewLogger(name string) hclog.Logger {
+	level := hclog.LevelFromString(strings.TrimSpace(os.Getenv(EnvLogLevel)))
+	if level == hclog.NoLevel {
+		level = hclog.Info
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       name,
+		Level:      level,
+		Output:     os.Stderr,
+		JSONFormat: true,
+	})
+}
+
+// watchParent exits the process when the host that started it is gone, so
+// no plugin outlives a SIGKILLed host. The kernel's parent-death signal
+// covers most cases; this covers the rest (and hosts on other systems).
+func watchParent(log hclog.Logger, ppid int, cleanup func()) {
+	if ppid <= 1 {
+		return // started by init or a container runtime: nothing to watch
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for range t.C {
+		if os.Getppid() != ppid {
+			log.Error("flowctl host exited; stopping plugin", "host_pid", ppid)
+			cleanup()
+			os.Exit(2)
+		}
+	}
+}

@@ -1,0 +1,209 @@
+package pluginsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// RegisterServices registers the flowctl plugin services for p on s. Serve
+// does this; sdktest and network mode call it directly. The returned stop
+// function tears down the configured component, if any, and is safe to call
+// more than once.
+func RegisterServices(s *grpc.Server, p Plugin, log hclog.Logger) (stop func(context.Context)) {
+	srv := &server{plugin: p, log: log}
+	flowctlv1.RegisterPluginServer(s, &baseService{srv: srv})
+	flowctlv1.RegisterSourceServer(s, &sourceService{srv: srv})
+	flowctlv1.RegisterProcessorServer(s, &processorService{srv: srv})
+	flowctlv1.RegisterSinkServer(s, &sinkService{srv: srv})
+	return srv.teardown
+}
+
+// server holds the one component instance a plugin process runs: the host
+// starts a process per pipeline component.
+type server struct {
+	plugin Plugin
+	log    hclog.Logger
+
+	mu   sync.Mutex
+	inst *instance
+}
+
+type instance struct {
+	kind      Kind
+	address   string
+	source    Source
+	processor Processor
+	sink      Sink
+
+	mu       sync.Mutex // serializes Ack against Teardown
+	streamed bool
+	done     bool
+}
+
+func (in *instance) teardown(ctx context.Context, log hclog.Logger) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.done {
+		return
+	}
+	in.done = true
+	var err error
+	switch {
+	case in.source != nil:
+		err = in.source.Teardown(ctx)
+	case in.processor != nil:
+		err = in.processor.Teardown(ctx)
+	case in.sink != nil:
+		err = in.sink.Teardown(ctx)
+	}
+	if err != nil {
+		log.Error("teardown failed", "component", in.address, "error", err)
+	}
+}
+
+func (s *server) teardown(ctx context.Context) {
+	s.mu.Lock()
+	inst := s.inst
+	s.mu.Unlock()
+	if inst != nil {
+		inst.teardown(ctx, s.log)
+	}
+}
+
+// take hands the configured instance to a stream: one stream per instance.
+func (s *server) take(kind Kind) (*instance, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.inst == nil:
+		return nil, status.Error(codes.FailedPrecondition, "component not configured: call Configure first")
+	case s.inst.kind != kind:
+		return nil, status.Errorf(codes.FailedPrecondition, "component %s is a %v, not a %v", s.inst.address, s.inst.kind, kind)
+	case s.inst.streamed:
+		return nil, status.Errorf(codes.FailedPrecondition, "component %s already has a stream", s.inst.address)
+	}
+	s.inst.streamed = true
+	return s.inst, nil
+}
+
+type baseService struct {
+	flowctlv1.UnimplementedPluginServer
+	srv *server
+}
+
+func (b *baseService) GetSchema(context.Context, *flowctlv1.GetSchemaRequest) (*flowctlv1.GetSchemaResponse, error) {
+	return b.srv.plugin.Schema(), nil
+}
+
+func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureRequest) (*flowctlv1.ConfigureResponse, error) {
+	s := b.srv
+	kind := kindFromProto(req.GetKind())
+	comp, ok := s.plugin.component(kind, req.GetComponent())
+	if !ok {
+		return nil, status.Errorf(codes.NotFound, "plugin %s has no %v component %q", s.plugin.Name, kind, req.GetComponent())
+	}
+	cfg, diags := ParseConfig(comp.spec, req.GetConfigJson())
+	resp := &flowctlv1.ConfigureResponse{}
+	for _, d := range diags {
+		resp.Diagnostics = append(resp.Diagnostics, d.proto())
+	}
+	if hasErrors(diags) {
+		return resp, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inst != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "already configured as %s", s.inst.address)
+	}
+	init := Init{Config: cfg, Logger: s.log.Named(req.GetAddress()), Address: req.GetAddress()}
+	inst := &instance{kind: kind, address: req.GetAddress()}
+	var err error
+	switch kind {
+	case KindSource:
+		inst.source, err = comp.newSource(init)
+	case KindProcessor:
+		inst.processor, err = comp.newProcessor(init)
+	case KindSink:
+		inst.sink, err = comp.newSink(init)
+	}
+	if err != nil {
+		resp.Diagnostics = append(resp.Diagnostics, errorDiagnostic(err).proto())
+		return resp, nil
+	}
+	s.inst = inst
+	return resp, nil
+}
+
+func hasErrors(diags []Diagnostic) bool {
+	for _, d := range diags {
+		if !d.Warning {
+			return true
+		}
+	}
+	return false
+}
+
+func errorDiagnostic(err error) Diagnostic {
+	var ae *AttrError
+	if errors.As(err, &ae) {
+		return Diagnostic{Summary: "Invalid configuration", Detail: ae.Err.Error(), Path: ae.Path}
+	}
+	return Diagnostic{Summary: "Invalid configuration", Detail: err.Error()}
+}
+
+func (b *baseService) Health(ctx context.Context, _ *flowctlv1.HealthRequest) (*flowctlv1.HealthResponse, error) {
+	b.srv.mu.Lock()
+	inst := b.srv.inst
+	b.srv.mu.Unlock()
+	resp := &flowctlv1.HealthResponse{Status: flowctlv1.HealthResponse_STATUS_SERVING}
+	if inst == nil {
+		resp.Message = "not configured"
+		return resp, nil
+	}
+	var hc HealthChecker
+	switch {
+	case inst.source != nil:
+		hc, _ = inst.source.(HealthChecker)
+	case inst.processor != nil:
+		hc, _ = inst.processor.(HealthChecker)
+	case inst.sink != nil:
+		hc, _ = inst.sink.(HealthChecker)
+	}
+	if hc != nil {
+		if err := hc.Health(ctx); err != nil {
+			resp.Status, resp.Message = flowctlv1.HealthResponse_STATUS_NOT_SERVING, err.Error()
+		}
+	}
+	return resp, nil
+}
+
+func (b *baseService) Stop(ctx context.Context, _ *flowctlv1.StopRequest) (*flowctlv1.StopResponse, error) {
+	// The host's deadline travels as the RPC deadline; the field is kept for
+	// transports that do not carry one.
+	b.srv.teardown(ctx)
+	return &flowctlv1.StopResponse{}, nil
+}
+
+// streamError turns a component error into a status the host reports as the
+// component's failure.
+func streamError(inst *instance, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok && status.Code(err) != codes.Unknown {
+		return err
+	}
+	if errors.Is(err, context.Canceled) {
+		return status.Errorf(codes.Canceled, "%s: %s: %v", inst.address, what, err)
+	}
+	return status.Error(codes.Aborted, fmt.Sprintf("%s: %s: %v", inst.address, what, err))
+}

@@ -1,0 +1,306 @@
+package pluginsdk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// Batch shaping used when the host leaves it unset.
+const (
+	defaultMaxBatchEvents = 1000
+	defaultLinger         = 10 * time.Millisecond
+)
+
+type sourceService struct {
+	flowctlv1.UnimplementedSourceServer
+	srv *server
+}
+
+// Stream runs a source: it reads and sends batches while it holds credit,
+// and applies the host's cumulative acks as they come.
+func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
+	inst, err := svc.srv.take(KindSource)
+	if err != nil {
+		return err
+	}
+	defer inst.teardown(context.WithoutCancel(stream.Context()), svc.srv.log)
+
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	open := first.GetOpen()
+	if open == nil {
+		return status.Error(codes.InvalidArgument, "first source message must be open")
+	}
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	if err := inst.source.Open(ctx, open.GetPosition()); err != nil {
+		return streamError(inst, "open", err)
+	}
+
+	cr := newCredits(open.GetCredits())
+	acksDone := make(chan error, 1)
+	go func() { acksDone <- svc.receiveAcks(ctx, stream, inst, cr, cancel) }()
+
+	shape := batchShape{max: int(open.GetMaxBatchEvents()), linger: time.Duration(open.GetLingerNanos())}
+	if shape.max <= 0 {
+		shape.max = defaultMaxBatchEvents
+	}
+	if shape.linger <= 0 {
+		shape.linger = defaultLinger
+	}
+	err = produce(ctx, stream, inst.source, cr, shape)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause // the ack side failed first
+		}
+		return streamError(inst, "read", err)
+	}
+	if err := stream.Send(&flowctlv1.SourceResponse{Msg: &flowctlv1.SourceResponse_End{End: &flowctlv1.SourceEnd{}}}); err != nil {
+		return err
+	}
+	// The host closes its side once it has sent the last ack.
+	return streamError(inst, "ack", <-acksDone)
+}
+
+func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Source_StreamServer, inst *instance, cr *credits, cancel context.CancelCauseFunc) error {
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			cancel(nil)
+			return nil
+		}
+		if err != nil {
+			cancel(err)
+			return err
+		}
+		ack := req.GetAck()
+		if ack == nil {
+			continue
+		}
+		if len(ack.GetPosition()) > 0 {
+			inst.mu.Lock()
+			if !inst.done {
+				err = inst.source.Ack(ctx, ack.GetPosition())
+			}
+			inst.mu.Unlock()
+			if err != nil {
+				cancel(err)
+				return err
+			}
+		}
+		cr.add(ack.GetCredits())
+	}
+}
+
+type batchShape struct {
+	max    int
+	linger time.Duration
+}
+
+// produce sends batches until the source ends (nil) or fails.
+func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, src Source, cr *credits, shape batchShape) error {
+	var (
+		seq    uint64
+		buf    []byte
+		events []Event
+	)
+	for {
+		if err := cr.take(ctx); err != nil {
+			return err
+		}
+		recs, end, err := fill(ctx, src, shape)
+		if err != nil {
+			return err
+		}
+		if len(recs) > 0 {
+			events = events[:0]
+			for i := range recs {
+				events = append(events, recs[i].Event)
+			}
+			buf = AppendEvents(buf[:0], events)
+			seq++
+			msg := &flowctlv1.SourceResponse{Msg: &flowctlv1.SourceResponse_Batch{Batch: &flowctlv1.SourceBatch{
+				Seq:      seq,
+				Batch:    &flowctlv1.Batch{Count: uint32(len(recs)), Events: buf},
+				Position: recs[len(recs)-1].Position,
+			}}}
+			// Send has serialized msg when it returns, so buf is reused.
+			if err := stream.Send(msg); err != nil {
+				return err
+			}
+		}
+		if end {
+			return nil
+		}
+	}
+}
+
+// fill reads one batch: it waits for the first record, then keeps reading
+// until the batch is full or linger has passed since the first record.
+func fill(ctx context.Context, src Source, shape batchShape) (recs []Record, end bool, err error) {
+	recs, err = src.Read(ctx, shape.max)
+	if errors.Is(err, ErrEndOfInput) {
+		return recs, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	deadline := time.Now().Add(shape.linger)
+	for len(recs) < shape.max {
+		if time.Until(deadline) <= 0 {
+			return recs, false, nil
+		}
+		rctx, cancel := context.WithDeadline(ctx, deadline)
+		more, err := src.Read(rctx, shape.max-len(recs))
+		cancel()
+		recs = append(recs, more...)
+		switch {
+		case errors.Is(err, ErrEndOfInput):
+			return recs, true, nil
+		case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			return recs, false, nil
+		case err != nil:
+			return nil, false, err
+		}
+	}
+	return recs, false, nil
+}
+
+// credits counts the batches a source may still send.
+type credits struct {
+	mu    sync.Mutex
+	n     uint32
+	ready chan struct{} // closed and replaced whenever credit is added
+}
+
+func newCredits(n uint32) *credits { return &credits{n: n, ready: make(chan struct{})} }
+
+func (c *credits) add(n uint32) {
+	if n == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.n += n
+	close(c.ready)
+	c.ready = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *credits) take(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		if c.n > 0 {
+			c.n--
+			c.mu.Unlock()
+			return nil
+		}
+		ready := c.ready
+		c.mu.Unlock()
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+type processorService struct {
+	flowctlv1.UnimplementedProcessorServer
+	srv *server
+}
+
+// Stream answers each batch with its outputs, in request order.
+func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) error {
+	inst, err := svc.srv.take(KindProcessor)
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	defer inst.teardown(context.WithoutCancel(ctx), svc.srv.log)
+	if err := inst.processor.Open(ctx); err != nil {
+		return streamError(inst, "open", err)
+	}
+	var (
+		in, out []Event
+		buf     []byte
+	)
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		in, err = DecodeEvents(req.GetBatch().GetEvents(), in[:0])
+		if err != nil {
+			return status.Errorf(codes.InvalidArgument, "%s: batch %d: %v", inst.address, req.GetSeq(), err)
+		}
+		resp := &flowctlv1.ProcessResponse{Seq: req.GetSeq()}
+		out = out[:0]
+		for i := range in {
+			idx := uint32(i)
+			err := inst.processor.Process(ctx, in[i], func(e Event) {
+				out = append(out, e)
+				resp.Origins = append(resp.Origins, idx)
+			})
+			if err != nil {
+				resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: idx, Message: err.Error()})
+			}
+		}
+		buf = AppendEvents(buf[:0], out)
+		resp.Batch = &flowctlv1.Batch{Count: uint32(len(out)), Events: buf}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+type sinkService struct {
+	flowctlv1.UnimplementedSinkServer
+	srv *server
+}
+
+// Stream writes each batch and acks it once Write returned.
+func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
+	inst, err := svc.srv.take(KindSink)
+	if err != nil {
+		return err
+	}
+	ctx := stream.Context()
+	defer inst.teardown(context.WithoutCancel(ctx), svc.srv.log)
+	if err := inst.sink.Open(ctx); err != nil {
+		return streamError(inst, "open", err)
+	}
+	var events []Event
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ack := &flowctlv1.SinkAck{Seq: req.GetSeq(), Ok: true}
+		events, err = DecodeEvents(req.GetBatch().GetEvents(), events[:0])
+		if err == nil {
+			err = inst.sink.Write(ctx, events)
+		}
+		if err != nil {
+			ack.Ok, ack.Error = false, err.Error()
+		}
+		if err := stream.Send(ack); err != nil {
+			return err
+		}
+	}
+}
