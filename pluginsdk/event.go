@@ -84,8 +84,10 @@ func appendEvent(dst []byte, e *Event, keys *[]string) []byte {
 			v := e.Attributes[k]
 			dst = protowire.AppendTag(dst, fieldAttributes, protowire.BytesType)
 			dst = protowire.AppendVarint(dst, uint64(mapEntrySize(k, v)))
-			dst = appendString(dst, fieldMapKey, k)
-			dst = appendString(dst, fieldMapValue, v)
+			dst = protowire.AppendTag(dst, fieldMapKey, protowire.BytesType)
+			dst = protowire.AppendString(dst, k)
+			dst = protowire.AppendTag(dst, fieldMapValue, protowire.BytesType)
+			dst = protowire.AppendString(dst, v)
 		}
 	}
 	dst = appendString(dst, fieldContentType, e.ContentType)
@@ -105,10 +107,11 @@ func eventSize(e *Event) int {
 	return n + lenFieldSize(fieldData, len(e.Data))
 }
 
-// mapEntrySize is the size of a map entry message; proto3 omits empty key
-// and value fields there too.
+// mapEntrySize is the size of a map entry message. Like proto.Marshal, key
+// and value are written even when empty.
 func mapEntrySize(k, v string) int {
-	return lenFieldSize(fieldMapKey, len(k)) + lenFieldSize(fieldMapValue, len(v))
+	return protowire.SizeTag(fieldMapKey) + protowire.SizeBytes(len(k)) +
+		protowire.SizeTag(fieldMapValue) + protowire.SizeBytes(len(v))
 }
 
 // lenFieldSize is the encoded size of a length-delimited field holding n

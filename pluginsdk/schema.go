@@ -262,6 +262,7 @@ func ParseConfig(spec *Spec, raw []byte) (Config, []Diagnostic) {
 		}
 		v, err := a.decode(obj[name])
 		if err != nil {
+			cfg.set[name] = true // present, just wrong: not also "missing"
 			diags = append(diags, Diagnostic{Summary: "Invalid value for " + strings.ToLower(a.typ.String()) + " argument", Detail: fmt.Sprintf("%s: %v.", name, err), Path: []string{name}})
 			continue
 		}

@@ -1,0 +1,222 @@
+// Package supervisor manages plugin instances: one Instance per pipeline
+// component, started through a driver, handshaked with go-plugin (gRPC only,
+// AutoMTLS for local processes), then configured and streamed by the host.
+//
+// An Instance owns its go-plugin client. Stop asks the plugin to drain and
+// tear down (Stop RPC), then kills it; Kill skips the request. Either leaves
+// no process behind, and both are safe to call after a failed start.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/flowctl/flowctl/drivers"
+	"github.com/flowctl/flowctl/pluginsdk"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// ErrPluginStart is wrapped by every error about a plugin that could not be
+// started or handshaked with.
+var ErrPluginStart = errors.New("plugin failed to start")
+
+// Options configure how instances start.
+type Options struct {
+	Logger hclog.Logger
+	// StartTimeout bounds the handshake; default 30s.
+	StartTimeout time.Duration
+	// LogLevel is passed to plugins (FLOWCTL_LOG_LEVEL).
+	LogLevel string
+	// Stdout receives what plugins write to their standard output after the
+	// handshake (the stdout sink); nil discards it.
+	Stdout io.Writer
+}
+
+// Instance is one running plugin process (or remote plugin) serving one
+// component.
+type Instance struct {
+	Address string
+	Driver  string
+
+	log      hclog.Logger
+	client   *plugin.Client
+	inst     *drivers.Instance
+	conn     *grpc.ClientConn
+	stderr   *tailBuffer
+	Plugin   flowctlv1.PluginClient
+	Protocol int
+}
+
+// Start starts the instance described by spec through driver and completes
+// the handshake.
+func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts Options) (*Instance, error) {
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 30 * time.Second
+	}
+	log := opts.Logger.Named(spec.Component)
+	if opts.LogLevel != "" {
+		spec.Env = append(spec.Env, pluginsdk.EnvLogLevel+"="+opts.LogLevel)
+	}
+	di, err := driver.Prepare(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrPluginStart, spec.Component, err)
+	}
+	in := &Instance{Address: spec.Component, Driver: driver.Name(), log: log, inst: di, stderr: newTailBuffer(20)}
+	cfg := &plugin.ClientConfig{
+		HandshakeConfig:  pluginsdk.HandshakeConfig(),
+		VersionedPlugins: pluginsdk.VersionedPlugins(nil),
+		Cmd:              di.Cmd,
+		Reattach:         di.Reattach,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         di.Cmd != nil,
+		StartTimeout:     opts.StartTimeout,
+		Logger:           log,
+		Stderr:           in.stderr,
+		SyncStdout:       opts.Stdout,
+	}
+	in.client = plugin.NewClient(cfg)
+	if err := in.handshake(ctx); err != nil {
+		in.Kill(ctx)
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *Instance) handshake(ctx context.Context) error {
+	type result struct {
+		rpc plugin.ClientProtocol
+		err error
+	}
+	done := make(chan result, 1)
+	// go-plugin's Client has no context; bound it by ours.
+	go func() {
+		rpc, err := in.client.Client()
+		done <- result{rpc, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		in.client.Kill()
+		<-done
+		return fmt.Errorf("%w: %s: %w", ErrPluginStart, in.Address, ctx.Err())
+	}
+	if r.err != nil {
+		return fmt.Errorf("%w: %s: %w%s", ErrPluginStart, in.Address, r.err, in.stderrHint())
+	}
+	raw, err := r.rpc.Dispense(pluginsdk.PluginSetName)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrPluginStart, in.Address, err)
+	}
+	conn, ok := raw.(*grpc.ClientConn)
+	if !ok {
+		return fmt.Errorf("%w: %s: unexpected plugin client %T", ErrPluginStart, in.Address, raw)
+	}
+	in.conn = conn
+	in.Plugin = flowctlv1.NewPluginClient(conn)
+	in.Protocol = in.client.NegotiatedVersion()
+	return nil
+}
+
+// Pid is the plugin's process id, or 0 when it is not a local process.
+func (in *Instance) Pid() int {
+	if rc := in.client.ReattachConfig(); rc != nil {
+		return rc.Pid
+	}
+	return 0
+}
+
+// Exited reports whether the plugin process has exited.
+func (in *Instance) Exited() bool { return in.client.Exited() }
+
+// Stderr returns the plugin's last stderr lines, for error messages.
+func (in *Instance) Stderr() []string { return in.stderr.Lines() }
+
+func (in *Instance) stderrHint() string {
+	lines := in.stderr.Lines()
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\nlast plugin output:\n  " + strings.Join(lines, "\n  ")
+}
+
+// Schema asks the plugin for its components.
+func (in *Instance) Schema(ctx context.Context) (*flowctlv1.GetSchemaResponse, error) {
+	resp, err := in.Plugin.GetSchema(ctx, &flowctlv1.GetSchemaRequest{})
+	if err != nil {
+		return nil, in.wrap("get schema", err)
+	}
+	return resp, nil
+}
+
+// Configure configures the instance as component (of kind) with the JSON
+// object config, returning the plugin's diagnostics.
+func (in *Instance) Configure(ctx context.Context, kind flowctlv1.Kind, component string, config []byte) ([]*flowctlv1.Diagnostic, error) {
+	resp, err := in.Plugin.Configure(ctx, &flowctlv1.ConfigureRequest{
+		Kind: kind, Component: component, Address: in.Address, ConfigJson: config,
+	})
+	if err != nil {
+		return nil, in.wrap("configure", err)
+	}
+	return resp.GetDiagnostics(), nil
+}
+
+// SourceStream opens the instance's source stream under ctx; cancelling ctx
+// ends it.
+func (in *Instance) SourceStream(ctx context.Context) (flowctlv1.Source_StreamClient, error) {
+	s, err := flowctlv1.NewSourceClient(in.conn).Stream(ctx)
+	return s, in.wrap("open source stream", err)
+}
+
+// ProcessorStream opens the instance's processor stream.
+func (in *Instance) ProcessorStream(ctx context.Context) (flowctlv1.Processor_StreamClient, error) {
+	s, err := flowctlv1.NewProcessorClient(in.conn).Stream(ctx)
+	return s, in.wrap("open processor stream", err)
+}
+
+// SinkStream opens the instance's sink stream.
+func (in *Instance) SinkStream(ctx context.Context) (flowctlv1.Sink_StreamClient, error) {
+	s, err := flowctlv1.NewSinkClient(in.conn).Stream(ctx)
+	return s, in.wrap("open sink stream", err)
+}
+
+func (in *Instance) wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if in.client.Exited() {
+		return fmt.Errorf("%s: %s: plugin exited: %w%s", in.Address, what, err, in.stderrHint())
+	}
+	return fmt.Errorf("%s: %s: %w", in.Address, what, err)
+}
+
+// Stop asks the plugin to finish (Stop RPC, bounded by ctx) and then ends
+// the process. It is safe to call more than once.
+func (in *Instance) Stop(ctx context.Context) {
+	if in.Plugin != nil && !in.client.Exited() {
+		if _, err := in.Plugin.Stop(ctx, &flowctlv1.StopRequest{}); err != nil {
+			in.log.Debug("stop request failed", "error", err)
+		}
+	}
+	in.Kill(ctx)
+}
+
+// Kill ends the plugin without asking it first, and releases what its
+// driver created.
+func (in *Instance) Kill(ctx context.Context) {
+	in.client.Kill()
+	if in.inst != nil && in.inst.Cleanup != nil {
+		if err := in.inst.Cleanup(ctx); err != nil {
+			in.log.Warn("driver cleanup failed", "error", err)
+		}
+		in.inst.Cleanup = nil
+	}
+}

@@ -1,0 +1,56 @@
+package supervisor
+
+import (
+	"bytes"
+	"sync"
+)
+
+// tailBuffer keeps the last lines written to it: a plugin's stderr, shown
+// when it fails.
+type tailBuffer struct {
+	mu      sync.Mutex
+	max     int
+	lines   []string
+	partial []byte
+}
+
+func newTailBuffer(max int) *tailBuffer { return &tailBuffer{max: max} }
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			b.partial = append(b.partial, p...)
+			break
+		}
+		b.partial = append(b.partial, p[:i]...)
+		b.push(string(b.partial))
+		b.partial = b.partial[:0]
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (b *tailBuffer) push(line string) {
+	if line == "" {
+		return
+	}
+	b.lines = append(b.lines, line)
+	if len(b.lines) > b.max {
+		b.lines = b.lines[len(b.lines)-b.max:]
+	}
+}
+
+// Lines returns the kept lines, oldest first.
+func (b *tailBuffer) Lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := append([]string(nil), b.lines...)
+	if len(b.partial) > 0 {
+		out = append(out, string(b.partial))
+	}
+	return out
+}

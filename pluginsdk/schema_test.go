@@ -1,0 +1,71 @@
+package pluginsdk
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	spec := NewSpec(
+		String("path", "where").Required(),
+		Number("count", "how many").Default(10),
+		Duration("linger", "how long").Default("5ms"),
+		StringMap("set", "attributes"),
+		StringList("drop", "attributes"),
+		Bool("sync", "fsync").Default(true),
+	)
+	tests := []struct {
+		name      string
+		raw       string
+		wantDiags []string // "path: summary"
+		check     func(t *testing.T, c Config)
+	}{
+		{name: "defaults", raw: `{"path":"x"}`, check: func(t *testing.T, c Config) {
+			if c.String("path") != "x" || c.Int("count") != 10 || c.Duration("linger") != 5*time.Millisecond || !c.Bool("sync") {
+				t.Errorf("unexpected values: %+v", c.values)
+			}
+			if c.IsSet("count") || !c.IsSet("path") {
+				t.Error("IsSet wrong")
+			}
+		}},
+		{name: "values", raw: `{"path":"x","count":3,"linger":"1s","set":{"a":"b"},"drop":["c"],"sync":false}`, check: func(t *testing.T, c Config) {
+			if c.Int("count") != 3 || c.Duration("linger") != time.Second || c.StringMap("set")["a"] != "b" || c.StringList("drop")[0] != "c" || c.Bool("sync") {
+				t.Errorf("unexpected values: %+v", c.values)
+			}
+		}},
+		{name: "null is unset", raw: `{"path":"x","count":null}`, check: func(t *testing.T, c Config) {
+			if c.Int("count") != 10 {
+				t.Errorf("count = %d, want default 10", c.Int("count"))
+			}
+		}},
+		{name: "missing required", raw: `{}`, wantDiags: []string{"path: Missing required argument"}},
+		{name: "unknown", raw: `{"path":"x","pathh":1}`, wantDiags: []string{"pathh: Unsupported argument"}},
+		{name: "wrong type", raw: `{"path":1}`, wantDiags: []string{"path: Invalid value for string argument"}},
+		{name: "bad duration", raw: `{"path":"x","linger":"soon"}`, wantDiags: []string{"linger: Invalid value for duration argument"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, diags := ParseConfig(spec, []byte(tt.raw))
+			var got []string
+			for _, d := range diags {
+				got = append(got, strings.Join(d.Path, ".")+": "+d.Summary)
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.wantDiags, "\n") {
+				t.Fatalf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.wantDiags, "\n"))
+			}
+			if tt.check != nil {
+				tt.check(t, cfg)
+			}
+		})
+	}
+}
+
+func TestDefaultOfWrongTypePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a string default on a number attribute")
+		}
+	}()
+	Number("n", "a number").Default("ten")
+}
