@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host"
+)
+
+// Exit codes of apply beyond 0 (completed) and 1 (failed).
+const (
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func applyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "apply",
+		Aliases:   []string{"run"},
+		Usage:     "run a pipeline until its sources end or it is interrupted",
+		ArgsUsage: "FILE",
+		Description: "Validates FILE like `flowctl validate`, starts one plugin process per component " +
+			"(plugins run in FILE's directory, so relative paths are relative to it), routes events " +
+			"until every source has ended and every sink has acknowledged them, then prints a summary.\n\n" +
+			"Ctrl-C (SIGINT) or SIGTERM stops the sources and drains events already in flight; a second " +
+			"signal stops at once. Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted.\n\n" +
+			"`run` is an alias of `apply`.",
+		Flags: append([]cli.Flag{
+			varFlag,
+			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
+			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "how long a plugin may take to stop before it is killed"},
+		}, logFlags...),
+		Action: apply,
+	}
+}
+
+func apply(c *cli.Context) error {
+	path, err := pipelineArg(c)
+	if err != nil {
+		return err
+	}
+	vars, err := parseVars(c)
+	if err != nil {
+		return err
+	}
+	h, err := newHost(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	interrupt := make(chan struct{})
+	stopSignals := watchSignals(cancel, interrupt)
+	defer stopSignals()
+
+	plan, files, diags := h.Load(ctx, path, vars)
+	if len(diags) > 0 {
+		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, diags, isTerminal(c.App.ErrWriter))
+	}
+	if diags.HasErrors() {
+		return cli.Exit("", 1)
+	}
+	sum, err := h.Apply(ctx, plan, host.ApplyOptions{
+		Interrupt:    interrupt,
+		StartTimeout: c.Duration("start-timeout"),
+		StopTimeout:  c.Duration("stop-timeout"),
+	})
+	var cerr *host.ConfigError
+	if errors.As(err, &cerr) {
+		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, cerr.Diagnostics, isTerminal(c.App.ErrWriter))
+		return cli.Exit("", 1)
+	}
+	if sum != nil {
+		sum.WriteTable(c.App.ErrWriter)
+	}
+	switch {
+	case err != nil:
+		return cli.Exit("Error: "+err.Error(), 1)
+	case sum.Interrupted:
+		return cli.Exit("", exitInterrupted)
+	}
+	return nil
+}
+
+// watchSignals closes interrupt on the first SIGINT/SIGTERM and cancels on
+// the second.
+func watchSignals(cancel context.CancelFunc, interrupt chan struct{}) (stop func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-ch:
+				n++
+				if n == 1 {
+					close(interrupt)
+				} else {
+					cancel()
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}

@@ -1,0 +1,138 @@
+// Command flowctl runs streaming data pipelines described in HCL. Every
+// source, processor and sink is a plugin process; the built-in ones are
+// served by this binary itself, re-executed as a plugin.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/flowctl/flowctl/drivers"
+	"github.com/flowctl/flowctl/drivers/process"
+	"github.com/flowctl/flowctl/host"
+	"github.com/flowctl/flowctl/host/catalog"
+	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/plugins/discard"
+	"github.com/flowctl/flowctl/plugins/file"
+	"github.com/flowctl/flowctl/plugins/generator"
+	"github.com/flowctl/flowctl/plugins/stdout"
+	"github.com/flowctl/flowctl/plugins/transform"
+)
+
+// version is set at build time (-ldflags -X main.version=...).
+var version = "0.1.0-dev"
+
+// builtinCommand is the hidden first argument that makes flowctl serve one
+// of its built-in plugins: `flowctl __plugin NAME`.
+const builtinCommand = "__plugin"
+
+func builtinPlugins() []pluginsdk.Plugin {
+	return []pluginsdk.Plugin{
+		generator.Plugin(version),
+		file.Plugin(version),
+		stdout.Plugin(version),
+		discard.Plugin(version),
+		transform.Plugin(version),
+	}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) >= 3 && args[1] == builtinCommand {
+		return serveBuiltin(args[2], args[3:], stdout, stderr)
+	}
+	app := newApp(stdout, stderr)
+	if err := app.Run(args); err != nil {
+		var ec cli.ExitCoder
+		if asExitCoder(err, &ec) {
+			if msg := ec.Error(); msg != "" {
+				fmt.Fprintln(stderr, msg)
+			}
+			return ec.ExitCode()
+		}
+		fmt.Fprintf(stderr, "Error: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func serveBuiltin(name string, args []string, stdout, stderr io.Writer) int {
+	i := slices.IndexFunc(builtinPlugins(), func(p pluginsdk.Plugin) bool { return p.Name == name })
+	if i < 0 {
+		fmt.Fprintf(stderr, "flowctl has no built-in plugin %q\n", name)
+		return 1
+	}
+	return pluginsdk.Main(builtinPlugins()[i], args, stdout, stderr)
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:    "flowctl",
+		Usage:   "run streaming data pipelines described in HCL",
+		Version: version,
+		Description: "A pipeline is an HCL file of sources, processors and sinks. Each is a plugin " +
+			"process; flowctl starts them, routes events between them with acknowledgements and " +
+			"backpressure, and stops them when the sources end or you press Ctrl-C.\n\n" +
+			"Built-in plugins (no install needed): generator, file, stdout, discard, transform.",
+		Writer:                 stdout,
+		ErrWriter:              stderr,
+		HideHelpCommand:        true,
+		UseShortOptionHandling: true,
+		Commands: []*cli.Command{
+			applyCommand(),
+			validateCommand(),
+			versionCommand(),
+		},
+	}
+}
+
+// newHost builds the host from global settings.
+func newHost(c *cli.Context) (*host.Host, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the flowctl binary to serve built-in plugins: %w", err)
+	}
+	var names []string
+	for _, p := range builtinPlugins() {
+		names = append(names, p.Name)
+	}
+	level := c.String("log-level")
+	if hclog.LevelFromString(level) == hclog.NoLevel {
+		return nil, cli.Exit(fmt.Sprintf("invalid --log-level %q: want trace, debug, info, warn or error", level), 2)
+	}
+	log := hclog.New(&hclog.LoggerOptions{
+		Name:       "flowctl",
+		Level:      hclog.LevelFromString(level),
+		Output:     c.App.ErrWriter,
+		JSONFormat: c.String("log-format") == "json",
+	})
+	return &host.Host{
+		Log: log,
+		Catalog: catalog.New(catalog.Options{
+			Executable:  exe,
+			BuiltinArgs: func(name string) []string { return []string{builtinCommand, name} },
+			Builtins:    names,
+			Version:     version,
+		}),
+		Drivers:  map[string]drivers.Driver{process.Name: process.Driver{}},
+		UI:       c.App.ErrWriter,
+		Stdout:   c.App.Writer,
+		LogLevel: level,
+	}, nil
+}
+
+func asExitCoder(err error, target *cli.ExitCoder) bool {
+	ec, ok := err.(cli.ExitCoder) //nolint:errorlint // urfave/cli returns it unwrapped
+	if ok {
+		*target = ec
+	}
+	return ok
+}

@@ -1,0 +1,428 @@
+package hcl
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Config is a parsed pipeline file. Plugin configuration inside component
+// blocks is not decoded yet: that needs the plugin's schema (DecodeComponent)
+// and the variable values (EvalContext).
+type Config struct {
+	Pipeline Pipeline
+	// Variables in declaration order.
+	Variables []*Variable
+	// Components in declaration order. Their order is the tiebreak wherever
+	// flowctl needs a deterministic order (topological sort, diagnostics).
+	Components []*Component
+	// Files holds every parsed file by the name given to Parse, so that
+	// diagnostics can be printed with source snippets (WriteDiagnostics).
+	Files map[string]*hcl.File
+}
+
+// Pipeline is what the optional pipeline block says about the pipeline.
+type Pipeline struct {
+	// Name is the block's label, or the file's base name without its
+	// extension when the file has no pipeline block.
+	Name        string
+	Description string
+	// DeclRange is the block header's range; the zero Range when the file
+	// has no pipeline block.
+	DeclRange hcl.Range
+}
+
+// Component is one source, processor or sink block.
+type Component struct {
+	Address Address
+	// Type is the plugin component name, the block's first label
+	// (e.g. "file" in `sink "file" "out"`).
+	Type string
+	// Inputs in the order written. Always empty for sources.
+	Inputs []Input
+	// InputsRange is the range of the inputs expression; the zero Range
+	// when the block has no inputs attribute.
+	InputsRange hcl.Range
+	// Batch is the batch shaping of a source, with defaults applied; nil for
+	// processors and sinks.
+	Batch *Batch
+	// Body is the plugin's part of the block: everything except the
+	// host-owned inputs attribute and batch block. DecodeComponent decodes it.
+	Body hcl.Body
+	// DeclRange is the block header; TypeRange and NameRange its labels.
+	DeclRange, TypeRange, NameRange hcl.Range
+}
+
+// Input is one element of a component's inputs list.
+type Input struct {
+	Address Address
+	// Range is the reference's range in the inputs list.
+	Range hcl.Range
+}
+
+// Batch shapes the batches a source sends.
+type Batch struct {
+	// Size is the most events in one batch.
+	Size int
+	// Linger is how long a partial batch waits for more events before it
+	// is sent anyway.
+	Linger time.Duration
+}
+
+// Batch defaults, applied when a source has no batch block or leaves an
+// attribute out of it.
+const (
+	DefaultBatchSize   = 1000
+	DefaultBatchLinger = 10 * time.Millisecond
+)
+
+// maxBatchSize is the largest size the protocol can carry (uint32 on the wire).
+const maxBatchSize = 1<<32 - 1
+
+// Names of host-owned attributes and blocks inside component blocks. They are
+// reserved for every kind, so no plugin can declare an attribute by these names.
+const (
+	inputsAttr = "inputs"
+	batchBlock = "batch"
+)
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "variable", LabelNames: []string{"name"}},
+		{Type: "pipeline", LabelNames: []string{"name"}},
+		{Type: KindSource.String(), LabelNames: []string{"type", "name"}},
+		{Type: KindProcessor.String(), LabelNames: []string{"type", "name"}},
+		{Type: KindSink.String(), LabelNames: []string{"type", "name"}},
+	},
+}
+
+var pipelineSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "description"}},
+}
+
+var componentSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}},
+}
+
+var batchSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "size"}, {Name: "linger"}},
+}
+
+// ParseFile reads and parses the pipeline file at path. The path is kept as
+// given: it is the file name diagnostics print.
+func ParseFile(path string) (*Config, hcl.Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return &Config{Files: map[string]*hcl.File{}}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Failed to read pipeline file",
+			Detail:   fmt.Sprintf("Cannot read %s: %s.", path, err),
+		}}
+	}
+	return Parse(path, src)
+}
+
+// Parse parses a pipeline file's source. filename is used in ranges and
+// diagnostics only.
+//
+// The returned Config is never nil: even with errors its Files holds what was
+// parsed, so the caller can print the diagnostics with snippets. A Config
+// returned with errors is incomplete and must not be run.
+func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
+	cfg := &Config{Files: map[string]*hcl.File{}}
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if f != nil {
+		cfg.Files[filename] = f
+	}
+	// Decoding a body with syntax errors only adds confusing follow-on errors.
+	if diags.HasErrors() {
+		return cfg, diags
+	}
+
+	cfg.Pipeline.Name = defaultPipelineName(filename)
+	content, moreDiags := f.Body.Content(rootSchema)
+	diags = append(diags, moreDiags...)
+
+	p := &parser{
+		cfg:        cfg,
+		variables:  map[string]*Variable{},
+		components: map[Address]*Component{},
+	}
+	for _, block := range content.Blocks {
+		switch block.Type {
+		case "variable":
+			diags = append(diags, p.variable(block)...)
+		case "pipeline":
+			diags = append(diags, p.pipeline(block)...)
+		default:
+			kind, err := ParseKind(block.Type)
+			if err != nil {
+				// Unreachable: rootSchema admits only the kinds.
+				panic(fmt.Sprintf("flowctl hcl: block type %q passed the root schema: %v", block.Type, err))
+			}
+			diags = append(diags, p.component(kind, block)...)
+		}
+	}
+	return cfg, diags
+}
+
+// Component returns the component at addr, or nil.
+func (c *Config) Component(addr Address) *Component {
+	for _, comp := range c.Components {
+		if comp.Address == addr {
+			return comp
+		}
+	}
+	return nil
+}
+
+func defaultPipelineName(filename string) string {
+	base := filepath.Base(filename)
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// parser carries what is needed across blocks: the names seen so far, to
+// report duplicates against the first declaration.
+type parser struct {
+	cfg           *Config
+	pipelineBlock *hcl.Block
+	variables     map[string]*Variable
+	components    map[Address]*Component
+}
+
+func (p *parser) pipeline(block *hcl.Block) hcl.Diagnostics {
+	if p.pipelineBlock != nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate pipeline block",
+			Detail: fmt.Sprintf("A file describes one pipeline, and its pipeline block was already declared at %s. Remove this one.",
+				posString(p.pipelineBlock.DefRange)),
+			Subject: block.DefRange.Ptr(),
+		}}
+	}
+	p.pipelineBlock = block
+
+	content, diags := block.Body.Content(pipelineSchema)
+	p.cfg.Pipeline.Name = block.Labels[0]
+	p.cfg.Pipeline.DeclRange = block.DefRange
+	if attr, ok := content.Attributes["description"]; ok {
+		desc, moreDiags := staticString(attr)
+		diags = append(diags, moreDiags...)
+		p.cfg.Pipeline.Description = desc
+	}
+	return diags
+}
+
+func (p *parser) component(kind Kind, block *hcl.Block) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	c := &Component{
+		Address:   Address{Kind: kind, Name: block.Labels[1]},
+		Type:      block.Labels[0],
+		DeclRange: block.DefRange,
+		TypeRange: block.LabelRanges[0],
+		NameRange: block.LabelRanges[1],
+	}
+	if c.Type == "" {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing component type",
+			Detail:   fmt.Sprintf("The first label of a %s block names the plugin component that runs it, for example %s \"file\" %q.", kind, kind, c.Address.Name),
+			Subject:  c.TypeRange.Ptr(),
+		})
+	}
+	if !hclsyntax.ValidIdentifier(c.Address.Name) {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid component name",
+			Detail: fmt.Sprintf("%q cannot be used in a reference such as %s.NAME. A name starts with a letter or underscore and contains only letters, digits, underscores and dashes.",
+				c.Address.Name, kind),
+			Subject: c.NameRange.Ptr(),
+		})
+	}
+	if prev, ok := p.components[c.Address]; ok {
+		return append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate " + kind.String(),
+			Detail: fmt.Sprintf("A %s named %q was already declared at %s. Names must be unique among %s; rename one of them.",
+				kind, c.Address.Name, posString(prev.DeclRange), kind.plural()),
+			Subject: c.DeclRange.Ptr(),
+		})
+	}
+
+	content, body, moreDiags := block.Body.PartialContent(componentSchema)
+	diags = append(diags, moreDiags...)
+	c.Body = body
+
+	if attr, ok := content.Attributes[inputsAttr]; ok {
+		c.InputsRange = attr.Expr.Range()
+		if kind == KindSource {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unexpected inputs",
+				Detail:   "A source reads from outside the pipeline, so it takes no inputs. Remove this attribute, or declare the component as a processor.",
+				Subject:  hcl.RangeBetween(attr.NameRange, attr.Expr.Range()).Ptr(),
+			})
+		} else {
+			inputs, moreDiags := parseInputs(attr)
+			diags = append(diags, moreDiags...)
+			c.Inputs = inputs
+		}
+	}
+
+	batch, moreDiags := parseBatch(kind, content.Blocks)
+	diags = append(diags, moreDiags...)
+	c.Batch = batch
+
+	p.components[c.Address] = c
+	p.cfg.Components = append(p.cfg.Components, c)
+	return diags
+}
+
+// parseInputs reads the inputs list. Elements are references, not strings, so
+// they are read from the syntax without evaluating anything.
+func parseInputs(attr *hcl.Attribute) ([]Input, hcl.Diagnostics) {
+	exprs, diags := hcl.ExprList(attr.Expr)
+	if diags.HasErrors() {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid inputs",
+			Detail:   "inputs is a list of component references, for example inputs = [source.ticks, processor.tag].",
+			Subject:  attr.Expr.Range().Ptr(),
+		}}
+	}
+	inputs := make([]Input, 0, len(exprs))
+	for _, expr := range exprs {
+		in, moreDiags := parseInput(expr)
+		diags = append(diags, moreDiags...)
+		if !moreDiags.HasErrors() {
+			inputs = append(inputs, in)
+		}
+	}
+	return inputs, diags
+}
+
+const inputForm = "An input is a reference to a component written kind.name, for example source.ticks or processor.tag."
+
+func parseInput(expr hcl.Expression) (Input, hcl.Diagnostics) {
+	invalid := func(detail string) (Input, hcl.Diagnostics) {
+		return Input{}, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid input reference",
+			Detail:   detail,
+			Subject:  expr.Range().Ptr(),
+		}}
+	}
+
+	traversal, diags := hcl.AbsTraversalForExpr(expr)
+	if diags.HasErrors() {
+		// A quoted address is the most likely slip; say exactly what to write.
+		if v, vDiags := expr.Value(nil); !vDiags.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+			if addr, err := ParseAddress(v.AsString()); err == nil {
+				return invalid(fmt.Sprintf("An input is a reference, not a string: write %s without the quotes.", addr))
+			}
+		}
+		return invalid(inputForm)
+	}
+
+	kind, err := ParseKind(traversal.RootName())
+	if err != nil {
+		return invalid(fmt.Sprintf("%q is not a component kind. %s", traversal.RootName(), inputForm))
+	}
+	if len(traversal) != 2 {
+		return invalid(inputForm + " An input names a whole component, not one of its attributes.")
+	}
+	step, ok := traversal[1].(hcl.TraverseAttr)
+	if !ok {
+		return invalid(inputForm)
+	}
+	return Input{Address: Address{Kind: kind, Name: step.Name}, Range: expr.Range()}, nil
+}
+
+func parseBatch(kind Kind, blocks hcl.Blocks) (*Batch, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	if kind != KindSource {
+		for _, block := range blocks {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unexpected batch block",
+				Detail:   fmt.Sprintf("Batches are shaped where events enter the pipeline: a batch block belongs in a source, not a %s.", kind),
+				Subject:  block.DefRange.Ptr(),
+			})
+		}
+		return nil, diags
+	}
+
+	batch := &Batch{Size: DefaultBatchSize, Linger: DefaultBatchLinger}
+	for i, block := range blocks {
+		if i > 0 {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate batch block",
+				Detail:   fmt.Sprintf("A source has at most one batch block; the first is at %s.", posString(blocks[0].DefRange)),
+				Subject:  block.DefRange.Ptr(),
+			})
+			continue
+		}
+		content, moreDiags := block.Body.Content(batchSchema)
+		diags = append(diags, moreDiags...)
+		if attr, ok := content.Attributes["size"]; ok {
+			size, moreDiags := batchSize(attr)
+			diags = append(diags, moreDiags...)
+			if !moreDiags.HasErrors() {
+				batch.Size = size
+			}
+		}
+		if attr, ok := content.Attributes["linger"]; ok {
+			linger, moreDiags := batchLinger(attr)
+			diags = append(diags, moreDiags...)
+			if !moreDiags.HasErrors() {
+				batch.Linger = linger
+			}
+		}
+	}
+	return batch, diags
+}
+
+// Batch settings are evaluated without variables: they are read at parse
+// time, before variable values are known.
+func batchSize(attr *hcl.Attribute) (int, hcl.Diagnostics) {
+	v, diags := staticValue(attr, cty.Number)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	bf := v.AsBigFloat()
+	n, exact := bf.Int64()
+	if !bf.IsInt() || exact != 0 || n < 1 || n > maxBatchSize {
+		return 0, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid batch size",
+			Detail:   fmt.Sprintf("size is the most events in one batch: a whole number from 1 to %d.", maxBatchSize),
+			Subject:  attr.Expr.Range().Ptr(),
+		}}
+	}
+	return int(n), nil
+}
+
+func batchLinger(attr *hcl.Attribute) (time.Duration, hcl.Diagnostics) {
+	v, diags := staticValue(attr, cty.String)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	d, err := time.ParseDuration(v.AsString())
+	if err != nil || d < 0 {
+		return 0, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid batch linger",
+			Detail:   fmt.Sprintf("linger is how long a partial batch waits before it is sent: a duration such as \"10ms\" or \"1s\", not %q.", v.AsString()),
+			Subject:  attr.Expr.Range().Ptr(),
+		}}
+	}
+	return d, nil
+}

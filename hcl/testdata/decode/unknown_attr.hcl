@@ -1,0 +1,4 @@
+sink "file" "out" {
+  inputs = [source.ticks]
+  pathh  = "out.jsonl"
+}

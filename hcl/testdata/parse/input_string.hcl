@@ -1,0 +1,5 @@
+source "generator" "ticks" {}
+
+sink "stdout" "out" {
+  inputs = ["source.ticks"]
+}

@@ -1,0 +1,5 @@
+source "generator" "a" {}
+
+source "generator" "b" {
+  inputs = [source.a]
+}

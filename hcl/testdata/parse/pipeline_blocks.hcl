@@ -1,0 +1,11 @@
+pipeline "one" {
+  description = "first ${var.x}"
+}
+
+pipeline "two" {
+  description = "second"
+}
+
+sink "" "bad name!" {
+  inputs = []
+}

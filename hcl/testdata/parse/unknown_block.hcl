@@ -1,0 +1,7 @@
+sourse "generator" "ticks" {
+  count = 10
+}
+
+sink "file" "out" {
+  inputs = [source.ticks]
+}

@@ -1,0 +1,145 @@
+// Package host runs pipelines: it ties the language (hcl), the plugin
+// catalog, the DAG, the supervisor and the router together.
+//
+// Load parses a pipeline, resolves each component's plugin, fetches its
+// schema (`describe`, no handshake) and decodes every block against it, then
+// builds the DAG — nothing is started, so `validate` is Load alone. Apply
+// runs a loaded pipeline: start every plugin through its driver, check its
+// schema over gRPC, configure it (plugin diagnostics map back to file:line),
+// open streams sinks first, route until the sources end or the caller asks
+// to stop, stop the plugins and return a Summary.
+package host
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/flowctl/flowctl/drivers"
+	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/catalog"
+	"github.com/flowctl/flowctl/host/pipeline"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// Host holds what every pipeline run needs. Build one in main.
+type Host struct {
+	Log     hclog.Logger
+	Catalog *catalog.Catalog
+	// Drivers by name; "process" must be present.
+	Drivers map[string]drivers.Driver
+	// UI receives progress lines for a person; nil discards them.
+	UI io.Writer
+	// Stdout receives what plugins print (the stdout sink); nil discards it.
+	Stdout io.Writer
+	// LogLevel is passed to plugins.
+	LogLevel string
+}
+
+// Plan is a loaded, validated pipeline, ready to apply.
+type Plan struct {
+	Path   string
+	Dir    string
+	Config *flowhcl.Config
+	Graph  *pipeline.Graph
+	// Components in topological order.
+	Components []*PlannedComponent
+}
+
+// PlannedComponent is one component with its plugin and decoded config.
+type PlannedComponent struct {
+	Node       *pipeline.Node
+	Plugin     *catalog.Plugin
+	Schema     *flowctlv1.ComponentSchema
+	ConfigJSON []byte
+	Driver     string
+}
+
+// Address returns the component's address.
+func (c *PlannedComponent) Address() flowhcl.Address { return c.Node.Address }
+
+// Load parses and validates the pipeline file at path with the given
+// variable values. It returns the files parsed (for printing diagnostics)
+// even when it fails.
+func (h *Host) Load(ctx context.Context, path string, vars map[string]string) (*Plan, map[string]*hcl.File, hcl.Diagnostics) {
+	cfg, diags := flowhcl.ParseFile(path)
+	if cfg == nil {
+		return nil, nil, diags
+	}
+	files := cfg.Files
+	if diags.HasErrors() {
+		return nil, files, diags
+	}
+	ectx, vdiags := cfg.EvalContext(vars)
+	diags = append(diags, vdiags...)
+	if vdiags.HasErrors() {
+		return nil, files, diags
+	}
+	graph, gdiags := pipeline.Build(cfg)
+	diags = append(diags, gdiags...)
+
+	plan := &Plan{Path: path, Dir: filepath.Dir(path), Config: cfg, Graph: graph}
+	schemas := map[string]*flowctlv1.GetSchemaResponse{}
+	for _, comp := range cfg.Components {
+		pc, cdiags := h.planComponent(ctx, comp, ectx, schemas)
+		diags = append(diags, cdiags...)
+		if pc != nil && graph != nil {
+			pc.Node = graph.Node(comp.Address)
+		}
+		plan.Components = append(plan.Components, pc)
+	}
+	if diags.HasErrors() {
+		return nil, files, diags
+	}
+	plan.Components = topoSorted(plan)
+	return plan, files, diags
+}
+
+func (h *Host) planComponent(ctx context.Context, comp *flowhcl.Component, ectx *hcl.EvalContext, schemas map[string]*flowctlv1.GetSchemaResponse) (*PlannedComponent, hcl.Diagnostics) {
+	p, err := h.Catalog.Lookup(comp.Type)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Unknown component type",
+			Detail: fmt.Sprintf("%s: %v.", comp.Address, err), Subject: comp.TypeRange.Ptr(),
+		}}
+	}
+	schema, ok := schemas[p.Name]
+	if !ok {
+		schema, err = h.Catalog.Describe(ctx, p)
+		if err != nil {
+			return nil, hcl.Diagnostics{{
+				Severity: hcl.DiagError, Summary: "Plugin failed",
+				Detail: fmt.Sprintf("%s: %v", comp.Address, err), Subject: comp.TypeRange.Ptr(),
+			}}
+		}
+		schemas[p.Name] = schema
+	}
+	cs, err := catalog.Component(p, schema, comp.Address.Kind.Proto(), comp.Type)
+	if err != nil {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError, Summary: "Unsupported component",
+			Detail: err.Error() + ".", Subject: comp.TypeRange.Ptr(),
+		}}
+	}
+	js, diags := flowhcl.DecodeComponent(comp, cs, ectx)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return &PlannedComponent{Plugin: p, Schema: cs, ConfigJSON: js, Driver: "process"}, diags
+}
+
+func topoSorted(plan *Plan) []*PlannedComponent {
+	byAddr := make(map[flowhcl.Address]*PlannedComponent, len(plan.Components))
+	for _, c := range plan.Components {
+		byAddr[c.Address()] = c
+	}
+	out := make([]*PlannedComponent, 0, len(plan.Components))
+	for _, a := range plan.Graph.TopoOrder() {
+		out = append(out, byAddr[a])
+	}
+	return out
+}

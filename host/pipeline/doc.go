@@ -1,0 +1,29 @@
+// Package pipeline builds the DAG of a parsed pipeline: one node per
+// component, an edge from each input to the component that lists it, and the
+// facts the runtime needs about the shape (topological order, sources,
+// sinks, the sinks each node's events reach).
+//
+// Build is the only constructor. It checks the shape and returns a Graph only
+// when the shape can run; otherwise it returns diagnostics, each pointing at
+// the component or input reference to fix:
+//
+//   - an input that names no declared component (with the declared names of
+//     that kind, or the closest one as "Did you mean");
+//   - an input that is a sink (a sink passes no events on);
+//   - the same input listed twice by one component;
+//   - a processor or sink without inputs;
+//   - a source or processor that nothing reads (its events would go
+//     nowhere); not reported when the pipeline has no sink at all, because
+//     then "No sink" is the one thing to fix;
+//   - a cycle, named as its path (processor.a → processor.b → processor.a)
+//     and pointing at the input reference that closes it;
+//   - a pipeline without any source, or without any sink.
+//
+// Order is deterministic everywhere: where the graph leaves a choice, the
+// component declared first in the file comes first. A Graph and its Nodes are
+// read-only after Build and safe for concurrent readers.
+//
+// The parser (package flowhcl) has already checked what can be seen in one
+// block: inputs are kind.name references and only processors and sinks have
+// them. Build expects a Config that parsed without errors.
+package pipeline

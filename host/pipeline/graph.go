@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+
+	flowhcl "github.com/flowctl/flowctl/hcl"
+)
+
+// Node is one component in the graph.
+type Node struct {
+	Address   flowhcl.Address
+	Component *flowhcl.Component
+	// Inputs are the components this one reads, in the order written.
+	Inputs []flowhcl.Address
+	// Outputs are the components that read this one, in file order.
+	Outputs []flowhcl.Address
+
+	// index is the component's position in the file, the tiebreak for
+	// every order.
+	index int
+}
+
+// Graph is a pipeline's components and the edges between them, checked to
+// be a runnable DAG.
+type Graph struct {
+	nodes map[flowhcl.Address]*Node
+	// byFile holds the nodes in declaration order.
+	byFile []*Node
+	topo   []flowhcl.Address
+	// reach holds, per node, the sinks its events can arrive at.
+	reach map[flowhcl.Address][]flowhcl.Address
+}
+
+// Build makes the graph of cfg's components. It returns a nil Graph when
+// diags has errors.
+func Build(cfg *flowhcl.Config) (*Graph, hcl.Diagnostics) {
+	g := &Graph{
+		nodes: make(map[flowhcl.Address]*Node, len(cfg.Components)),
+		reach: make(map[flowhcl.Address][]flowhcl.Address, len(cfg.Components)),
+	}
+	for _, c := range cfg.Components {
+		if _, dup := g.nodes[c.Address]; dup {
+			continue // the parser has reported it; the first declaration wins
+		}
+		n := &Node{Address: c.Address, Component: c, index: len(g.byFile)}
+		g.nodes[c.Address] = n
+		g.byFile = append(g.byFile, n)
+	}
+
+	var diags hcl.Diagnostics
+	for _, n := range g.byFile {
+		diags = append(diags, g.link(n)...)
+	}
+	diags = append(diags, g.checkUnread()...)
+	diags = append(diags, g.checkCycles()...)
+	diags = append(diags, g.checkEnds(cfg)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	g.topo = g.topoSort()
+	g.computeReach()
+	return g, diags
+}
+
+// Node returns the node at addr, or nil when the pipeline has no such
+// component.
+func (g *Graph) Node(addr flowhcl.Address) *Node {
+	return g.nodes[addr]
+}
+
+// Nodes returns every node in file order.
+func (g *Graph) Nodes() []*Node {
+	return slices.Clone(g.byFile)
+}
+
+// TopoOrder returns every address such that each component comes after all
+// of its inputs; among components whose inputs are all placed, the one
+// declared first in the file comes first. Starting plugins in reverse order
+// opens sinks before anything can send to them.
+func (g *Graph) TopoOrder() []flowhcl.Address {
+	return slices.Clone(g.topo)
+}
+
+// Sources returns the sources in file order.
+func (g *Graph) Sources() []flowhcl.Address {
+	return g.ofKind(flowhcl.KindSource)
+}
+
+// Sinks returns the sinks in file order.
+func (g *Graph) Sinks() []flowhcl.Address {
+	return g.ofKind(flowhcl.KindSink)
+}
+
+// ReachableSinks returns the sinks that events leaving addr can arrive at, in
+// file order; a sink reaches itself. A source position may be acknowledged
+// only when every one of these sinks has acknowledged what was derived from it.
+func (g *Graph) ReachableSinks(addr flowhcl.Address) []flowhcl.Address {
+	return slices.Clone(g.reach[addr])
+}
+
+func (g *Graph) ofKind(k flowhcl.Kind) []flowhcl.Address {
+	var out []flowhcl.Address
+	for _, n := range g.byFile {
+		if n.Address.Kind == k {
+			out = append(out, n.Address)
+		}
+	}
+	return out
+}
+
+// topoSort is Kahn's algorithm with the ready set ordered by file position.
+// It assumes the graph has no cycle.
+func (g *Graph) topoSort() []flowhcl.Address {
+	pending := make(map[flowhcl.Address]int, len(g.byFile))
+	var ready []*Node
+	for _, n := range g.byFile {
+		pending[n.Address] = len(n.Inputs)
+		if len(n.Inputs) == 0 {
+			ready = append(ready, n) // already in file order
+		}
+	}
+	byIndex := func(a, b *Node) int { return cmp.Compare(a.index, b.index) }
+
+	order := make([]flowhcl.Address, 0, len(g.byFile))
+	for len(ready) > 0 {
+		n := ready[0]
+		ready = ready[1:]
+		order = append(order, n.Address)
+		for _, out := range n.Outputs {
+			pending[out]--
+			if pending[out] == 0 {
+				next := g.nodes[out]
+				i, _ := slices.BinarySearchFunc(ready, next, byIndex)
+				ready = slices.Insert(ready, i, next)
+			}
+		}
+	}
+	return order
+}
+
+// computeReach fills g.reach walking the topological order backwards, so
+// every node's outputs are done before the node.
+func (g *Graph) computeReach() {
+	for i := len(g.topo) - 1; i >= 0; i-- {
+		n := g.nodes[g.topo[i]]
+		if n.Address.Kind == flowhcl.KindSink {
+			g.reach[n.Address] = []flowhcl.Address{n.Address}
+			continue
+		}
+		seen := map[flowhcl.Address]bool{}
+		var sinks []flowhcl.Address
+		for _, out := range n.Outputs {
+			for _, s := range g.reach[out] {
+				if !seen[s] {
+					seen[s] = true
+					sinks = append(sinks, s)
+				}
+			}
+		}
+		slices.SortFunc(sinks, func(a, b flowhcl.Address) int {
+			return cmp.Compare(g.nodes[a].index, g.nodes[b].index)
+		})
+		g.reach[n.Address] = sinks
+	}
+}

@@ -1,0 +1,3 @@
+pipeline "empty" {
+  description = "nothing yet"
+}

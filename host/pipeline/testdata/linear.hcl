@@ -1,0 +1,9 @@
+source "generator" "ticks" {}
+
+processor "transform" "tag" {
+  inputs = [source.ticks]
+}
+
+sink "file" "out" {
+  inputs = [processor.tag]
+}

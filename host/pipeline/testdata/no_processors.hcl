@@ -1,0 +1,5 @@
+source "generator" "ticks" {}
+
+sink "file" "out" {
+  inputs = [source.ticks, processor.tag]
+}

@@ -1,0 +1,5 @@
+source "generator" "ticks" {}
+
+processor "transform" "tag" {
+  inputs = [source.ticks]
+}

@@ -1,0 +1,59 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrUnexpectedClose is a plugin ending its stream before the orderly end
+	// (before the host half-closed it, or for a source, before SourceEnd).
+	ErrUnexpectedClose = errors.New("plugin closed its stream unexpectedly")
+
+	// ErrProtocol is a plugin breaking the stream protocol: a response or ack
+	// out of order, more batches than credits, a batch after SourceEnd.
+	ErrProtocol = errors.New("protocol violation")
+)
+
+// NodeError is the error a component's runner fails with; Run returns it as
+// is, so a caller can tell which plugin to blame (errors.As) and what went
+// wrong (errors.Is on the wrapped error).
+type NodeError struct {
+	Node string // component address, e.g. "sink.out"
+	Err  error
+}
+
+func (e *NodeError) Error() string { return e.Node + ": " + e.Err.Error() }
+
+func (e *NodeError) Unwrap() error { return e.Err }
+
+// BatchError is a batch a plugin answered with a failure: a processor's error
+// for the whole batch or for one of its events, or a sink's nack.
+type BatchError struct {
+	Kind Kind   // KindProcessor or KindSink
+	Seq  uint64 // request seq on the component's stream
+	// Event is the index of the failed input event within the batch, or -1
+	// when the whole batch failed.
+	Event  int
+	Reason string
+	// More counts further failed events of the same batch that are not
+	// reported in Event and Reason.
+	More int
+}
+
+func (e *BatchError) Error() string {
+	reason := e.Reason
+	if reason == "" {
+		reason = "no reason given"
+	}
+	switch {
+	case e.Kind == KindSink:
+		return fmt.Sprintf("batch %d not written: %s", e.Seq, reason)
+	case e.Event < 0:
+		return fmt.Sprintf("batch %d: %s", e.Seq, reason)
+	case e.More > 0:
+		return fmt.Sprintf("batch %d: event %d: %s (and %d more failed events)", e.Seq, e.Event, reason, e.More)
+	default:
+		return fmt.Sprintf("batch %d: event %d: %s", e.Seq, e.Event, reason)
+	}
+}

@@ -1,0 +1,402 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
+
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// SourceStream is the host's end of a Source.Stream call; the generated
+// flowctlv1.Source_StreamClient satisfies it. The router calls Send from one
+// goroutine and Recv from another, never either concurrently with itself.
+type SourceStream interface {
+	Send(*flowctlv1.SourceRequest) error
+	Recv() (*flowctlv1.SourceResponse, error)
+	CloseSend() error
+}
+
+// ProcessorStream is the host's end of a Processor.Stream call; the generated
+// flowctlv1.Processor_StreamClient satisfies it. Same concurrency as
+// SourceStream.
+type ProcessorStream interface {
+	Send(*flowctlv1.ProcessRequest) error
+	Recv() (*flowctlv1.ProcessResponse, error)
+	CloseSend() error
+}
+
+// SinkStream is the host's end of a Sink.Stream call; the generated
+// flowctlv1.Sink_StreamClient satisfies it. Same concurrency as SourceStream.
+type SinkStream interface {
+	Send(*flowctlv1.SinkRequest) error
+	Recv() (*flowctlv1.SinkAck, error)
+	CloseSend() error
+}
+
+var (
+	_ SourceStream    = (flowctlv1.Source_StreamClient)(nil)
+	_ ProcessorStream = (flowctlv1.Processor_StreamClient)(nil)
+	_ SinkStream      = (flowctlv1.Sink_StreamClient)(nil)
+)
+
+// Kind is the kind of a node, given by which stream it carries.
+type Kind int
+
+// The node kinds.
+const (
+	KindSource Kind = iota + 1
+	KindProcessor
+	KindSink
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindSource:
+		return "source"
+	case KindProcessor:
+		return "processor"
+	case KindSink:
+		return "sink"
+	default:
+		return fmt.Sprintf("Kind(%d)", int(k))
+	}
+}
+
+// Node is one component of the pipeline as the router sees it.
+type Node struct {
+	Name   string   // component address, e.g. "source.ticks"
+	Inputs []string // names of upstream nodes; empty for sources
+
+	// Exactly one stream is set; it gives the node's kind. The streams must
+	// already be open; the router sends the first message.
+	Source    SourceStream
+	Processor ProcessorStream
+	Sink      SinkStream
+
+	// Open is sent to a source as its first message: resume position and
+	// batch shaping. The router sends a copy with Credits set to
+	// Options.MaxInFlight. Nil means from the beginning, default shaping.
+	Open *flowctlv1.SourceOpen
+}
+
+// DefaultMaxInFlight is the bound Options.MaxInFlight defaults to.
+const DefaultMaxInFlight = 16
+
+// maxMaxInFlight keeps MaxInFlight within what a credit (uint32) carries and
+// what the queues, allocated up front, can reasonably hold.
+const maxMaxInFlight = 1 << 16
+
+// Options configures a Router.
+type Options struct {
+	// Logger is named "router"; nil logs nothing.
+	Logger hclog.Logger
+
+	// MaxInFlight bounds the batches in flight per source (its credits), per
+	// processor or sink inbox, and per processor or sink stream window.
+	// Zero means DefaultMaxInFlight; at most 65536.
+	MaxInFlight int
+
+	// Checkpoint, when set, is called with a source's name and the position
+	// the source is about to be acked up to, before the ack is sent. Calls
+	// for one source come from one goroutine in position order; calls for
+	// different sources may run concurrently. An error fails the run and the
+	// ack is not sent. position must not be modified.
+	Checkpoint func(source string, position []byte) error
+}
+
+// Router moves batches between the streams of one pipeline run. Build it with
+// New; Run it once.
+type Router struct {
+	log   hclog.Logger
+	opts  Options
+	nodes []*node // in the order given to New
+
+	sources    []*sourceRunner
+	processors []*processorRunner
+	sinks      []*sinkRunner
+
+	drainOnce sync.Once
+	drain     chan struct{} // closed by Drain
+
+	ran atomic.Bool
+
+	// recvWG counts the goroutines that call Recv; see goRecv.
+	recvWG sync.WaitGroup
+}
+
+// node is what every runner shares: identity, counters and edges.
+type node struct {
+	name  string
+	kind  Kind
+	log   hclog.Logger
+	stats counters
+	in    *inbox   // nil for sources
+	out   *outputs // nil for sinks
+}
+
+// fail wraps err as this node's failure.
+func (n *node) fail(err error) error { return &NodeError{Node: n.name, Err: err} }
+
+// New checks the topology and builds a Router. Node names must be unique;
+// sources have no inputs, processors and sinks at least one; every input names
+// a source or processor, at most once; every source and processor is read by
+// some node; the graph has no cycle.
+func New(nodes []Node, opts Options) (*Router, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	switch {
+	case opts.MaxInFlight == 0:
+		opts.MaxInFlight = DefaultMaxInFlight
+	case opts.MaxInFlight < 0 || opts.MaxInFlight > maxMaxInFlight:
+		return nil, fmt.Errorf("router: MaxInFlight %d out of range 1..%d", opts.MaxInFlight, maxMaxInFlight)
+	}
+	if err := validate(nodes); err != nil {
+		return nil, err
+	}
+
+	r := &Router{
+		log:   opts.Logger.Named("router"),
+		opts:  opts,
+		drain: make(chan struct{}),
+	}
+	byName := make(map[string]*node, len(nodes))
+	for _, spec := range nodes {
+		n := &node{name: spec.Name, kind: kindOf(spec)}
+		n.log = r.log.With("component", n.name)
+		if n.kind != KindSource {
+			n.in = newInbox(opts.MaxInFlight, len(spec.Inputs))
+		}
+		if n.kind != KindSink {
+			n.out = &outputs{}
+		}
+		byName[n.name] = n
+		r.nodes = append(r.nodes, n)
+	}
+	// Wire each input edge: the upstream's outputs feed this node's inbox.
+	for i, spec := range nodes {
+		for _, in := range spec.Inputs {
+			up := byName[in]
+			up.out.to = append(up.out.to, r.nodes[i].in)
+		}
+	}
+	for i, spec := range nodes {
+		n := r.nodes[i]
+		switch n.kind {
+		case KindSource:
+			r.sources = append(r.sources, newSourceRunner(r, n, spec.Source, spec.Open))
+		case KindProcessor:
+			r.processors = append(r.processors, &processorRunner{node: n, stream: spec.Processor, w: newWindow(opts.MaxInFlight)})
+		case KindSink:
+			r.sinks = append(r.sinks, &sinkRunner{node: n, stream: spec.Sink, w: newWindow(opts.MaxInFlight)})
+		}
+	}
+	return r, nil
+}
+
+// Run moves batches until the pipeline has finished (every source ended or
+// drained, everything in flight acked, every stream ended: nil), a component
+// fails (the first failure, a *NodeError), or ctx is cancelled (ctx.Err()).
+// See the package documentation for the streams' context after an early
+// return. Run may be called once.
+func (r *Router) Run(ctx context.Context) error {
+	if !r.ran.CompareAndSwap(false, true) {
+		return errors.New("router: Run called more than once")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range r.sources {
+		g.Go(func() error { return s.sendLoop(gctx) })
+		r.goRecv(gctx, g, func() error { return s.recvLoop(gctx) })
+	}
+	for _, p := range r.processors {
+		g.Go(func() error { return p.sendLoop(gctx) })
+		r.goRecv(gctx, g, func() error { return p.recvLoop(gctx) })
+	}
+	for _, s := range r.sinks {
+		g.Go(func() error { return s.sendLoop(gctx) })
+		r.goRecv(gctx, g, func() error { return s.recvLoop(gctx) })
+	}
+	err := g.Wait()
+	switch {
+	case err == nil:
+		// Every receiver has delivered its result, so none is left running.
+		r.recvWG.Wait()
+		r.log.Debug("pipeline finished")
+		return nil
+	case ctx.Err() != nil:
+		// The caller cancelled: whatever failed on the way out is a
+		// consequence, not the cause.
+		r.log.Debug("run cancelled", "error", err)
+		return ctx.Err()
+	default:
+		r.log.Debug("run failed", "error", err)
+		return err
+	}
+}
+
+// goRecv runs fn, a loop around a stream's Recv, as part of g. Recv does not
+// watch ctx, so fn runs on a goroutine of its own and g only waits for it
+// until ctx is done: then Run can return while fn stays blocked until the
+// caller ends the stream.
+func (r *Router) goRecv(ctx context.Context, g *errgroup.Group, fn func() error) {
+	res := make(chan error, 1)
+	r.recvWG.Add(1)
+	go func() {
+		defer r.recvWG.Done()
+		res <- fn()
+	}()
+	g.Go(func() error {
+		select {
+		case err := <-res:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+}
+
+// Drain stops the run gracefully: sources get no further credits, batches
+// they send from now on are dropped unacked (they are read again after a
+// resume), and everything already in flight is delivered, acked and
+// checkpointed before Run returns nil. Drain does not wait; it may be called
+// more than once, before or during Run.
+func (r *Router) Drain() {
+	r.drainOnce.Do(func() {
+		r.log.Debug("draining")
+		close(r.drain)
+	})
+}
+
+// Stats returns each node's counters, in the order given to New. It may be
+// called at any time, concurrently with Run.
+func (r *Router) Stats() []NodeStats {
+	out := make([]NodeStats, len(r.nodes))
+	for i, n := range r.nodes {
+		out[i] = n.stats.snapshot(n.name, n.kind)
+	}
+	return out
+}
+
+func kindOf(n Node) Kind {
+	switch {
+	case n.Source != nil:
+		return KindSource
+	case n.Processor != nil:
+		return KindProcessor
+	default:
+		return KindSink
+	}
+}
+
+// validate reports every problem with the topology at once.
+func validate(nodes []Node) error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("router: node %q: "+format, append([]any{name}, args...)...))
+	}
+	if len(nodes) == 0 {
+		return errors.New("router: no nodes")
+	}
+	kinds := make(map[string]Kind, len(nodes))
+	for _, n := range nodes {
+		streams := 0
+		for _, set := range []bool{n.Source != nil, n.Processor != nil, n.Sink != nil} {
+			if set {
+				streams++
+			}
+		}
+		switch {
+		case n.Name == "":
+			errs = append(errs, errors.New("router: node with an empty name"))
+		case kinds[n.Name] != 0:
+			bad(n.Name, "name used more than once")
+		case streams != 1:
+			bad(n.Name, "%d streams set, want exactly one of Source, Processor, Sink", streams)
+		default:
+			kinds[n.Name] = kindOf(n)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+
+	read := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		kind := kinds[n.Name]
+		if kind != KindSource && n.Open != nil {
+			bad(n.Name, "Open is only for sources")
+		}
+		switch {
+		case kind == KindSource && len(n.Inputs) > 0:
+			bad(n.Name, "a source has no inputs")
+		case kind != KindSource && len(n.Inputs) == 0:
+			bad(n.Name, "a %s needs at least one input", kind)
+		}
+		seen := make(map[string]bool, len(n.Inputs))
+		for _, in := range n.Inputs {
+			switch {
+			case seen[in]:
+				bad(n.Name, "input %q listed more than once", in)
+			case kinds[in] == 0:
+				bad(n.Name, "unknown input %q", in)
+			case kinds[in] == KindSink:
+				bad(n.Name, "input %q is a sink, which has no output", in)
+			}
+			seen[in] = true
+			read[in] = true
+		}
+	}
+	for _, n := range nodes {
+		if kinds[n.Name] != KindSink && !read[n.Name] {
+			bad(n.Name, "no node reads its output")
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return checkAcyclic(nodes)
+}
+
+// checkAcyclic runs Kahn's algorithm: whatever cannot be ordered is on a
+// cycle or downstream of one.
+func checkAcyclic(nodes []Node) error {
+	pending := make(map[string]int, len(nodes))
+	readers := make(map[string][]string, len(nodes))
+	var ready []string
+	for _, n := range nodes {
+		pending[n.Name] = len(n.Inputs)
+		if len(n.Inputs) == 0 {
+			ready = append(ready, n.Name)
+		}
+		for _, in := range n.Inputs {
+			readers[in] = append(readers[in], n.Name)
+		}
+	}
+	for len(ready) > 0 {
+		name := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		delete(pending, name)
+		for _, rd := range readers[name] {
+			pending[rd]--
+			if pending[rd] == 0 {
+				ready = append(ready, rd)
+			}
+		}
+	}
+	var cyclic []string
+	for _, n := range nodes {
+		if _, ok := pending[n.Name]; ok {
+			cyclic = append(cyclic, n.Name)
+		}
+	}
+	if len(cyclic) > 0 {
+		return fmt.Errorf("router: cycle: nodes %q are on or downstream of a cycle", cyclic)
+	}
+	return nil
+}

@@ -1,0 +1,92 @@
+package host
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/router"
+)
+
+// Summary is what a run did, per component.
+type Summary struct {
+	Pipeline    string
+	Duration    time.Duration
+	Interrupted bool
+	Components  []ComponentSummary
+	// Err is the run's failure, nil when it completed.
+	Err error
+}
+
+// ComponentSummary counts one component's events.
+type ComponentSummary struct {
+	Address flowhcl.Address
+	Plugin  string
+	Driver  string
+	Pid     int
+	// EventsIn is what the component received (sources: none).
+	EventsIn uint64
+	// EventsOut is what it emitted (sinks: none).
+	EventsOut uint64
+	// EventsAcked: for a source, events whose positions were acked after
+	// every sink had them; for a sink, events it confirmed written.
+	EventsAcked  uint64
+	EventsFailed uint64
+}
+
+func (r *run) summary(rt *router.Router, d time.Duration, err error) *Summary {
+	s := &Summary{Pipeline: r.plan.Config.Pipeline.Name, Duration: d, Interrupted: r.interrupted, Err: err}
+	stats := map[string]router.NodeStats{}
+	for _, st := range rt.Stats() {
+		stats[st.Name] = st
+	}
+	for _, c := range r.plan.Components {
+		st := stats[c.Address().String()]
+		cs := ComponentSummary{
+			Address: c.Address(), Plugin: c.Plugin.String(), Driver: c.Driver,
+			EventsIn: st.EventsIn, EventsOut: st.EventsOut, EventsAcked: st.EventsAcked, EventsFailed: st.EventsFailed,
+		}
+		if inst := r.instances[c.Address()]; inst != nil {
+			cs.Pid = inst.Pid()
+		}
+		s.Components = append(s.Components, cs)
+	}
+	return s
+}
+
+// WriteTable prints the summary for a person.
+func (s *Summary) WriteTable(w io.Writer) {
+	state := "completed"
+	switch {
+	case s.Err != nil:
+		state = "failed"
+	case s.Interrupted:
+		state = "interrupted (drained; re-apply resumes)"
+	}
+	fmt.Fprintf(w, "\nPipeline %q %s in %s.\n\n", s.Pipeline, state, s.Duration.Round(time.Millisecond))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tPLUGIN\tDRIVER\tIN\tOUT\tACKED\tFAILED\t")
+	for _, c := range s.Components {
+		in, out := strconv.FormatUint(c.EventsIn, 10), strconv.FormatUint(c.EventsOut, 10)
+		switch c.Address.Kind {
+		case flowhcl.KindSource:
+			in = "-"
+		case flowhcl.KindSink:
+			out = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", c.Address, c.Plugin, c.Driver, in, out, c.EventsAcked, c.EventsFailed)
+	}
+	_ = tw.Flush()
+	if s.Duration > 0 {
+		var in uint64
+		for _, c := range s.Components {
+			if c.Address.Kind == flowhcl.KindSource {
+				in += c.EventsOut
+			}
+		}
+		fmt.Fprintf(w, "\n%d source events, %.0f events/s.\n", in, float64(in)/s.Duration.Seconds())
+	}
+}
