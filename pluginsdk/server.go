@@ -44,18 +44,42 @@ type instance struct {
 	processor Processor
 	sink      Sink
 
-	mu       sync.Mutex // serializes Ack against Teardown
+	// use is held shared by every call into the component (Read and Ack
+	// may overlap) and exclusively by Teardown, so Teardown never overlaps
+	// them and nothing is called after it.
+	use      sync.RWMutex
+	tornDown bool
+
+	cmu      sync.Mutex
 	streamed bool
-	done     bool
+	cancel   context.CancelFunc // ends the running stream, if any
 }
 
+// do runs fn, a call into the component, unless the instance was torn
+// down (then it returns ErrPluginShutdown).
+func (in *instance) do(fn func() error) error {
+	in.use.RLock()
+	defer in.use.RUnlock()
+	if in.tornDown {
+		return ErrPluginShutdown
+	}
+	return fn()
+}
+
+// teardown cancels the running stream, waits for calls in progress to
+// return, and tears the component down once.
 func (in *instance) teardown(ctx context.Context, log hclog.Logger) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if in.done {
+	in.cmu.Lock()
+	if in.cancel != nil {
+		in.cancel()
+	}
+	in.cmu.Unlock()
+	in.use.Lock()
+	defer in.use.Unlock()
+	if in.tornDown {
 		return
 	}
-	in.done = true
+	in.tornDown = true
 	var err error
 	switch {
 	case in.source != nil:
@@ -79,20 +103,29 @@ func (s *server) teardown(ctx context.Context) {
 	}
 }
 
-// take hands the configured instance to a stream: one stream per instance.
-func (s *server) take(kind Kind) (*instance, error) {
+// begin hands the configured instance to a stream (one stream per
+// instance). The returned context ends with the stream or when the plugin
+// is stopped; end tears the instance down and must be deferred by the
+// stream handler.
+func (s *server) begin(ctx context.Context, kind Kind) (inst *instance, sctx context.Context, end func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case s.inst == nil:
-		return nil, status.Error(codes.FailedPrecondition, "component not configured: call Configure first")
+		return nil, nil, nil, status.Error(codes.FailedPrecondition, "component not configured: call Configure first")
 	case s.inst.kind != kind:
-		return nil, status.Errorf(codes.FailedPrecondition, "component %s is a %v, not a %v", s.inst.address, s.inst.kind, kind)
+		return nil, nil, nil, status.Errorf(codes.FailedPrecondition, "component %s is a %v, not a %v", s.inst.address, s.inst.kind, kind)
 	case s.inst.streamed:
-		return nil, status.Errorf(codes.FailedPrecondition, "component %s already has a stream", s.inst.address)
+		return nil, nil, nil, status.Errorf(codes.FailedPrecondition, "component %s already has a stream", s.inst.address)
 	}
-	s.inst.streamed = true
-	return s.inst, nil
+	inst = s.inst
+	sctx, cancel := context.WithCancel(ctx)
+	inst.streamed = true
+	inst.cmu.Lock()
+	inst.cancel = cancel
+	inst.cmu.Unlock()
+	end = func() { inst.teardown(context.WithoutCancel(ctx), s.log) }
+	return inst, sctx, end, nil
 }
 
 type baseService struct {

@@ -27,11 +27,11 @@ type sourceService struct {
 // Stream runs a source: it reads and sends batches while it holds credit,
 // and applies the host's cumulative acks as they come.
 func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
-	inst, err := svc.srv.take(KindSource)
+	inst, sctx, end, err := svc.srv.begin(stream.Context(), KindSource)
 	if err != nil {
 		return err
 	}
-	defer inst.teardown(context.WithoutCancel(stream.Context()), svc.srv.log)
+	defer end()
 
 	first, err := stream.Recv()
 	if err != nil {
@@ -41,9 +41,9 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 	if open == nil {
 		return status.Error(codes.InvalidArgument, "first source message must be open")
 	}
-	ctx, cancel := context.WithCancelCause(stream.Context())
+	ctx, cancel := context.WithCancelCause(sctx)
 	defer cancel(nil)
-	if err := inst.source.Open(ctx, open.GetPosition()); err != nil {
+	if err := inst.do(func() error { return inst.source.Open(ctx, open.GetPosition()) }); err != nil {
 		return streamError(inst, "open", err)
 	}
 
@@ -58,7 +58,14 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 	if shape.linger <= 0 {
 		shape.linger = defaultLinger
 	}
-	err = produce(ctx, stream, inst.source, cr, shape)
+	read := func(ctx context.Context, max int) (recs []Record, err error) {
+		err = inst.do(func() error {
+			recs, err = inst.source.Read(ctx, max)
+			return err
+		})
+		return recs, err
+	}
+	err = produce(ctx, stream, read, cr, shape)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause // the ack side failed first
@@ -88,12 +95,7 @@ func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Sour
 			continue
 		}
 		if len(ack.GetPosition()) > 0 {
-			inst.mu.Lock()
-			if !inst.done {
-				err = inst.source.Ack(ctx, ack.GetPosition())
-			}
-			inst.mu.Unlock()
-			if err != nil {
+			if err := inst.do(func() error { return inst.source.Ack(ctx, ack.GetPosition()) }); err != nil {
 				cancel(err)
 				return err
 			}
@@ -102,13 +104,16 @@ func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Sour
 	}
 }
 
+// readFunc is Source.Read, guarded against Teardown.
+type readFunc func(ctx context.Context, max int) ([]Record, error)
+
 type batchShape struct {
 	max    int
 	linger time.Duration
 }
 
 // produce sends batches until the source ends (nil) or fails.
-func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, src Source, cr *credits, shape batchShape) error {
+func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read readFunc, cr *credits, shape batchShape) error {
 	var (
 		seq    uint64
 		buf    []byte
@@ -118,7 +123,7 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, src Sour
 		if err := cr.take(ctx); err != nil {
 			return err
 		}
-		recs, end, err := fill(ctx, src, shape)
+		recs, end, err := fill(ctx, read, shape)
 		if err != nil {
 			return err
 		}
@@ -147,8 +152,8 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, src Sour
 
 // fill reads one batch: it waits for the first record, then keeps reading
 // until the batch is full or linger has passed since the first record.
-func fill(ctx context.Context, src Source, shape batchShape) (recs []Record, end bool, err error) {
-	recs, err = src.Read(ctx, shape.max)
+func fill(ctx context.Context, read readFunc, shape batchShape) (recs []Record, end bool, err error) {
+	recs, err = read(ctx, shape.max)
 	if errors.Is(err, ErrEndOfInput) {
 		return recs, true, nil
 	}
@@ -161,7 +166,7 @@ func fill(ctx context.Context, src Source, shape batchShape) (recs []Record, end
 			return recs, false, nil
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
-		more, err := src.Read(rctx, shape.max-len(recs))
+		more, err := read(rctx, shape.max-len(recs))
 		cancel()
 		recs = append(recs, more...)
 		switch {
@@ -221,13 +226,12 @@ type processorService struct {
 
 // Stream answers each batch with its outputs, in request order.
 func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) error {
-	inst, err := svc.srv.take(KindProcessor)
+	inst, ctx, end, err := svc.srv.begin(stream.Context(), KindProcessor)
 	if err != nil {
 		return err
 	}
-	ctx := stream.Context()
-	defer inst.teardown(context.WithoutCancel(ctx), svc.srv.log)
-	if err := inst.processor.Open(ctx); err != nil {
+	defer end()
+	if err := inst.do(func() error { return inst.processor.Open(ctx) }); err != nil {
 		return streamError(inst, "open", err)
 	}
 	var (
@@ -248,15 +252,21 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 		}
 		resp := &flowctlv1.ProcessResponse{Seq: req.GetSeq()}
 		out = out[:0]
-		for i := range in {
-			idx := uint32(i)
-			err := inst.processor.Process(ctx, in[i], func(e Event) {
-				out = append(out, e)
-				resp.Origins = append(resp.Origins, idx)
-			})
-			if err != nil {
-				resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: idx, Message: err.Error()})
+		err = inst.do(func() error {
+			for i := range in {
+				idx := uint32(i)
+				err := inst.processor.Process(ctx, in[i], func(e Event) {
+					out = append(out, e)
+					resp.Origins = append(resp.Origins, idx)
+				})
+				if err != nil {
+					resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: idx, Message: err.Error()})
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return streamError(inst, "process", err)
 		}
 		buf = AppendEvents(buf[:0], out)
 		resp.Batch = &flowctlv1.Batch{Count: uint32(len(out)), Events: buf}
@@ -273,13 +283,12 @@ type sinkService struct {
 
 // Stream writes each batch and acks it once Write returned.
 func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
-	inst, err := svc.srv.take(KindSink)
+	inst, ctx, end, err := svc.srv.begin(stream.Context(), KindSink)
 	if err != nil {
 		return err
 	}
-	ctx := stream.Context()
-	defer inst.teardown(context.WithoutCancel(ctx), svc.srv.log)
-	if err := inst.sink.Open(ctx); err != nil {
+	defer end()
+	if err := inst.do(func() error { return inst.sink.Open(ctx) }); err != nil {
 		return streamError(inst, "open", err)
 	}
 	var events []Event
@@ -294,7 +303,7 @@ func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
 		ack := &flowctlv1.SinkAck{Seq: req.GetSeq(), Ok: true}
 		events, err = DecodeEvents(req.GetBatch().GetEvents(), events[:0])
 		if err == nil {
-			err = inst.sink.Write(ctx, events)
+			err = inst.do(func() error { return inst.sink.Write(ctx, events) })
 		}
 		if err != nil {
 			ack.Ok, ack.Error = false, err.Error()

@@ -16,12 +16,12 @@ import (
 	"github.com/flowctl/flowctl/drivers/process"
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/catalog"
-	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/plugins/discard"
 	"github.com/flowctl/flowctl/plugins/file"
 	"github.com/flowctl/flowctl/plugins/generator"
 	"github.com/flowctl/flowctl/plugins/stdout"
 	"github.com/flowctl/flowctl/plugins/transform"
+	"github.com/flowctl/flowctl/pluginsdk"
 )
 
 // version is set at build time (-ldflags -X main.version=...).

@@ -26,6 +26,9 @@ type Case struct {
 	Input []pluginsdk.Event
 	// Limit caps the events read from a source (0: until end of input).
 	Limit int
+	// MaxBatch caps a source's batch size (0: the SDK's default), so a
+	// resume check can see several batches.
+	MaxBatch uint32
 	// Resume, for deterministic sources, checks that reading from the first
 	// batch's position continues right after that batch.
 	Resume bool
@@ -40,8 +43,10 @@ func Conformance(t *testing.T, p pluginsdk.Plugin, cases ...Case) {
 	t.Run("config-errors", func(t *testing.T) { checkConfigErrors(t, p) })
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-			runCase(t, p, c)
+			ignore := goleak.IgnoreCurrent()
+			// The harness closes in the subtest's cleanup, before the check.
+			t.Run("run", func(t *testing.T) { runCase(t, p, c) })
+			goleak.VerifyNone(t, ignore)
 		})
 	}
 }
@@ -121,7 +126,7 @@ func runCase(t *testing.T, p pluginsdk.Plugin, c Case) {
 	h.MustConfigure(t, c.Kind, c.Component, c.Config)
 	switch c.Kind {
 	case pluginsdk.KindSource:
-		res, err := h.ReadSource(ctx, ReadOptions{Limit: c.Limit})
+		res, err := h.ReadSource(ctx, ReadOptions{Limit: c.Limit, MaxBatch: c.MaxBatch})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,7 +174,7 @@ func checkResume(ctx context.Context, t *testing.T, p pluginsdk.Plugin, c Case, 
 	}
 	h := New(t, p)
 	h.MustConfigure(t, c.Kind, c.Component, c.Config)
-	res, err := h.ReadSource(ctx, ReadOptions{From: first.Positions[0], Limit: 1})
+	res, err := h.ReadSource(ctx, ReadOptions{From: first.Positions[0], Limit: 1, MaxBatch: c.MaxBatch})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,5 @@
+source "generator" "ticks" {}
+sink "discard" "a" {
+  inputs = [source.ticks]
+}
+sink "discard" "b" {}

@@ -1,0 +1,6 @@
+source "kafka" "orders" {
+  topic = "orders"
+}
+sink "discard" "null" {
+  inputs = [source.orders]
+}

@@ -1,0 +1,7 @@
+pipeline "ok" {}
+source "generator" "ticks" {
+  count = 10
+}
+sink "discard" "null" {
+  inputs = [source.ticks]
+}
