@@ -64,7 +64,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 	case s.Err != nil:
 		state = "failed"
 	case s.Interrupted:
-		state = "interrupted (drained; re-apply resumes)"
+		state = "interrupted (sources stopped, in-flight events drained)"
 	}
 	fmt.Fprintf(w, "\nPipeline %q %s in %s.\n\n", s.Pipeline, state, s.Duration.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

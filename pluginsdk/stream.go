@@ -19,6 +19,11 @@ const (
 	defaultLinger         = 10 * time.Millisecond
 )
 
+// errHostClosed is the cause when the host closes its side of a source
+// stream before the input ended: it is stopping the source (drain), which
+// is not a failure.
+var errHostClosed = errors.New("host closed the stream")
+
 type sourceService struct {
 	flowctlv1.UnimplementedSourceServer
 	srv *server
@@ -67,7 +72,11 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 	}
 	err = produce(ctx, stream, read, cr, shape)
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		cause := context.Cause(ctx)
+		switch {
+		case errors.Is(cause, errHostClosed):
+			return nil
+		case cause != nil && !errors.Is(cause, context.Canceled):
 			err = cause // the ack side failed first
 		}
 		return streamError(inst, "read", err)
@@ -83,7 +92,7 @@ func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Sour
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
-			cancel(nil)
+			cancel(errHostClosed)
 			return nil
 		}
 		if err != nil {
