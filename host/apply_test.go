@@ -1,0 +1,193 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"go.uber.org/goleak"
+
+	"github.com/flowctl/flowctl/drivers"
+	"github.com/flowctl/flowctl/drivers/process"
+	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/catalog"
+	"github.com/flowctl/flowctl/plugins/discard"
+	"github.com/flowctl/flowctl/plugins/generator"
+	"github.com/flowctl/flowctl/plugins/transform"
+	"github.com/flowctl/flowctl/pluginsdk"
+)
+
+// The test binary doubles as the plugin binary: re-executed with
+// `__plugin NAME` it serves that plugin, so plugins are real processes.
+const pluginArg = "__plugin"
+
+func testPlugins() []pluginsdk.Plugin {
+	return []pluginsdk.Plugin{generator.Plugin("0.0.1"), transform.Plugin("0.0.1"), discard.Plugin("0.0.1")}
+}
+
+func TestMain(m *testing.M) {
+	if len(os.Args) >= 3 && os.Args[1] == pluginArg {
+		for _, p := range testPlugins() {
+			if p.Name == os.Args[2] {
+				os.Exit(pluginsdk.Main(p, os.Args[3:], os.Stdout, os.Stderr))
+			}
+		}
+		os.Exit(3)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func testHost(t *testing.T) (*Host, *bytes.Buffer) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range testPlugins() {
+		names = append(names, p.Name)
+	}
+	var ui bytes.Buffer
+	return &Host{
+		Log: hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Warn, Output: os.Stderr}),
+		Catalog: catalog.New(catalog.Options{
+			Executable: exe, Builtins: names, Version: "0.0.1",
+			BuiltinArgs: func(name string) []string { return []string{pluginArg, name} },
+		}),
+		Drivers: map[string]drivers.Driver{process.Name: process.Driver{}},
+		UI:      &ui,
+	}, &ui
+}
+
+func load(t *testing.T, h *Host, src string, vars map[string]string) *Plan {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "p.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan, files, diags := h.Load(t.Context(), path, vars)
+	if diags.HasErrors() {
+		t.Fatalf("load:\n%s", flowhcl.FormatDiagnostics(files, diags))
+	}
+	return plan
+}
+
+func TestApplyCountsEveryEvent(t *testing.T) {
+	h, ui := testHost(t)
+	plan := load(t, h, `
+variable "n" {
+  type = number
+}
+source "generator" "ticks" {
+  count = var.n
+}
+processor "transform" "drop" {
+  inputs  = [source.ticks]
+  drop_if = "id == \"00000002\""
+}
+sink "discard" "a" {
+  inputs = [processor.drop]
+}
+sink "discard" "b" {
+  inputs = [source.ticks]
+}`, map[string]string{"n": "3000"})
+
+	sum, err := h.Apply(t.Context(), plan, ApplyOptions{})
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, ui.String())
+	}
+	got := map[string][3]uint64{}
+	for _, c := range sum.Components {
+		got[c.Address.String()] = [3]uint64{c.EventsIn, c.EventsOut, c.EventsAcked}
+		if c.Pid == 0 || c.Pid == os.Getpid() {
+			t.Errorf("%s ran in pid %d, want its own process", c.Address, c.Pid)
+		}
+	}
+	want := map[string][3]uint64{
+		"source.ticks":   {0, 3000, 3000},
+		"processor.drop": {3000, 2999, 0},
+		"sink.a":         {2999, 0, 2999},
+		"sink.b":         {3000, 0, 3000},
+	}
+	for addr, w := range want {
+		if got[addr] != w {
+			t.Errorf("%s in/out/acked = %v, want %v", addr, got[addr], w)
+		}
+	}
+	pids := map[int]bool{}
+	for _, c := range sum.Components {
+		pids[c.Pid] = true
+	}
+	if len(pids) != 4 {
+		t.Errorf("4 components ran in %d processes", len(pids))
+	}
+}
+
+func TestApplyReportsPluginConfigErrorsAtTheirAttribute(t *testing.T) {
+	h, _ := testHost(t)
+	plan := load(t, h, `
+source "generator" "ticks" {
+  count        = 10
+  payload_size = 3
+}
+sink "discard" "null" {
+  inputs = [source.ticks]
+}`, nil)
+	_, err := h.Apply(t.Context(), plan, ApplyOptions{})
+	cerr, ok := err.(*ConfigError)
+	if !ok {
+		t.Fatalf("apply: %v, want a ConfigError", err)
+	}
+	text := flowhcl.FormatDiagnostics(plan.Config.Files, cerr.Diagnostics)
+	for _, want := range []string{"p.hcl:4:18", "payload_size = 3", "source.ticks"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("diagnostic lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+const endless = `
+source "generator" "ticks" {}
+sink "discard" "null" {
+  inputs = [source.ticks]
+}`
+
+func TestApplyDrainsOnInterrupt(t *testing.T) {
+	h, _ := testHost(t)
+	plan := load(t, h, endless, nil)
+	interrupt := make(chan struct{})
+	time.AfterFunc(300*time.Millisecond, func() { close(interrupt) })
+	sum, err := h.Apply(t.Context(), plan, ApplyOptions{Interrupt: interrupt})
+	if err != nil {
+		t.Fatalf("drained apply: %v", err)
+	}
+	if !sum.Interrupted {
+		t.Error("summary does not say interrupted")
+	}
+	src, sink := sum.Components[0], sum.Components[1]
+	if src.EventsAcked != sink.EventsAcked || src.EventsOut < src.EventsAcked {
+		t.Errorf("after drain: source out %d acked %d, sink acked %d; want every acked source event written",
+			src.EventsOut, src.EventsAcked, sink.EventsAcked)
+	}
+}
+
+func TestApplyStopsAtOnceOnCancel(t *testing.T) {
+	h, _ := testHost(t)
+	plan := load(t, h, endless, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := h.Apply(ctx, plan, ApplyOptions{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("apply: %v, want the context's error", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("apply took %v to stop after cancel", d)
+	}
+}
