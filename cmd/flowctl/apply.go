@@ -10,7 +10,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/host"
 )
 
@@ -42,30 +41,15 @@ func applyCommand() *cli.Command {
 }
 
 func apply(c *cli.Context) error {
-	path, err := pipelineArg(c)
-	if err != nil {
-		return err
-	}
-	vars, err := parseVars(c)
-	if err != nil {
-		return err
-	}
-	h, err := newHost(c)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	interrupt := make(chan struct{})
 	stopSignals := watchSignals(cancel, interrupt)
 	defer stopSignals()
 
-	plan, files, diags := h.Load(ctx, path, vars)
-	if len(diags) > 0 {
-		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, diags, isTerminal(c.App.ErrWriter))
-	}
-	if diags.HasErrors() {
-		return cli.Exit("", 1)
+	h, plan, err := loadPipeline(ctx, c)
+	if err != nil {
+		return err
 	}
 	sum, err := h.Apply(ctx, plan, host.ApplyOptions{
 		Interrupt:    interrupt,
@@ -74,7 +58,7 @@ func apply(c *cli.Context) error {
 	})
 	var cerr *host.ConfigError
 	if errors.As(err, &cerr) {
-		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, cerr.Diagnostics, isTerminal(c.App.ErrWriter))
+		printDiagnostics(c, plan.Config.Files, cerr.Diagnostics)
 		return cli.Exit("", 1)
 	}
 	if sum != nil {

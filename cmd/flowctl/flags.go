@@ -23,7 +23,7 @@ func parseVars(c *cli.Context) (map[string]string, error) {
 	for _, kv := range c.StringSlice("var") {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || strings.TrimSpace(name) == "" {
-			return nil, cli.Exit(fmt.Sprintf("invalid -var %q: want -var name=value", kv), 2)
+			return nil, cli.Exit(fmt.Sprintf("invalid -var %q: want -var name=value", kv), exitUsage)
 		}
 		vars[strings.TrimSpace(name)] = value
 	}
@@ -33,7 +33,7 @@ func parseVars(c *cli.Context) (map[string]string, error) {
 // pipelineArg returns the single FILE argument.
 func pipelineArg(c *cli.Context) (string, error) {
 	if c.NArg() != 1 {
-		return "", cli.Exit(fmt.Sprintf("%s needs exactly one pipeline file, e.g. flowctl %s pipeline.hcl", c.Command.Name, c.Command.Name), 2)
+		return "", cli.Exit(fmt.Sprintf("%s needs exactly one pipeline file, e.g. flowctl %s pipeline.hcl", c.Command.Name, c.Command.Name), exitUsage)
 	}
 	return c.Args().First(), nil
 }

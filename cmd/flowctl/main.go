@@ -106,7 +106,7 @@ func newHost(c *cli.Context) (*host.Host, error) {
 	}
 	level := c.String("log-level")
 	if hclog.LevelFromString(level) == hclog.NoLevel {
-		return nil, cli.Exit(fmt.Sprintf("invalid --log-level %q: want trace, debug, info, warn or error", level), 2)
+		return nil, cli.Exit(fmt.Sprintf("invalid --log-level %q: want trace, debug, info, warn or error", level), exitUsage)
 	}
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:       "flowctl",

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/errgroup"
 
+	flowhcl "github.com/flowctl/flowctl/hcl"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -45,28 +46,16 @@ var (
 	_ SinkStream      = (flowctlv1.Sink_StreamClient)(nil)
 )
 
-// Kind is the kind of a node, given by which stream it carries.
-type Kind int
+// Kind is the kind of a node, given by which stream it carries; it is the
+// pipeline language's kind.
+type Kind = flowhcl.Kind
 
 // The node kinds.
 const (
-	KindSource Kind = iota + 1
-	KindProcessor
-	KindSink
+	KindSource    = flowhcl.KindSource
+	KindProcessor = flowhcl.KindProcessor
+	KindSink      = flowhcl.KindSink
 )
-
-func (k Kind) String() string {
-	switch k {
-	case KindSource:
-		return "source"
-	case KindProcessor:
-		return "processor"
-	case KindSink:
-		return "sink"
-	default:
-		return fmt.Sprintf("Kind(%d)", int(k))
-	}
-}
 
 // Node is one component of the pipeline as the router sees it.
 type Node struct {

@@ -128,7 +128,7 @@ func (h *Harness) ReadSource(ctx context.Context, opts ReadOptions) (*SourceResu
 	}
 	open := &flowctlv1.SourceOpen{Position: opts.From, Credits: opts.Credits, MaxBatchEvents: opts.MaxBatch}
 	if err := stream.Send(&flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Open{Open: open}}); err != nil {
-		return nil, err
+		return nil, sendError(err, func() error { _, err := stream.Recv(); return err })
 	}
 	res := &SourceResult{}
 	for opts.Limit == 0 || len(res.Events) < opts.Limit {
@@ -195,7 +195,7 @@ func (h *Harness) Process(ctx context.Context, batches ...[]pluginsdk.Event) ([]
 		seq := uint64(i + 1)
 		req := &flowctlv1.ProcessRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: pluginsdk.AppendEvents(nil, b)}}
 		if err := stream.Send(req); err != nil {
-			return out, err
+			return out, sendError(err, func() error { _, err := stream.Recv(); return err })
 		}
 		resp, err := stream.Recv()
 		if err != nil {
@@ -235,7 +235,7 @@ func (h *Harness) Write(ctx context.Context, batches ...[]pluginsdk.Event) ([]*f
 		seq := uint64(i + 1)
 		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: pluginsdk.AppendEvents(nil, b)}}
 		if err := stream.Send(req); err != nil {
-			return acks, err
+			return acks, sendError(err, func() error { _, err := stream.Recv(); return err })
 		}
 		ack, err := stream.Recv()
 		if err != nil {
@@ -253,4 +253,16 @@ func (h *Harness) Write(ctx context.Context, batches ...[]pluginsdk.Event) ([]*f
 		return acks, fmt.Errorf("sdktest: sink stream close: %w", err)
 	}
 	return acks, nil
+}
+
+// sendError returns the reason a Send failed: gRPC reports io.EOF from Send
+// when the server has ended the stream and leaves the status to Recv.
+func sendError(err error, recv func() error) error {
+	if !errors.Is(err, io.EOF) {
+		return err
+	}
+	if rerr := recv(); rerr != nil && !errors.Is(rerr, io.EOF) {
+		return rerr
+	}
+	return err
 }
