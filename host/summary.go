@@ -71,13 +71,16 @@ func (s *Summary) WriteTable(w io.Writer) {
 	fmt.Fprintln(tw, "COMPONENT\tPLUGIN\tDRIVER\tIN\tOUT\tACKED\tFAILED\t")
 	for _, c := range s.Components {
 		in, out := strconv.FormatUint(c.EventsIn, 10), strconv.FormatUint(c.EventsOut, 10)
+		acked := strconv.FormatUint(c.EventsAcked, 10)
 		switch c.Address.Kind {
 		case flowhcl.KindSource:
 			in = "-"
+		case flowhcl.KindProcessor:
+			acked = "-" // acks belong to sources and sinks
 		case flowhcl.KindSink:
 			out = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", c.Address, c.Plugin, c.Driver, in, out, c.EventsAcked, c.EventsFailed)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.Address, c.Plugin, c.Driver, in, out, acked, c.EventsFailed)
 	}
 	_ = tw.Flush()
 	if s.Duration > 0 {
