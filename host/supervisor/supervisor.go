@@ -134,12 +134,6 @@ func (in *Instance) Pid() int {
 	return 0
 }
 
-// Exited reports whether the plugin process has exited.
-func (in *Instance) Exited() bool { return in.client.Exited() }
-
-// Stderr returns the plugin's last stderr lines, for error messages.
-func (in *Instance) Stderr() []string { return in.stderr.Lines() }
-
 func (in *Instance) stderrHint() string {
 	lines := in.stderr.Lines()
 	if len(lines) == 0 {

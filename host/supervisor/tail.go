@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"sync"
 )
 
@@ -34,9 +36,18 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// push keeps line; a plugin's hclog JSON line is kept as "level: message"
+// so error hints read like the log.
 func (b *tailBuffer) push(line string) {
 	if line == "" {
 		return
+	}
+	var entry struct {
+		Level   string `json:"@level"`
+		Message string `json:"@message"`
+	}
+	if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
+		line = entry.Level + ": " + entry.Message
 	}
 	b.lines = append(b.lines, line)
 	if len(b.lines) > b.max {

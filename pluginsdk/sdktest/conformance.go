@@ -3,8 +3,6 @@ package sdktest
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 
@@ -182,17 +180,4 @@ func checkResume(ctx context.Context, t *testing.T, p pluginsdk.Plugin, c Case, 
 	if len(res.Events) == 0 || res.Events[0].ID != want.ID {
 		t.Fatalf("resuming after position %v: first event %+v, want id %q", first.Positions[0], res.Events, want.ID)
 	}
-}
-
-// BuildBinary builds a Go main package into dir and returns its path, for
-// tests that run a plugin as a real process.
-func BuildBinary(t testing.TB, pkg, dir, name string) string {
-	t.Helper()
-	out := dir + string(os.PathSeparator) + name
-	cmd := exec.CommandContext(context.WithoutCancel(t.Context()), "go", "build", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }
