@@ -17,9 +17,9 @@ func BenchmarkLinear(b *testing.B) {
 	defer cancel()
 	events := max(b.N, batch)
 	nodes := []Node{
-		{Name: "source.ticks", Source: (&fakeSource{events: events, batch: batch}).stream(ctx)},
-		{Name: "processor.tag", Inputs: []string{"source.ticks"}, Processor: (&fakeProcessor{}).stream(ctx)},
-		{Name: "sink.out", Inputs: []string{"processor.tag"}, Sink: (&fakeSink{}).stream(ctx)},
+		{Name: "source.ticks", Streams: Streams{Source: (&fakeSource{events: events, batch: batch}).stream(ctx)}},
+		{Name: "processor.tag", Inputs: []string{"source.ticks"}, Streams: Streams{Processor: (&fakeProcessor{}).stream(ctx)}},
+		{Name: "sink.out", Inputs: []string{"processor.tag"}, Streams: Streams{Sink: (&fakeSink{}).stream(ctx)}},
 	}
 	r, err := New(nodes, Options{Logger: hclog.NewNullLogger()})
 	if err != nil {

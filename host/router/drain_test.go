@@ -16,7 +16,7 @@ func TestDrain(t *testing.T) {
 		sink("sink.out", sink, "processor.tag")
 	var mu sync.Mutex
 	var checkpoints []uint64
-	r, err := New(f.nodes, Options{Logger: testLogger(), MaxInFlight: 4, Checkpoint: func(_ string, p []byte) error {
+	r, err := New(f.nodes, Options{Logger: testLogger(), MaxInFlight: 4, Checkpoint: func(_ string, p []byte, _ uint64) error {
 		mu.Lock()
 		defer mu.Unlock()
 		checkpoints = append(checkpoints, unpos(p))

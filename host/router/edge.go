@@ -13,6 +13,8 @@ import (
 type item struct {
 	t *ticket
 	b *flowctlv1.Batch
+	// attempt counts the retries of b (on_error = "retry"); 0 at first.
+	attempt int
 }
 
 // inbox is a processor's or sink's input queue, shared by all of its input

@@ -39,12 +39,18 @@ type BatchError struct {
 	// More counts further failed events of the same batch that are not
 	// reported in Event and Reason.
 	More int
+	// Attempts is how often the events were tried (on_error = "retry");
+	// 0 or 1 means once.
+	Attempts int
 }
 
 func (e *BatchError) Error() string {
 	reason := e.Reason
 	if reason == "" {
 		reason = "no reason given"
+	}
+	if e.Attempts > 1 {
+		reason += fmt.Sprintf(" (after %d attempts)", e.Attempts)
 	}
 	switch {
 	case e.Kind == KindSink:
@@ -56,4 +62,19 @@ func (e *BatchError) Error() string {
 	default:
 		return fmt.Sprintf("batch %d: event %d: %s", e.Seq, e.Event, reason)
 	}
+}
+
+// streamError marks a failure of the stream itself (the plugin crashed,
+// hung and was killed, or the connection broke), which a restart may cure;
+// every other failure (protocol violations, failed batches, checkpoints) is
+// final.
+type streamError struct{ err error }
+
+func (e *streamError) Error() string { return e.err.Error() }
+
+func (e *streamError) Unwrap() error { return e.err }
+
+func restartable(err error) bool {
+	var se *streamError
+	return errors.As(err, &se)
 }

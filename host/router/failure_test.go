@@ -100,7 +100,7 @@ func TestFailures(t *testing.T) {
 				f.source("source.ticks", &fakeSource{events: 100, batch: 10}).
 					sink("sink.out", &fakeSink{}, "source.ticks")
 			},
-			opts: Options{Checkpoint: func(string, []byte) error {
+			opts: Options{Checkpoint: func(string, []byte, uint64) error {
 				return errors.New("bbolt: database not open")
 			}},
 			want:     "source.ticks: checkpoint: bbolt: database not open",
@@ -192,8 +192,8 @@ func TestSourceEndsStreamEarly(t *testing.T) {
 		return err // ends the stream without SourceEnd
 	}
 	nodes := []Node{
-		{Name: "source.gone", Source: startPipe(ctx, plugin)},
-		{Name: "sink.out", Inputs: []string{"source.gone"}, Sink: (&fakeSink{}).stream(ctx)},
+		{Name: "source.gone", Streams: Streams{Source: startPipe(ctx, plugin)}},
+		{Name: "sink.out", Inputs: []string{"source.gone"}, Streams: Streams{Sink: (&fakeSink{}).stream(ctx)}},
 	}
 	r, err := New(nodes, Options{Logger: testLogger()})
 	if err != nil {

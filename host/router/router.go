@@ -57,21 +57,37 @@ const (
 	KindSink      = flowhcl.KindSink
 )
 
+// Streams holds a node's open stream: exactly one field is set, and it gives
+// the node's kind. The router sends the first message.
+type Streams struct {
+	Source    SourceStream
+	Processor ProcessorStream
+	Sink      SinkStream
+}
+
 // Node is one component of the pipeline as the router sees it.
 type Node struct {
 	Name   string   // component address, e.g. "source.ticks"
 	Inputs []string // names of upstream nodes; empty for sources
 
-	// Exactly one stream is set; it gives the node's kind. The streams must
-	// already be open; the router sends the first message.
-	Source    SourceStream
-	Processor ProcessorStream
-	Sink      SinkStream
+	Streams
 
 	// Open is sent to a source as its first message: resume position and
 	// batch shaping. The router sends a copy with Credits set to
 	// Options.MaxInFlight. Nil means from the beginning, default shaping.
 	Open *flowctlv1.SourceOpen
+
+	// Restart, when set, is called after the node's stream failed (the
+	// plugin crashed, hung or broke the connection) to replace the plugin:
+	// it returns a freshly opened stream of the same kind, after whatever
+	// backoff it applies. An error (for example, no attempts left) fails
+	// the run as this node's error. Nil means a failed stream fails the run.
+	// See "Restarts" in the package documentation.
+	Restart func(ctx context.Context, cause error) (Streams, error)
+
+	// OnError says what happens to events a processor fails or a sink
+	// nacks. The zero value fails the run.
+	OnError ErrorPolicy
 }
 
 // DefaultMaxInFlight is the bound Options.MaxInFlight defaults to.
@@ -91,12 +107,13 @@ type Options struct {
 	// Zero means DefaultMaxInFlight; at most 65536.
 	MaxInFlight int
 
-	// Checkpoint, when set, is called with a source's name and the position
-	// the source is about to be acked up to, before the ack is sent. Calls
-	// for one source come from one goroutine in position order; calls for
-	// different sources may run concurrently. An error fails the run and the
-	// ack is not sent. position must not be modified.
-	Checkpoint func(source string, position []byte) error
+	// Checkpoint, when set, is called with a source's name, the position
+	// the source is about to be acked up to and the number of events this
+	// ack covers, before the ack is sent. Calls for one source come from one
+	// goroutine in position order; calls for different sources may run
+	// concurrently. An error fails the run and the ack is not sent. position
+	// must not be modified.
+	Checkpoint func(source string, position []byte, events uint64) error
 }
 
 // Router moves batches between the streams of one pipeline run. Build it with
@@ -127,6 +144,9 @@ type node struct {
 	stats counters
 	in    *inbox   // nil for sources
 	out   *outputs // nil for sinks
+	// dlq is the edge to the dead-letter sink; nil without one.
+	dlq    *outputs
+	policy ErrorPolicy
 }
 
 // fail wraps err as this node's failure.
@@ -156,11 +176,18 @@ func New(nodes []Node, opts Options) (*Router, error) {
 		drain: make(chan struct{}),
 	}
 	byName := make(map[string]*node, len(nodes))
+	edges := make(map[string]int, len(nodes))
 	for _, spec := range nodes {
-		n := &node{name: spec.Name, kind: kindOf(spec)}
+		edges[spec.Name] += len(spec.Inputs)
+		if spec.OnError.DeadLetter != "" {
+			edges[spec.OnError.DeadLetter]++
+		}
+	}
+	for _, spec := range nodes {
+		n := &node{name: spec.Name, kind: kindOf(spec), policy: spec.OnError}
 		n.log = r.log.With("component", n.name)
 		if n.kind != KindSource {
-			n.in = newInbox(opts.MaxInFlight, len(spec.Inputs))
+			n.in = newInbox(opts.MaxInFlight, edges[n.name])
 		}
 		if n.kind != KindSink {
 			n.out = &outputs{}
@@ -168,22 +195,26 @@ func New(nodes []Node, opts Options) (*Router, error) {
 		byName[n.name] = n
 		r.nodes = append(r.nodes, n)
 	}
-	// Wire each input edge: the upstream's outputs feed this node's inbox.
+	// Wire each input edge: the upstream's outputs feed this node's inbox;
+	// and each dead-letter edge.
 	for i, spec := range nodes {
 		for _, in := range spec.Inputs {
 			up := byName[in]
 			up.out.to = append(up.out.to, r.nodes[i].in)
+		}
+		if dl := spec.OnError.DeadLetter; dl != "" {
+			r.nodes[i].dlq = &outputs{to: []*inbox{byName[dl].in}}
 		}
 	}
 	for i, spec := range nodes {
 		n := r.nodes[i]
 		switch n.kind {
 		case KindSource:
-			r.sources = append(r.sources, newSourceRunner(r, n, spec.Source, spec.Open))
+			r.sources = append(r.sources, newSourceRunner(r, n, spec))
 		case KindProcessor:
-			r.processors = append(r.processors, &processorRunner{node: n, stream: spec.Processor, w: newWindow(opts.MaxInFlight)})
+			r.processors = append(r.processors, &processorRunner{node: n, r: r, stream: spec.Processor, restart: spec.Restart, w: newWindow(opts.MaxInFlight)})
 		case KindSink:
-			r.sinks = append(r.sinks, &sinkRunner{node: n, stream: spec.Sink, w: newWindow(opts.MaxInFlight)})
+			r.sinks = append(r.sinks, &sinkRunner{node: n, r: r, stream: spec.Sink, restart: spec.Restart, w: newWindow(opts.MaxInFlight)})
 		}
 	}
 	return r, nil
@@ -200,16 +231,13 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, s := range r.sources {
-		g.Go(func() error { return s.sendLoop(gctx) })
-		r.goRecv(gctx, g, func() error { return s.recvLoop(gctx) })
+		g.Go(func() error { return s.run(gctx) })
 	}
 	for _, p := range r.processors {
-		g.Go(func() error { return p.sendLoop(gctx) })
-		r.goRecv(gctx, g, func() error { return p.recvLoop(gctx) })
+		g.Go(func() error { return p.run(gctx) })
 	}
 	for _, s := range r.sinks {
-		g.Go(func() error { return s.sendLoop(gctx) })
-		r.goRecv(gctx, g, func() error { return s.recvLoop(gctx) })
+		g.Go(func() error { return s.run(gctx) })
 	}
 	err := g.Wait()
 	switch {
@@ -229,25 +257,51 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 }
 
-// goRecv runs fn, a loop around a stream's Recv, as part of g. Recv does not
-// watch ctx, so fn runs on a goroutine of its own and g only waits for it
-// until ctx is done: then Run can return while fn stays blocked until the
-// caller ends the stream.
-func (r *Router) goRecv(ctx context.Context, g *errgroup.Group, fn func() error) {
-	res := make(chan error, 1)
+// incarnation runs one stream of a node: send on this goroutine, recv (a
+// loop around the stream's Recv) on another. It returns nil when both have
+// finished in order, or the first failure of either. Recv does not watch
+// ctx, so on failure the receiver may still be blocked: then pendingRecv is
+// its result channel, which delivers once the stream ends (after a restart
+// killed the plugin, or the caller cancelled the streams).
+func (r *Router) incarnation(ctx context.Context, send func(context.Context) error, recv func() error) (pendingRecv <-chan error, err error) {
+	ictx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	done := make(chan error, 1)
 	r.recvWG.Add(1)
 	go func() {
 		defer r.recvWG.Done()
-		res <- fn()
-	}()
-	g.Go(func() error {
-		select {
-		case err := <-res:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
+		err := recv()
+		if err != nil {
+			cancel(err)
 		}
-	})
+		done <- err
+	}()
+	if err := send(ictx); err != nil {
+		if ctx.Err() == nil && ictx.Err() != nil {
+			// The receiver failed first; the sender only stopped.
+			err = context.Cause(ictx)
+		}
+		return done, err
+	}
+	select {
+	case err := <-done:
+		return nil, err
+	case <-ctx.Done():
+		return done, ctx.Err()
+	}
+}
+
+// waitRecv waits for an earlier stream's receiver to finish.
+func waitRecv(ctx context.Context, pendingRecv <-chan error) error {
+	if pendingRecv == nil {
+		return nil
+	}
+	select {
+	case <-pendingRecv:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Drain stops the run gracefully: sources get no further credits, batches
@@ -316,15 +370,22 @@ func validate(nodes []Node) error {
 	}
 
 	read := make(map[string]bool, len(nodes))
+	deadLetters := make(map[string]bool)
+	for _, n := range nodes {
+		if dl := n.OnError.DeadLetter; dl != "" {
+			deadLetters[dl] = true
+		}
+	}
 	for _, n := range nodes {
 		kind := kinds[n.Name]
+		errs = append(errs, validatePolicy(n, kinds, deadLetters)...)
 		if kind != KindSource && n.Open != nil {
 			bad(n.Name, "Open is only for sources")
 		}
 		switch {
 		case kind == KindSource && len(n.Inputs) > 0:
 			bad(n.Name, "a source has no inputs")
-		case kind != KindSource && len(n.Inputs) == 0:
+		case kind != KindSource && len(n.Inputs) == 0 && !deadLetters[n.Name]:
 			bad(n.Name, "a %s needs at least one input", kind)
 		}
 		seen := make(map[string]bool, len(n.Inputs))
@@ -350,6 +411,49 @@ func validate(nodes []Node) error {
 		return errors.Join(errs...)
 	}
 	return checkAcyclic(nodes)
+}
+
+// validatePolicy checks a node's error policy. A dead-letter sink may not
+// have a dead-letter sink of its own, which keeps dead-letter edges out of
+// every cycle.
+func validatePolicy(n Node, kinds map[string]Kind, deadLetters map[string]bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("router: node %q: "+format, append([]any{n.Name}, args...)...))
+	}
+	p := n.OnError
+	kind := kinds[n.Name]
+	if kind == KindSource && (p != ErrorPolicy{}) {
+		bad("a source has no error policy")
+		return errs
+	}
+	switch p.Mode {
+	case ErrorFail:
+		if p.DeadLetter != "" {
+			bad("a dead-letter sink needs on_error retry or dead_letter")
+		}
+	case ErrorRetry:
+		if p.Attempts < 1 || p.Delay < 0 || p.MaxDelay < 0 {
+			bad("retry needs at least 1 attempt and delays of 0 or more")
+		}
+	case ErrorDeadLetter:
+		if p.DeadLetter == "" {
+			bad("on_error dead_letter without a dead-letter sink")
+		}
+	default:
+		bad("unknown error mode %v", p.Mode)
+	}
+	if dl := p.DeadLetter; dl != "" {
+		switch {
+		case dl == n.Name:
+			bad("dead-letter sink is the node itself")
+		case kinds[dl] != KindSink:
+			bad("dead-letter target %q is not a sink", dl)
+		case deadLetters[n.Name]:
+			bad("a dead-letter sink cannot have a dead-letter sink of its own")
+		}
+	}
+	return errs
 }
 
 // checkAcyclic runs Kahn's algorithm: whatever cannot be ordered is on a

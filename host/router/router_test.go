@@ -57,19 +57,19 @@ func (f *fixture) source(name string, s *fakeSource) *fixture {
 
 func (f *fixture) sourceAt(name string, s *fakeSource, open *flowctlv1.SourceOpen) *fixture {
 	f.sources[name] = s
-	f.nodes = append(f.nodes, Node{Name: name, Source: s.stream(f.ctx), Open: open})
+	f.nodes = append(f.nodes, Node{Name: name, Streams: Streams{Source: s.stream(f.ctx)}, Open: open})
 	return f
 }
 
 func (f *fixture) processor(name string, p *fakeProcessor, inputs ...string) *fixture {
 	f.procs[name] = p
-	f.nodes = append(f.nodes, Node{Name: name, Inputs: inputs, Processor: p.stream(f.ctx)})
+	f.nodes = append(f.nodes, Node{Name: name, Inputs: inputs, Streams: Streams{Processor: p.stream(f.ctx)}})
 	return f
 }
 
 func (f *fixture) sink(name string, s *fakeSink, inputs ...string) *fixture {
 	f.sinks[name] = s
-	f.nodes = append(f.nodes, Node{Name: name, Inputs: inputs, Sink: s.stream(f.ctx)})
+	f.nodes = append(f.nodes, Node{Name: name, Inputs: inputs, Streams: Streams{Sink: s.stream(f.ctx)}})
 	return f
 }
 
@@ -438,7 +438,7 @@ func TestCheckpointPositionsIncrease(t *testing.T) {
 		sink("sink.y", &fakeSink{delay: 20 * time.Microsecond}, "source.a")
 	var mu sync.Mutex
 	got := map[string][]uint64{}
-	_, err := f.run(t, Options{MaxInFlight: 5, Checkpoint: func(src string, p []byte) error {
+	_, err := f.run(t, Options{MaxInFlight: 5, Checkpoint: func(src string, p []byte, _ uint64) error {
 		mu.Lock()
 		defer mu.Unlock()
 		got[src] = append(got[src], unpos(p))
@@ -497,8 +497,8 @@ func TestSourceEndsStreamAfterLastAck(t *testing.T) {
 	}
 	sink := &fakeSink{}
 	nodes := []Node{
-		{Name: "source.once", Source: startPipe(ctx, plugin)},
-		{Name: "sink.out", Inputs: []string{"source.once"}, Sink: sink.stream(ctx)},
+		{Name: "source.once", Streams: Streams{Source: startPipe(ctx, plugin)}},
+		{Name: "sink.out", Inputs: []string{"source.once"}, Streams: Streams{Sink: sink.stream(ctx)}},
 	}
 	r, err := New(nodes, Options{Logger: testLogger()})
 	if err != nil {

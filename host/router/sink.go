@@ -6,41 +6,53 @@ import (
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
-// sinkRunner drives one sink stream: the window's sendLoop sends the merged
-// inputs, recvLoop releases each batch's ticket reference when the sink acks
-// it.
+// sinkRunner drives a sink's streams: the window's sendLoop sends the merged
+// inputs and retries, recvLoop releases each batch's ticket reference when
+// the sink acks it.
 type sinkRunner struct {
 	*node
-	stream SinkStream
-	w      window
+	r       *Router
+	stream  SinkStream
+	restart func(context.Context, error) (Streams, error)
+	w       *window
 }
 
-func (s *sinkRunner) sendLoop(ctx context.Context) error {
-	send := func(seq uint64, b *flowctlv1.Batch) error {
-		return s.stream.Send(&flowctlv1.SinkRequest{Seq: seq, Batch: b})
+func (s *sinkRunner) run(ctx context.Context) error {
+	return runWindowed(ctx, s.r, s.node, s.w, s.stream, s.restart,
+		func(st Streams) (SinkStream, bool) { return st.Sink, st.Sink != nil },
+		func(st SinkStream) *conn {
+			return &conn{
+				send: func(seq uint64, b *flowctlv1.Batch) error {
+					return st.Send(&flowctlv1.SinkRequest{Seq: seq, Batch: b})
+				},
+				closeSend: st.CloseSend,
+			}
+		},
+		s.recvLoop)
+}
+
+// recvLoop takes one stream's acks, which come in request order. A nack is
+// the batch's failure, handled by the error policy.
+func (s *sinkRunner) recvLoop(ctx context.Context, stream SinkStream, c *conn) error {
+	sendDLQ := func(it item) error {
+		_, err := s.dlq.send(ctx, it, nil)
+		return err
 	}
-	return s.w.sendLoop(ctx, s.node, send, s.stream.CloseSend)
-}
-
-// recvLoop takes the sink's acks, which come in request order. A nack fails
-// the run and keeps the ticket, so nothing from it is acked to its source.
-func (s *sinkRunner) recvLoop(context.Context) error {
 	for {
-		ack, err := s.stream.Recv()
+		ack, err := stream.Recv()
 		if err != nil {
-			return s.w.recvEnd(s.node, err)
+			return s.w.recvEnd(s.node, c, err)
 		}
-		req, err := s.w.answer(ack.GetSeq())
+		rq, err := s.w.answer(ack.GetSeq())
 		if err != nil {
 			return s.fail(err)
 		}
-		events := uint64(req.it.b.GetCount())
-		if !ack.GetOk() {
-			s.stats.eventsFailed.Add(events)
-			return s.fail(&BatchError{Kind: KindSink, Seq: req.seq, Event: -1, Reason: ack.GetError()})
+		if ack.GetOk() {
+			s.stats.eventsAcked.Add(uint64(rq.it.b.GetCount()))
+		} else if err := s.onFailure(s.w, failure{rq: rq, reasons: []string{ack.GetError()}}, sendDLQ); err != nil {
+			return err
 		}
-		s.stats.eventsAcked.Add(events)
-		req.it.t.release()
+		rq.it.t.release()
 		s.w.done()
 	}
 }

@@ -12,19 +12,128 @@ import (
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
-// sourceRunner drives one source stream with two goroutines: recvLoop reads
-// batches, turns each into a ticket and forwards it; sendLoop is the only
-// sender on the stream (the open message, then acks and credits) and decides
-// when the source is finished.
+// sourceRunner drives one source through as many streams as restarts take.
+// Each stream is a sourceConn: its recvLoop reads batches, turns each into a
+// ticket and forwards it; its sendLoop is the only sender on the stream (the
+// open message, then acks and credits) and decides when the source is
+// finished. The tracker, and with it every ticket in flight, outlives a
+// stream, so a restarted source is acked for what its predecessor sent.
 type sourceRunner struct {
 	*node
-	r      *Router
-	stream SourceStream
-	open   *flowctlv1.SourceOpen
-	tr     tracker
+	r       *Router
+	stream  SourceStream // the first stream
+	restart func(context.Context, error) (Streams, error)
+	tr      tracker
 
-	// granted counts the credits sent so far. sendLoop adds to it before each
-	// Send, so it never lags behind what the plugin may use.
+	// open is the template of every open message. Its Position moves to the
+	// last batch received, so a restarted plugin resumes after what the
+	// router already holds. Touched by one stream's receiver at a time and
+	// between streams by run.
+	open *flowctlv1.SourceOpen
+
+	ended    atomic.Bool // SourceEnd received
+	draining bool        // owned by the current sendLoop, then by run
+}
+
+func newSourceRunner(r *Router, n *node, spec Node) *sourceRunner {
+	// Copy Open rather than modifying the caller's message.
+	open := &flowctlv1.SourceOpen{}
+	if spec.Open != nil {
+		open = proto.Clone(spec.Open).(*flowctlv1.SourceOpen)
+	}
+	return &sourceRunner{
+		node:    n,
+		r:       r,
+		stream:  spec.Source,
+		restart: spec.Restart,
+		tr:      newTracker(),
+		open:    open,
+	}
+}
+
+// run drives the source's streams until it is finished, restarting the
+// plugin when a stream fails while the source still has input to give.
+func (s *sourceRunner) run(ctx context.Context) error {
+	stream := s.stream
+	for {
+		c := &sourceConn{s: s, stream: stream, peerClosed: make(chan struct{})}
+		pendingRecv, err := s.r.incarnation(ctx, c.sendLoop, func() error { return c.recvLoop(ctx) })
+		switch {
+		case err == nil:
+			return nil
+		case !restartable(err) || ctx.Err() != nil:
+			return err
+		case s.ended.Load() || s.draining:
+			// Everything the source will send is in flight: deliver and
+			// checkpoint it; there is no one left to ack.
+			s.log.Warn("source plugin failed after its last batch; its remaining positions are still checkpointed", "error", err)
+			if err := s.settle(ctx); err != nil {
+				return err
+			}
+			return waitRecv(ctx, pendingRecv)
+		case s.restart == nil:
+			return err
+		}
+		s.stats.restarts.Add(1)
+		s.log.Warn("source plugin failed; restarting it", "error", err)
+		streams, rerr := s.restart(ctx, err)
+		if rerr != nil {
+			return s.fail(rerr)
+		}
+		// The old plugin is gone, so its receiver returns; wait for it
+		// before the new one takes over the state it shares.
+		if err := waitRecv(ctx, pendingRecv); err != nil {
+			return err
+		}
+		if streams.Source == nil {
+			return s.fail(errors.New("restart returned no source stream"))
+		}
+		stream = streams.Source
+		s.log.Info("source restarted", "resume", len(s.open.Position) > 0)
+	}
+}
+
+// settle checkpoints the rest of the tickets without a stream to ack them on.
+func (s *sourceRunner) settle(ctx context.Context) error {
+	for {
+		rel := s.tr.take()
+		if rel.tickets > 0 {
+			if err := s.checkpoint(ctx, rel); err != nil {
+				return err
+			}
+			s.stats.eventsAcked.Add(rel.events)
+		}
+		if rel.finished {
+			return nil
+		}
+		select {
+		case <-s.tr.signal:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *sourceRunner) checkpoint(ctx context.Context, rel release) error {
+	if ctx.Err() != nil {
+		// The run is failing; checkpoint nothing more.
+		return ctx.Err()
+	}
+	if cp := s.r.opts.Checkpoint; cp != nil {
+		if err := cp(s.name, rel.position, rel.events); err != nil {
+			return s.fail(fmt.Errorf("checkpoint: %w", err))
+		}
+	}
+	return nil
+}
+
+// sourceConn is one stream of a source.
+type sourceConn struct {
+	s      *sourceRunner
+	stream SourceStream
+
+	// granted counts the credits sent on this stream. sendLoop adds to it
+	// before each Send, so it never lags behind what the plugin may use.
 	granted atomic.Uint64
 
 	// closeSent is set by sendLoop just before CloseSend: from then on io.EOF
@@ -36,47 +145,35 @@ type sourceRunner struct {
 	peerClosed chan struct{}
 
 	// Owned by recvLoop.
-	received uint64 // batches received, dropped ones included
-	ended    bool   // SourceEnd received
+	received uint64 // batches received on this stream, dropped ones included
 	dropped  uint64 // batches dropped because of Drain
-}
-
-func newSourceRunner(r *Router, n *node, stream SourceStream, open *flowctlv1.SourceOpen) *sourceRunner {
-	// Copy Open rather than setting Credits on the caller's message.
-	if open == nil {
-		open = &flowctlv1.SourceOpen{}
-	} else {
-		open = proto.Clone(open).(*flowctlv1.SourceOpen)
-	}
-	open.Credits = uint32(r.opts.MaxInFlight)
-	return &sourceRunner{
-		node:       n,
-		r:          r,
-		stream:     stream,
-		open:       open,
-		tr:         newTracker(),
-		peerClosed: make(chan struct{}),
-	}
 }
 
 // sendLoop opens the source, then sends an ack for every release of tickets
 // until the source is finished: ended or drained, and every ticket acked.
-func (s *sourceRunner) sendLoop(ctx context.Context) error {
-	s.granted.Add(uint64(s.open.Credits))
-	s.log.Debug("opening source", "credits", s.open.Credits, "resume", len(s.open.Position) > 0)
-	open := &flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Open{Open: s.open}}
-	if err := s.stream.Send(open); err != nil {
-		return s.sendErr(ctx, err)
+func (c *sourceConn) sendLoop(ctx context.Context) error {
+	s := c.s
+	open := proto.Clone(s.open).(*flowctlv1.SourceOpen)
+	// Tickets still in flight from an earlier stream keep their credits:
+	// their acks grant them again.
+	open.Credits = uint32(max(0, s.r.opts.MaxInFlight-s.tr.outstanding()))
+	c.granted.Add(uint64(open.Credits))
+	s.log.Debug("opening source", "credits", open.Credits, "resume", len(open.Position) > 0)
+	if err := c.stream.Send(&flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Open{Open: open}}); err != nil {
+		return c.sendErr(ctx, err)
 	}
 
 	drain := s.r.drain
-	draining, peerGone := false, false
+	if s.draining {
+		drain = nil
+	}
+	peerGone := false
 	for {
 		select {
 		case <-s.tr.signal:
 		case <-drain:
 			drain = nil // a closed channel would fire forever
-			draining = true
+			s.draining = true
 			// After close no batch is forwarded or registered, so the
 			// tracker can tell when the last one in flight is acked.
 			s.out.close()
@@ -90,19 +187,19 @@ func (s *sourceRunner) sendLoop(ctx context.Context) error {
 		if rel.tickets > 0 {
 			if !peerGone {
 				select {
-				case <-s.peerClosed:
+				case <-c.peerClosed:
 					peerGone = true
 					s.log.Warn("source plugin ended its stream before its last acks; positions are still checkpointed")
 				default:
 				}
 			}
-			if err := s.ack(ctx, rel, draining, peerGone); err != nil {
+			if err := c.ack(ctx, rel, peerGone); err != nil {
 				return err
 			}
 		}
 		if rel.finished {
-			s.closeSent.Store(true)
-			if err := s.stream.CloseSend(); err != nil {
+			c.closeSent.Store(true)
+			if err := c.stream.CloseSend(); err != nil {
 				return s.fail(fmt.Errorf("close send: %w", err))
 			}
 			s.log.Debug("source finished", "acked_events", s.stats.eventsAcked.Load())
@@ -114,100 +211,106 @@ func (s *sourceRunner) sendLoop(ctx context.Context) error {
 // ack checkpoints rel and acks it to the source with one credit per released
 // ticket; none while draining, and no message at all when the plugin has
 // already gone.
-func (s *sourceRunner) ack(ctx context.Context, rel release, draining, peerGone bool) error {
-	if ctx.Err() != nil {
-		// The run is failing; ack nothing more.
-		return ctx.Err()
-	}
-	if cp := s.r.opts.Checkpoint; cp != nil {
-		if err := cp(s.name, rel.position); err != nil {
-			return s.fail(fmt.Errorf("checkpoint: %w", err))
-		}
+func (c *sourceConn) ack(ctx context.Context, rel release, peerGone bool) error {
+	s := c.s
+	if err := s.checkpoint(ctx, rel); err != nil {
+		return err
 	}
 	if !peerGone {
 		credits := uint32(rel.tickets)
-		if draining {
+		if s.draining {
 			credits = 0
 		}
-		s.granted.Add(uint64(credits))
+		c.granted.Add(uint64(credits))
 		req := &flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Ack{Ack: &flowctlv1.SourceAck{
 			Position: rel.position,
 			Credits:  credits,
 		}}}
-		if err := s.stream.Send(req); err != nil {
-			return s.sendErr(ctx, err)
+		if err := c.stream.Send(req); err != nil {
+			return c.sendErr(ctx, err)
 		}
 	}
 	s.stats.eventsAcked.Add(rel.events)
 	return nil
 }
 
-// sendErr turns a failed Send into the run's error. gRPC's Send returns
+// sendErr turns a failed Send into the stream's error. gRPC's Send returns
 // io.EOF when the stream has ended and leaves the reason to Recv, so then
-// the receiver reports; if it ends with SourceEnd behind it, the plugin left
-// early and the acks still owed are skipped.
-func (s *sourceRunner) sendErr(ctx context.Context, err error) error {
+// the receiver reports (and this waits for the incarnation to stop); if it
+// ended with SourceEnd behind it, the plugin left early and the acks still
+// owed are skipped.
+func (c *sourceConn) sendErr(ctx context.Context, err error) error {
 	if !errors.Is(err, io.EOF) {
-		return s.fail(fmt.Errorf("send: %w", err))
+		return c.s.fail(&streamError{fmt.Errorf("send: %w", err)})
 	}
 	select {
-	case <-s.peerClosed:
-		return s.fail(ErrUnexpectedClose)
+	case <-c.peerClosed:
+		return c.s.fail(&streamError{ErrUnexpectedClose})
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
-// recvLoop reads the source's batches until the stream ends.
-func (s *sourceRunner) recvLoop(ctx context.Context) error {
+// recvLoop reads the source's batches until the stream ends. ctx is the
+// run's: forwarding a batch the router has taken must not stop halfway
+// because this stream failed.
+func (c *sourceConn) recvLoop(ctx context.Context) error {
+	s := c.s
 	for {
-		resp, err := s.stream.Recv()
+		resp, err := c.stream.Recv()
 		if err != nil {
-			return s.recvEnd(err)
+			return c.recvEnd(err)
 		}
 		switch m := resp.GetMsg().(type) {
 		case *flowctlv1.SourceResponse_Batch:
-			if err := s.onBatch(ctx, m.Batch); err != nil {
+			if err := c.onBatch(ctx, m.Batch); err != nil {
 				return err
 			}
 		case *flowctlv1.SourceResponse_End:
-			if s.ended {
+			if s.ended.Load() {
 				return s.fail(fmt.Errorf("%w: SourceEnd sent twice", ErrProtocol))
 			}
-			s.ended = true
+			s.ended.Store(true)
 			s.out.close()
 			s.tr.close()
-			s.log.Debug("source ended", "batches", s.received, "dropped", s.dropped)
+			s.log.Debug("source ended", "batches", c.received, "dropped", c.dropped)
 		default:
 			return s.fail(fmt.Errorf("%w: empty SourceResponse", ErrProtocol))
 		}
 	}
 }
 
-func (s *sourceRunner) recvEnd(err error) error {
+func (c *sourceConn) recvEnd(err error) error {
+	s := c.s
 	if !errors.Is(err, io.EOF) {
-		return s.fail(fmt.Errorf("stream: %w", err))
+		if c.closeSent.Load() {
+			// Finished and acked: nothing is lost by the plugin's failure.
+			s.log.Warn("source stream failed after the source finished", "error", err)
+			return nil
+		}
+		return s.fail(&streamError{fmt.Errorf("stream: %w", err)})
 	}
 	switch {
-	case s.closeSent.Load():
+	case c.closeSent.Load():
 		return nil
-	case s.ended:
+	case s.ended.Load():
 		// Everything was sent; only acks were still owed (see sendLoop).
-		close(s.peerClosed)
+		close(c.peerClosed)
 		return nil
 	default:
-		return s.fail(ErrUnexpectedClose)
+		return s.fail(&streamError{ErrUnexpectedClose})
 	}
 }
 
 // onBatch turns a batch into a ticket and forwards it, or drops it after
 // Drain.
-func (s *sourceRunner) onBatch(ctx context.Context, sb *flowctlv1.SourceBatch) error {
-	if s.ended {
+func (c *sourceConn) onBatch(ctx context.Context, sb *flowctlv1.SourceBatch) error {
+	s := c.s
+	if s.ended.Load() {
 		return s.fail(fmt.Errorf("%w: batch %d after SourceEnd", ErrProtocol, sb.GetSeq()))
 	}
-	s.received++
-	if granted := s.granted.Load(); s.received > granted {
+	c.received++
+	if granted := c.granted.Load(); c.received > granted {
 		return s.fail(fmt.Errorf("%w: batch %d is beyond the %d credits granted", ErrProtocol, sb.GetSeq(), granted))
 	}
 	b := sb.GetBatch()
@@ -219,9 +322,10 @@ func (s *sourceRunner) onBatch(ctx context.Context, sb *flowctlv1.SourceBatch) e
 	}
 	if !sent {
 		// Drained: not forwarded, never acked, read again after a resume.
-		s.dropped++
+		c.dropped++
 		return nil
 	}
+	s.open.Position = sb.GetPosition()
 	s.stats.countOut(b.GetCount())
 	t.release()
 	return nil

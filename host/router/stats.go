@@ -15,6 +15,13 @@ import "sync/atomic"
 //   - Sink: EventsIn and BatchesIn are what was sent to the plugin;
 //     EventsAcked the events the sink acked; EventsFailed the events of the
 //     batch it nacked.
+//
+// For processors and sinks, EventsFailed counts events that failed for good
+// (dead-lettered, or failing the run), Retried the events sent again under
+// on_error = "retry", and DeadLettered the events sent to the dead-letter
+// sink. Restarts counts the plugin restarts of any node; the batches a
+// restarted processor or sink held are sent again and counted again in
+// EventsIn.
 type NodeStats struct {
 	Name         string
 	Kind         Kind
@@ -24,6 +31,9 @@ type NodeStats struct {
 	BatchesOut   uint64
 	EventsAcked  uint64
 	EventsFailed uint64
+	Retried      uint64
+	DeadLettered uint64
+	Restarts     uint64
 }
 
 // counters are a node's live NodeStats.
@@ -32,6 +42,8 @@ type counters struct {
 	batchesIn, batchesOut atomic.Uint64
 	eventsAcked           atomic.Uint64
 	eventsFailed          atomic.Uint64
+	retried, deadLettered atomic.Uint64
+	restarts              atomic.Uint64
 }
 
 func (c *counters) countIn(events uint32) {
@@ -54,5 +66,8 @@ func (c *counters) snapshot(name string, kind Kind) NodeStats {
 		BatchesOut:   c.batchesOut.Load(),
 		EventsAcked:  c.eventsAcked.Load(),
 		EventsFailed: c.eventsFailed.Load(),
+		Retried:      c.retried.Load(),
+		DeadLettered: c.deadLettered.Load(),
+		Restarts:     c.restarts.Load(),
 	}
 }

@@ -111,3 +111,11 @@ func (tr *tracker) take() release {
 	tr.tickets, tr.events, tr.position = 0, 0, nil
 	return rel
 }
+
+// outstanding counts the tickets that hold a credit: registered and not yet
+// acked to the source.
+func (tr *tracker) outstanding() int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return len(tr.queue) + tr.tickets
+}

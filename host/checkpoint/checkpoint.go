@@ -1,0 +1,149 @@
+// Package checkpoint keeps each source's last acknowledged position in a
+// bbolt file inside the pipeline's state directory, so that apply resumes
+// every source where the last run's sinks stopped confirming.
+//
+// A position is written before the source is told it is acked (the router
+// calls Put first), and every Put is a committed, synced bbolt transaction:
+// after a crash of the host at any moment the file holds a position no later
+// than what any source was acked up to, so nothing acked is lost and nothing
+// unacked is skipped.
+//
+// One state directory belongs to one running pipeline: Open takes bbolt's
+// file lock and fails with ErrInUse when another flowctl holds it.
+package checkpoint
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// FileName is the state file's name inside the state directory.
+const FileName = "state.db"
+
+var bucket = []byte("checkpoints")
+
+// ErrInUse means another process holds the state directory.
+var ErrInUse = errors.New("state directory is in use by another flowctl process")
+
+// Checkpoint is what is stored per source.
+type Checkpoint struct {
+	// Position is the last acked position, opaque to the host.
+	Position []byte `json:"position"`
+	// Type is the source's component type; a position means nothing to a
+	// different plugin.
+	Type string `json:"type"`
+	// Events counts the events acked across all runs.
+	Events uint64 `json:"events"`
+	// Time is when it was written.
+	Time time.Time `json:"time"`
+}
+
+// Store is an open state file. Its methods are safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Open creates dir if needed and opens its state file, waiting at most
+// lockWait for another process to release it.
+func Open(dir string, lockWait time.Duration) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: lockWait})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, ErrInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// Path is the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// Get returns the checkpoint of source; ok is false when there is none.
+func (s *Store) Get(source string) (cp Checkpoint, ok bool, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucket).Get([]byte(source))
+		if v == nil {
+			return nil
+		}
+		ok = true
+		return json.Unmarshal(v, &cp)
+	})
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("read checkpoint of %s from %s: %w", source, s.path, err)
+	}
+	return cp, ok, nil
+}
+
+// All returns every stored checkpoint by source.
+func (s *Store) All() (map[string]Checkpoint, error) {
+	out := map[string]Checkpoint{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			var cp Checkpoint
+			if err := json.Unmarshal(v, &cp); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+			out[string(k)] = cp
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints from %s: %w", s.path, err)
+	}
+	return out, nil
+}
+
+// Put stores cp for source and syncs it to disk before returning.
+func (s *Store) Put(source string, cp Checkpoint) error {
+	v, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).Put([]byte(source), v)
+	})
+	if err != nil {
+		return fmt.Errorf("write checkpoint of %s to %s: %w", source, s.path, err)
+	}
+	return nil
+}
+
+// Reset deletes every checkpoint, so every source starts from its
+// beginning.
+func (s *Store) Reset() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucket); err != nil {
+			return err
+		}
+		_, err := tx.CreateBucket(bucket)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("reset checkpoints in %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close releases the file and its lock.
+func (s *Store) Close() error { return s.db.Close() }

@@ -1,0 +1,65 @@
+package checkpoint
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestPutGetSurvivesReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Get("source.a"); err != nil || ok {
+		t.Fatalf("empty store: ok=%v err=%v", ok, err)
+	}
+	for i := byte(1); i <= 3; i++ {
+		if err := s.Put("source.a", Checkpoint{Position: []byte{i}, Type: "generator", Events: uint64(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Put("source.b", Checkpoint{Position: []byte("x"), Type: "file"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err = Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cp, ok, err := s.Get("source.a")
+	if err != nil || !ok || !bytes.Equal(cp.Position, []byte{3}) || cp.Type != "generator" || cp.Events != 3 {
+		t.Fatalf("after reopen: %+v ok=%v err=%v", cp, ok, err)
+	}
+	all, err := s.All()
+	if err != nil || len(all) != 2 {
+		t.Fatalf("All: %v %v", all, err)
+	}
+	if err := s.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := s.All(); len(all) != 0 {
+		t.Fatalf("after Reset: %v", all)
+	}
+}
+
+func TestSecondOpenIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// bbolt's lock is per open file description, so a second Open in the
+	// same process contends exactly like another process would.
+	_, err = Open(dir, 50*time.Millisecond)
+	if !errors.Is(err, ErrInUse) {
+		t.Fatalf("second Open: %v, want ErrInUse", err)
+	}
+}
