@@ -33,6 +33,14 @@ type Pipeline struct {
 	// extension when the file has no pipeline block.
 	Name        string
 	Description string
+	// ShutdownTimeout is how long the pipeline may take to drain and stop
+	// once it is told to (shutdown_timeout); DefaultShutdownTimeout when
+	// the file does not say.
+	ShutdownTimeout time.Duration
+	// Restart is the pipeline block's restart block, the restart policy of
+	// every component without one of its own; the built-in defaults when
+	// there is none. Component.Restart is what applies to each component.
+	Restart Restart
 	// DeclRange is the block header's range; the zero Range when the file
 	// has no pipeline block.
 	DeclRange hcl.Range
@@ -52,8 +60,17 @@ type Component struct {
 	// Batch is the batch shaping of a source, with defaults applied; nil for
 	// processors and sinks.
 	Batch *Batch
+	// Restart is how the component's plugin is restarted after it fails:
+	// the component's restart block, else the pipeline block's, else the
+	// built-in defaults. A component's own block replaces the pipeline's
+	// whole; attributes it leaves out take the built-in defaults.
+	Restart Restart
+	// OnError is what the component does with events it fails, with
+	// defaults applied; nil for sources, never nil for processors and sinks.
+	OnError *OnError
 	// Body is the plugin's part of the block: everything except the
-	// host-owned inputs attribute and batch block. DecodeComponent decodes it.
+	// host-owned settings (inputs, batch, restart, on_error, retry,
+	// dead_letter). DecodeComponent decodes it.
 	Body hcl.Body
 	// DeclRange is the block header; TypeRange and NameRange its labels.
 	DeclRange, TypeRange, NameRange hcl.Range
@@ -86,7 +103,8 @@ const (
 const maxBatchSize = 1<<32 - 1
 
 // Names of host-owned attributes and blocks inside component blocks. They are
-// reserved for every kind, so no plugin can declare an attribute by these names.
+// reserved for every kind, so no plugin can declare an attribute by these
+// names. The delivery settings' names are in delivery.go.
 const (
 	inputsAttr = "inputs"
 	batchBlock = "batch"
@@ -103,12 +121,13 @@ var rootSchema = &hcl.BodySchema{
 }
 
 var pipelineSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "description"}},
+	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: shutdownTimeoutAttr}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: restartBlock}},
 }
 
 var componentSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}},
+	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}, {Name: onErrorAttr}, {Name: deadLetterAttr}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}, {Type: restartBlock}, {Type: retryBlock}},
 }
 
 var batchSchema = &hcl.BodySchema{
@@ -147,6 +166,8 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 	}
 
 	cfg.Pipeline.Name = defaultPipelineName(filename)
+	cfg.Pipeline.ShutdownTimeout = DefaultShutdownTimeout
+	cfg.Pipeline.Restart = defaultRestart()
 	content, moreDiags := f.Body.Content(rootSchema)
 	diags = append(diags, moreDiags...)
 
@@ -169,6 +190,11 @@ func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
 			}
 			diags = append(diags, p.component(kind, block)...)
 		}
+	}
+	// The pipeline block may come after the components that take its
+	// restart default.
+	for _, c := range p.defaultRestart {
+		c.Restart = cfg.Pipeline.Restart
 	}
 	return cfg, diags
 }
@@ -195,6 +221,9 @@ type parser struct {
 	pipelineBlock *hcl.Block
 	variables     map[string]*Variable
 	components    map[Address]*Component
+	// defaultRestart holds the components without a restart block of their
+	// own, to be given the pipeline's once every block is read.
+	defaultRestart []*Component
 }
 
 func (p *parser) pipeline(block *hcl.Block) hcl.Diagnostics {
@@ -216,6 +245,18 @@ func (p *parser) pipeline(block *hcl.Block) hcl.Diagnostics {
 		desc, moreDiags := staticString(attr)
 		diags = append(diags, moreDiags...)
 		p.cfg.Pipeline.Description = desc
+	}
+	if attr, ok := content.Attributes[shutdownTimeoutAttr]; ok {
+		d, moreDiags := shutdownTimeout(attr)
+		diags = append(diags, moreDiags...)
+		if !moreDiags.HasErrors() {
+			p.cfg.Pipeline.ShutdownTimeout = d
+		}
+	}
+	restart, ok, moreDiags := parseRestart("pipeline block", content.Blocks)
+	diags = append(diags, moreDiags...)
+	if ok {
+		p.cfg.Pipeline.Restart = restart
 	}
 	return diags
 }
@@ -276,9 +317,21 @@ func (p *parser) component(kind Kind, block *hcl.Block) hcl.Diagnostics {
 		}
 	}
 
-	batch, moreDiags := parseBatch(kind, content.Blocks)
+	batch, moreDiags := parseBatch(kind, blocksOfType(content.Blocks, batchBlock))
 	diags = append(diags, moreDiags...)
 	c.Batch = batch
+
+	restart, ok, moreDiags := parseRestart(kind.String(), content.Blocks)
+	diags = append(diags, moreDiags...)
+	if ok {
+		c.Restart = restart
+	} else {
+		p.defaultRestart = append(p.defaultRestart, c)
+	}
+
+	onError, moreDiags := parseOnError(kind, content)
+	diags = append(diags, moreDiags...)
+	c.OnError = onError
 
 	p.components[c.Address] = c
 	p.cfg.Components = append(p.cfg.Components, c)
@@ -308,13 +361,36 @@ func parseInputs(attr *hcl.Attribute) ([]Input, hcl.Diagnostics) {
 	return inputs, diags
 }
 
-const inputForm = "An input is a reference to a component written kind.name, for example source.ticks or processor.tag."
+// refSyntax is the words diagnostics use about one place a component
+// reference is written (an input, a dead_letter).
+type refSyntax struct {
+	summary string
+	// form says how the reference is written, with an example.
+	form string
+	// noun starts a sentence about the reference ("An input").
+	noun string
+	// whole says the reference names a component, not an attribute of one.
+	whole string
+}
+
+var inputRef = refSyntax{
+	summary: "Invalid input reference",
+	form:    "An input is a reference to a component written kind.name, for example source.ticks or processor.tag.",
+	noun:    "An input",
+	whole:   "An input names a whole component, not one of its attributes.",
+}
 
 func parseInput(expr hcl.Expression) (Input, hcl.Diagnostics) {
+	return parseReference(expr, inputRef)
+}
+
+// parseReference reads a reference to a component, kind.name, from the
+// syntax of expr without evaluating it.
+func parseReference(expr hcl.Expression, ref refSyntax) (Input, hcl.Diagnostics) {
 	invalid := func(detail string) (Input, hcl.Diagnostics) {
 		return Input{}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
-			Summary:  "Invalid input reference",
+			Summary:  ref.summary,
 			Detail:   detail,
 			Subject:  expr.Range().Ptr(),
 		}}
@@ -325,22 +401,22 @@ func parseInput(expr hcl.Expression) (Input, hcl.Diagnostics) {
 		// A quoted address is the most likely slip; say exactly what to write.
 		if v, vDiags := expr.Value(nil); !vDiags.HasErrors() && v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
 			if addr, err := ParseAddress(v.AsString()); err == nil {
-				return invalid(fmt.Sprintf("An input is a reference, not a string: write %s without the quotes.", addr))
+				return invalid(fmt.Sprintf("%s is a reference, not a string: write %s without the quotes.", ref.noun, addr))
 			}
 		}
-		return invalid(inputForm)
+		return invalid(ref.form)
 	}
 
 	kind, err := ParseKind(traversal.RootName())
 	if err != nil {
-		return invalid(fmt.Sprintf("%q is not a component kind. %s", traversal.RootName(), inputForm))
+		return invalid(fmt.Sprintf("%q is not a component kind. %s", traversal.RootName(), ref.form))
 	}
 	if len(traversal) != 2 {
-		return invalid(inputForm + " An input names a whole component, not one of its attributes.")
+		return invalid(ref.form + " " + ref.whole)
 	}
 	step, ok := traversal[1].(hcl.TraverseAttr)
 	if !ok {
-		return invalid(inputForm)
+		return invalid(ref.form)
 	}
 	return Input{Address: Address{Kind: kind, Name: step.Name}, Range: expr.Range()}, nil
 }

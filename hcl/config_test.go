@@ -141,6 +141,12 @@ func TestParseErrors(t *testing.T) {
 		{"batch", "batch values, duplicates, variables, and batch outside a source"},
 		{"variables", "bad default, duplicate, bad type, bad name, unknown attribute"},
 		{"pipeline_blocks", "a second pipeline block, a non-constant description, bad labels"},
+		{"pipeline_delivery", "shutdown_timeout not above zero, bad pipeline restart values, a duplicate restart block"},
+		{"shutdown_timeout_var", "shutdown_timeout is a constant"},
+		{"restart", "restart values, max_delay below delay, duplicates, variables, unknown attributes, in every kind"},
+		{"on_error", "bad and non-constant on_error, dead_letter without it or with fail, retry blocks that have no effect, retry values"},
+		{"dead_letter", "dead_letter quoted, not a sink, a variable, an attribute, a list"},
+		{"delivery_on_source", "a source has no on_error, retry or dead_letter, but may have restart"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,12 @@
 //	}
 //	pipeline "hello" {              # optional, at most one; the name defaults to
 //	  description = "ticks to a file" # the file's base name without its extension
+//	  shutdown_timeout = "30s"      # longest drain and stop once told to (default 30s)
+//	  restart {                     # default restart policy of every component
+//	    attempts  = 3               # restarts before the pipeline fails; 0 = never (default 3)
+//	    delay     = "1s"            # wait before the first restart, doubling (default 1s)
+//	    max_delay = "30s"           # longest wait (default 30s, never below delay)
+//	  }
 //	}
 //	source "generator" "ticks" {    # kind, component type, component name
 //	  count = var.count
@@ -23,18 +29,45 @@
 //	    size   = 500                # most events per batch (default 1000)
 //	    linger = "5ms"              # send a partial batch after this (default 10ms)
 //	  }
+//	  restart {                     # any component; replaces the pipeline's whole
+//	    attempts = 10
+//	  }
 //	}
 //	processor "transform" "tag" {
-//	  inputs = [source.ticks]       # references, required for processors and sinks
-//	  set    = { env = "dev" }
+//	  inputs   = [source.ticks]     # references, required for processors and sinks
+//	  on_error = "retry"            # processors and sinks: "fail" (default), "retry"
+//	  retry {                       # or "dead_letter"; retry only with "retry"
+//	    attempts  = 3               # sends of failed events again, at least 1 (default 3)
+//	    delay     = "100ms"         # wait before the first retry, doubling (default 100ms)
+//	    max_delay = "5s"            # longest wait (default 5s, never below delay)
+//	  }
+//	  dead_letter = sink.failed     # where events go once their retries run out
+//	  set         = { env = "dev" }
 //	}
 //	sink "file" "out" {
-//	  inputs = [processor.tag]
-//	  path   = var.output
+//	  inputs      = [processor.tag]
+//	  dead_letter = sink.failed     # alone: on_error = "dead_letter"
+//	  path        = var.output
+//	}
+//	sink "file" "failed" {          # a dead-letter sink needs no inputs
+//	  path = "failed.jsonl"
 //	}
 //
 // A component's address is kind.name (source.ticks); names are unique per
 // kind. The block's first label is the component type the plugin serves.
+//
+// The host owns inputs, batch, restart, on_error, retry and dead_letter in
+// every component block: no plugin sees them or can declare an attribute by
+// those names. A component's restart block (or else the pipeline's) says how
+// its plugin is restarted after it crashes; a source has nothing else, since
+// it does not fail event by event. on_error says what a processor or sink
+// does with an event it fails: "fail" stops the pipeline, "retry" sends it
+// again as its retry block says and, once the retries run out, dead-letters
+// it when dead_letter is set or else fails the run, and "dead_letter" sends
+// it with its error to the sink dead_letter names. dead_letter must name a
+// sink; that the sink exists, is not the component itself and has no
+// dead_letter of its own is checked with the rest of the pipeline's shape
+// (host/pipeline).
 //
 // # Phases
 //
@@ -42,10 +75,12 @@
 // first phase with errors and prints them with WriteDiagnostics.
 //
 //  1. Parse / ParseFile: syntax, block structure, names, duplicates, the
-//     host-owned parts of component blocks (inputs, batch). Inputs are read
-//     from the syntax as references, never evaluated; whether they name a
-//     declared component is the DAG's business (host/pipeline). Everything
-//     Parse evaluates (variable defaults and types, descriptions, batch
+//     host-owned parts of the pipeline block (shutdown_timeout, restart)
+//     and of component blocks (inputs, batch, restart, on_error, retry,
+//     dead_letter). Inputs and dead_letter are read from the syntax as
+//     references, never evaluated; whether they name a declared component
+//     is the DAG's business (host/pipeline). Everything Parse evaluates
+//     (variable defaults and types, descriptions, batch and delivery
 //     settings) must be a constant: no variable has a value yet.
 //  2. Config.EvalContext: the value of every variable (-var from the command
 //     line, else the default), and the function table.

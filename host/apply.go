@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 
 	"github.com/flowctl/flowctl/drivers"
 	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/checkpoint"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -19,12 +22,22 @@ import (
 // ApplyOptions tune one run.
 type ApplyOptions struct {
 	// Interrupt, when closed, stops the sources and drains what is in
-	// flight; cancelling Apply's context stops at once.
+	// flight, for at most the pipeline's shutdown_timeout; cancelling
+	// Apply's context stops at once.
 	Interrupt <-chan struct{}
 	// StopTimeout bounds each plugin's Stop request; default 10s.
 	StopTimeout time.Duration
 	// StartTimeout bounds each plugin's handshake; default 30s.
 	StartTimeout time.Duration
+	// StateDir holds the checkpoints; default .flowctl/state/<pipeline>
+	// next to the pipeline file.
+	StateDir string
+	// Reset deletes the checkpoints first, so every source starts over.
+	Reset bool
+	// ShutdownTimeout overrides the pipeline's shutdown_timeout when set.
+	ShutdownTimeout time.Duration
+	// Health tunes the plugins' health checks.
+	Health supervisor.HealthOptions
 }
 
 // ConfigError is returned by Apply when a plugin rejects its configuration;
@@ -37,13 +50,33 @@ func (e *ConfigError) Error() string { return e.Diagnostics.Error() }
 
 // run is one Apply: the started instances and the router between them.
 type run struct {
-	h         *Host
-	plan      *Plan
-	opts      ApplyOptions
-	mu        sync.Mutex
-	instances map[flowhcl.Address]*supervisor.Instance
-	// interrupted is set when the sources were stopped before they ended.
-	interrupted bool
+	h     *Host
+	plan  *Plan
+	opts  ApplyOptions
+	store *checkpoint.Store
+
+	// streamCtx parents every plugin stream; it ends when routing does.
+	streamCtx context.Context
+
+	mu      sync.Mutex
+	members map[flowhcl.Address]*member
+	// acked counts each source's events acked across runs, for the
+	// checkpoint record.
+	acked map[string]uint64
+
+	interrupted bool // the sources were stopped before they ended
+	abandoned   bool // the drain outlasted shutdown_timeout
+	watchers    sync.WaitGroup
+}
+
+// member is one component's current plugin instance. A restart replaces
+// inst; the old one is killed first.
+type member struct {
+	c            *PlannedComponent
+	inst         *supervisor.Instance
+	cancelStream context.CancelFunc
+	cancelWatch  context.CancelFunc
+	restarts     int
 }
 
 // Apply runs plan to completion and returns its summary. The summary is
@@ -52,11 +85,28 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = 10 * time.Second
 	}
-	r := &run{h: h, plan: plan, opts: opts, instances: map[flowhcl.Address]*supervisor.Instance{}}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = plan.Config.Pipeline.ShutdownTimeout
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir(plan)
+	}
+	r := &run{h: h, plan: plan, opts: opts, members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}}
 	start := time.Now()
+
+	store, err := checkpoint.Open(opts.StateDir, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	r.store = store
+	opens, err := r.resume()
+	if err != nil {
+		return nil, err
+	}
+
 	// Plugins are stopped on every path, also when ctx is already done.
 	defer r.stopAll(context.WithoutCancel(ctx))
-
 	h.say("Starting %d plugins for pipeline %q...\n", len(plan.Components), plan.Config.Pipeline.Name)
 	if err := r.startAll(ctx); err != nil {
 		return nil, err
@@ -66,11 +116,12 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 	}
 	streamCtx, cancelStreams := context.WithCancel(ctx)
 	defer cancelStreams()
-	nodes, err := r.openStreams(streamCtx)
+	r.streamCtx = streamCtx
+	nodes, err := r.nodes(opens)
 	if err != nil {
 		return nil, err
 	}
-	rt, err := router.New(nodes, router.Options{Logger: h.Log})
+	rt, err := router.New(nodes, router.Options{Logger: h.Log, Checkpoint: r.checkpoint})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", plan.Config.Pipeline.Name, err)
 	}
@@ -82,23 +133,99 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 	return sum, runErr
 }
 
+// DefaultStateDir is where a pipeline keeps its checkpoints unless told
+// otherwise: .flowctl/state/<pipeline name> next to the pipeline file.
+func DefaultStateDir(plan *Plan) string {
+	return filepath.Join(plan.Dir, ".flowctl", "state", plan.Config.Pipeline.Name)
+}
+
 func (h *Host) say(format string, args ...any) {
 	if h.UI != nil {
 		fmt.Fprintf(h.UI, format, args...)
 	}
 }
 
+// resume resets or reads the checkpoints and returns each source's open
+// message.
+func (r *run) resume() (map[flowhcl.Address]*flowctlv1.SourceOpen, error) {
+	if r.opts.Reset {
+		if err := r.store.Reset(); err != nil {
+			return nil, err
+		}
+		r.h.say("Reset: checkpoints in %s deleted; every source starts from the beginning.\n", r.store.Path())
+	}
+	opens := map[flowhcl.Address]*flowctlv1.SourceOpen{}
+	for _, c := range r.plan.Components {
+		if c.Address().Kind != flowhcl.KindSource {
+			continue
+		}
+		b := c.Node.Component.Batch
+		open := &flowctlv1.SourceOpen{MaxBatchEvents: uint32(b.Size), LingerNanos: int64(b.Linger)}
+		opens[c.Address()] = open
+		cp, ok, err := r.store.Get(c.Address().String())
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if cp.Type != c.Node.Component.Type {
+			return nil, fmt.Errorf("%s: the checkpoint in %s was written by a %q source, not %q; its position means nothing to this one. Run `flowctl apply --reset` to start every source over",
+				c.Address(), r.store.Path(), cp.Type, c.Node.Component.Type)
+		}
+		open.Position = cp.Position
+		r.acked[c.Address().String()] = cp.Events
+		r.h.say("%s: resuming from its checkpoint (%d events acked in earlier runs; --reset starts over).\n", c.Address(), cp.Events)
+	}
+	return opens, nil
+}
+
+// checkpoint is the router's Checkpoint hook: it stores the position before
+// the source is acked.
+func (r *run) checkpoint(source string, position []byte, events uint64) error {
+	r.mu.Lock()
+	r.acked[source] += events
+	total := r.acked[source]
+	r.mu.Unlock()
+	typ := ""
+	if c := r.component(source); c != nil {
+		typ = c.Node.Component.Type
+	}
+	return r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: typ, Events: total, Time: time.Now()})
+}
+
+func (r *run) component(addr string) *PlannedComponent {
+	for _, c := range r.plan.Components {
+		if c.Address().String() == addr {
+			return c
+		}
+	}
+	return nil
+}
+
 func (r *run) route(ctx context.Context, rt *router.Router) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- rt.Run(ctx) }()
 	select {
 	case err := <-done:
 		return err
 	case <-r.opts.Interrupt:
-		r.interrupted = true
-		r.h.say("Interrupted: stopping sources and draining in-flight events (interrupt again to stop at once)...\n")
-		rt.Drain()
-		return <-done
+	}
+	r.interrupted = true
+	r.h.say("Interrupted: stopping sources and draining in-flight events for up to %s (interrupt again to stop at once)...\n", r.opts.ShutdownTimeout)
+	rt.Drain()
+	timer := time.NewTimer(r.opts.ShutdownTimeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		r.abandoned = true
+		cancel()
+		<-done
+		return fmt.Errorf("shutdown_timeout (%s) passed before the in-flight events were drained; stopped without them. They were not acked, so the next apply delivers them again", r.opts.ShutdownTimeout)
 	}
 }
 
@@ -107,19 +234,12 @@ func (r *run) startAll(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, c := range r.plan.Components {
 		g.Go(func() error {
-			driver, ok := r.h.Drivers[c.Driver]
-			if !ok {
-				return fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
-			}
-			spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir}
-			inst, err := supervisor.Start(gctx, driver, spec, supervisor.Options{
-				Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
-			})
+			inst, err := r.start(gctx, c)
 			if err != nil {
 				return err
 			}
 			r.mu.Lock()
-			r.instances[c.Address()] = inst
+			r.members[c.Address()] = &member{c: c, inst: inst}
 			r.mu.Unlock()
 			return nil
 		})
@@ -127,25 +247,27 @@ func (r *run) startAll(ctx context.Context) error {
 	return g.Wait()
 }
 
+func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Instance, error) {
+	driver, ok := r.h.Drivers[c.Driver]
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
+	}
+	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir}
+	return supervisor.Start(ctx, driver, spec, supervisor.Options{
+		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
+	})
+}
+
 // configureAll checks each plugin's schema against what `describe` said and
 // configures it; plugin diagnostics come back as file:line diagnostics.
 func (r *run) configureAll(ctx context.Context) error {
 	var diags hcl.Diagnostics
 	for _, c := range r.plan.Components {
-		inst := r.instances[c.Address()]
-		schema, err := inst.Schema(ctx)
-		if err != nil {
-			return err
-		}
-		if schema.GetVersion() != c.Plugin.Version {
-			return fmt.Errorf("%s: plugin %s reports version %s over gRPC but %s was resolved", c.Address(), c.Plugin.Path, schema.GetVersion(), c.Plugin.Version)
-		}
-		pd, err := inst.Configure(ctx, c.Schema.GetKind(), c.Schema.GetName(), c.ConfigJSON)
+		pd, err := r.configure(ctx, c, r.members[c.Address()].inst)
 		if err != nil {
 			return err
 		}
 		diags = append(diags, c.Node.Component.PluginDiagnostics(pd)...)
-		r.h.Log.Debug("configured", "component", c.Address(), "pid", inst.Pid())
 	}
 	if diags.HasErrors() {
 		return &ConfigError{Diagnostics: diags}
@@ -153,44 +275,178 @@ func (r *run) configureAll(ctx context.Context) error {
 	return nil
 }
 
-// openStreams opens the streams sinks first, so nothing is produced before
-// there is somewhere for it to go.
-func (r *run) openStreams(ctx context.Context) ([]router.Node, error) {
+func (r *run) configure(ctx context.Context, c *PlannedComponent, inst *supervisor.Instance) ([]*flowctlv1.Diagnostic, error) {
+	schema, err := inst.Schema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if schema.GetVersion() != c.Plugin.Version {
+		return nil, fmt.Errorf("%s: plugin %s reports version %s over gRPC but %s was resolved", c.Address(), c.Plugin.Path, schema.GetVersion(), c.Plugin.Version)
+	}
+	pd, err := inst.Configure(ctx, c.Schema.GetKind(), c.Schema.GetName(), c.ConfigJSON)
+	if err != nil {
+		return nil, err
+	}
+	r.h.Log.Debug("configured", "component", c.Address(), "pid", inst.Pid())
+	return pd, nil
+}
+
+// nodes opens every stream, sinks first so nothing is produced before there
+// is somewhere for it to go, and describes the components to the router.
+func (r *run) nodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) ([]router.Node, error) {
 	comps := r.plan.Components
 	nodes := make([]router.Node, len(comps))
 	for i := len(comps) - 1; i >= 0; i-- {
 		c := comps[i]
-		inst := r.instances[c.Address()]
-		n := router.Node{Name: c.Address().String()}
+		m := r.members[c.Address()]
+		n := router.Node{Name: c.Address().String(), Open: opens[c.Address()], Restart: r.restarter(m)}
 		for _, in := range c.Node.Inputs {
 			n.Inputs = append(n.Inputs, in.String())
 		}
-		var err error
-		switch c.Address().Kind {
-		case flowhcl.KindSink:
-			n.Sink, err = inst.SinkStream(ctx)
-		case flowhcl.KindProcessor:
-			n.Processor, err = inst.ProcessorStream(ctx)
-		case flowhcl.KindSource:
-			n.Source, err = inst.SourceStream(ctx)
-			b := c.Node.Component.Batch
-			n.Open = &flowctlv1.SourceOpen{MaxBatchEvents: uint32(b.Size), LingerNanos: int64(b.Linger)}
+		if oe := c.Node.Component.OnError; oe != nil {
+			n.OnError = router.ErrorPolicy{Attempts: oe.Retry.Attempts, Delay: oe.Retry.Delay, MaxDelay: oe.Retry.MaxDelay}
+			switch oe.Mode {
+			case flowhcl.ErrorRetry:
+				n.OnError.Mode = router.ErrorRetry
+			case flowhcl.ErrorDeadLetter:
+				n.OnError.Mode = router.ErrorDeadLetter
+			}
+			if oe.DeadLetter != nil {
+				n.OnError.DeadLetter = oe.DeadLetter.Address.String()
+			}
 		}
+		streams, err := r.open(m)
 		if err != nil {
 			return nil, err
 		}
+		n.Streams = streams
 		nodes[i] = n
 	}
 	return nodes, nil
+}
+
+// open opens m's stream under a context of its own, which a restart
+// cancels, and starts watching the instance's health.
+func (r *run) open(m *member) (router.Streams, error) {
+	ctx, cancel := context.WithCancel(r.streamCtx)
+	var s router.Streams
+	var err error
+	switch m.c.Address().Kind {
+	case flowhcl.KindSink:
+		s.Sink, err = m.inst.SinkStream(ctx)
+	case flowhcl.KindProcessor:
+		s.Processor, err = m.inst.ProcessorStream(ctx)
+	case flowhcl.KindSource:
+		s.Source, err = m.inst.SourceStream(ctx)
+	}
+	if err != nil {
+		cancel()
+		return router.Streams{}, err
+	}
+	wctx, cancelWatch := context.WithCancel(r.streamCtx)
+	r.mu.Lock()
+	m.cancelStream, m.cancelWatch = cancel, cancelWatch
+	inst := m.inst
+	r.mu.Unlock()
+	r.watchers.Go(func() {
+		if err := inst.Watch(wctx, r.opts.Health); err != nil {
+			r.h.Log.Warn("plugin unhealthy", "component", m.c.Address(), "error", err)
+		}
+	})
+	return s, nil
+}
+
+// restarter returns m's Restart hook: kill what is left of the failed
+// plugin, wait out the backoff of its restart policy, start and configure a
+// new one and open its stream. Starts that fail count as attempts.
+func (r *run) restarter(m *member) func(context.Context, error) (router.Streams, error) {
+	return func(ctx context.Context, cause error) (router.Streams, error) {
+		pol := m.c.Node.Component.Restart
+		r.mu.Lock()
+		old := m.inst
+		m.cancelWatch()
+		m.cancelStream()
+		r.mu.Unlock()
+		lastOutput := old.LastOutput()
+		old.Kill(ctx)
+		for {
+			if m.restarts >= pol.Attempts {
+				return router.Streams{}, fmt.Errorf("plugin failed and has no restart attempts left (restart.attempts = %d): %w%s",
+					pol.Attempts, cause, outputHint(lastOutput))
+			}
+			delay := backoff(pol, m.restarts)
+			m.restarts++
+			r.h.say("%s: plugin failed (%v); restarting in %s (attempt %d of %d)...\n", m.c.Address(), firstLine(cause), delay, m.restarts, pol.Attempts)
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return router.Streams{}, ctx.Err()
+			}
+			inst, err := r.start(ctx, m.c)
+			if err == nil {
+				var pd []*flowctlv1.Diagnostic
+				pd, err = r.configure(ctx, m.c, inst)
+				if err == nil && len(m.c.Node.Component.PluginDiagnostics(pd)) > 0 {
+					err = fmt.Errorf("restarted plugin rejected its configuration: %s", m.c.Node.Component.PluginDiagnostics(pd).Error())
+				}
+				if err != nil {
+					inst.Kill(ctx)
+				}
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return router.Streams{}, ctx.Err()
+				}
+				cause = err
+				continue
+			}
+			r.mu.Lock()
+			m.inst = inst
+			r.mu.Unlock()
+			s, err := r.open(m)
+			if err != nil {
+				cause = err
+				continue
+			}
+			r.h.say("%s: restarted (pid %d).\n", m.c.Address(), inst.Pid())
+			return s, nil
+		}
+	}
+}
+
+func backoff(p flowhcl.Restart, attempt int) time.Duration {
+	d := p.Delay
+	for range attempt {
+		d *= 2
+		if d >= p.MaxDelay {
+			return p.MaxDelay
+		}
+	}
+	return d
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+func outputHint(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return "\nlast plugin output:\n  " + strings.Join(lines, "\n  ")
 }
 
 // stopAll stops every started plugin in parallel. Instance.Stop is
 // idempotent, so this runs again harmlessly on the deferred path.
 func (r *run) stopAll(ctx context.Context) {
 	r.mu.Lock()
-	insts := make([]*supervisor.Instance, 0, len(r.instances))
-	for _, inst := range r.instances {
-		insts = append(insts, inst)
+	insts := make([]*supervisor.Instance, 0, len(r.members))
+	for _, m := range r.members {
+		if m.cancelWatch != nil {
+			m.cancelWatch()
+		}
+		insts = append(insts, m.inst)
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
@@ -202,4 +458,5 @@ func (r *run) stopAll(ctx context.Context) {
 		})
 	}
 	wg.Wait()
+	r.watchers.Wait()
 }

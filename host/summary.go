@@ -1,6 +1,8 @@
 package host
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -16,7 +18,10 @@ type Summary struct {
 	Pipeline    string
 	Duration    time.Duration
 	Interrupted bool
-	Components  []ComponentSummary
+	// Abandoned: interrupted, and the drain outlasted shutdown_timeout.
+	Abandoned  bool
+	StateDir   string
+	Components []ComponentSummary
 	// Err is the run's failure, nil when it completed.
 	Err error
 }
@@ -35,10 +40,15 @@ type ComponentSummary struct {
 	// every sink had them; for a sink, events it confirmed written.
 	EventsAcked  uint64
 	EventsFailed uint64
+	// Retried events were sent again (on_error = "retry"); DeadLettered
+	// went to the dead-letter sink; Restarts counts plugin restarts.
+	Retried      uint64
+	DeadLettered uint64
+	Restarts     uint64
 }
 
 func (r *run) summary(rt *router.Router, d time.Duration, err error) *Summary {
-	s := &Summary{Pipeline: r.plan.Config.Pipeline.Name, Duration: d, Interrupted: r.interrupted, Err: err}
+	s := &Summary{Pipeline: r.plan.Config.Pipeline.Name, Duration: d, Interrupted: r.interrupted, Abandoned: r.abandoned, Err: err, StateDir: r.opts.StateDir}
 	stats := map[string]router.NodeStats{}
 	for _, st := range rt.Stats() {
 		stats[st.Name] = st
@@ -48,10 +58,13 @@ func (r *run) summary(rt *router.Router, d time.Duration, err error) *Summary {
 		cs := ComponentSummary{
 			Address: c.Address(), Plugin: c.Plugin.String(), Driver: c.Driver,
 			EventsIn: st.EventsIn, EventsOut: st.EventsOut, EventsAcked: st.EventsAcked, EventsFailed: st.EventsFailed,
+			Retried: st.Retried, DeadLettered: st.DeadLettered, Restarts: st.Restarts,
 		}
-		if inst := r.instances[c.Address()]; inst != nil {
-			cs.Pid = inst.Pid()
+		r.mu.Lock()
+		if m := r.members[c.Address()]; m != nil {
+			cs.Pid = m.inst.Pid()
 		}
+		r.mu.Unlock()
 		s.Components = append(s.Components, cs)
 	}
 	return s
@@ -61,14 +74,18 @@ func (r *run) summary(rt *router.Router, d time.Duration, err error) *Summary {
 func (s *Summary) WriteTable(w io.Writer) {
 	state := "completed"
 	switch {
+	case s.Interrupted && errors.Is(s.Err, context.Canceled):
+		state = "stopped at once (interrupted twice)"
 	case s.Err != nil:
 		state = "failed"
+	case s.Interrupted && s.Abandoned:
+		state = "interrupted (in-flight events not drained within shutdown_timeout)"
 	case s.Interrupted:
 		state = "interrupted (sources stopped, in-flight events drained)"
 	}
 	fmt.Fprintf(w, "\nPipeline %q %s in %s.\n\n", s.Pipeline, state, s.Duration.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tPLUGIN\tDRIVER\tIN\tOUT\tACKED\tFAILED\t")
+	fmt.Fprintln(tw, "COMPONENT\tPLUGIN\tDRIVER\tIN\tOUT\tACKED\tFAILED\tRETRIED\tDEAD-LETTERED\tRESTARTS\t")
 	for _, c := range s.Components {
 		in, out := strconv.FormatUint(c.EventsIn, 10), strconv.FormatUint(c.EventsOut, 10)
 		acked := strconv.FormatUint(c.EventsAcked, 10)
@@ -80,7 +97,11 @@ func (s *Summary) WriteTable(w io.Writer) {
 		case flowhcl.KindSink:
 			out = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.Address, c.Plugin, c.Driver, in, out, acked, c.EventsFailed)
+		failed, retried, dead := strconv.FormatUint(c.EventsFailed, 10), strconv.FormatUint(c.Retried, 10), strconv.FormatUint(c.DeadLettered, 10)
+		if c.Address.Kind == flowhcl.KindSource {
+			failed, retried, dead = "-", "-", "-" // a source's failures are restarts
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.Address, c.Plugin, c.Driver, in, out, acked, failed, retried, dead, c.Restarts)
 	}
 	_ = tw.Flush()
 	if s.Duration > 0 {
@@ -91,5 +112,8 @@ func (s *Summary) WriteTable(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "\n%d source events, %.0f events/s.\n", in, float64(in)/s.Duration.Seconds())
+	}
+	if s.StateDir != "" {
+		fmt.Fprintf(w, "Checkpoints: %s\n", s.StateDir)
 	}
 }

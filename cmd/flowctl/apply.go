@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowctl/flowctl/host"
+	"github.com/flowctl/flowctl/host/supervisor"
 )
 
 // Exit codes of apply beyond 0 (completed) and 1 (failed).
@@ -28,13 +30,22 @@ func applyCommand() *cli.Command {
 		Description: "Validates FILE like `flowctl validate`, starts one plugin process per component " +
 			"(plugins run in FILE's directory, so relative paths are relative to it), routes events " +
 			"until every source has ended and every sink has acknowledged them, then prints a summary.\n\n" +
-			"Ctrl-C (SIGINT) or SIGTERM stops the sources and drains events already in flight; a second " +
-			"signal stops at once. Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted.\n\n" +
+			"Delivery is at least once: a source's position is checkpointed (in --state-dir) only once every " +
+			"sink it feeds has acknowledged its events, and each apply resumes every source after its " +
+			"checkpoint; --reset starts over. A plugin that crashes or hangs is restarted as its restart " +
+			"block allows, and what it held is delivered again.\n\n" +
+			"Ctrl-C (SIGINT) or SIGTERM stops the sources and drains events already in flight for at most the " +
+			"pipeline's shutdown_timeout; a second signal stops at once (checkpoints stay valid: what was not " +
+			"acked is delivered again next time). Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted.\n\n" +
 			"`run` is an alias of `apply`.",
 		Flags: append([]cli.Flag{
 			varFlag,
 			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "how long a plugin may take to stop before it is killed"},
+			&cli.StringFlag{Name: "state-dir", Usage: "directory of the checkpoint file (default: .flowctl/state/<pipeline> next to FILE)"},
+			&cli.BoolFlag{Name: "reset", Usage: "delete the checkpoints first: every source starts from its beginning"},
+			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long an interrupted run may drain (default: the pipeline's shutdown_timeout, 30s)"},
+			&cli.DurationFlag{Name: "health-interval", Value: 5 * time.Second, Usage: "how often each plugin's health is checked; three failures in a row restart it"},
 		}, logFlags...),
 		Action: apply,
 	}
@@ -52,9 +63,13 @@ func apply(c *cli.Context) error {
 		return err
 	}
 	sum, err := h.Apply(ctx, plan, host.ApplyOptions{
-		Interrupt:    interrupt,
-		StartTimeout: c.Duration("start-timeout"),
-		StopTimeout:  c.Duration("stop-timeout"),
+		Interrupt:       interrupt,
+		StartTimeout:    c.Duration("start-timeout"),
+		StopTimeout:     c.Duration("stop-timeout"),
+		StateDir:        c.String("state-dir"),
+		Reset:           c.Bool("reset"),
+		ShutdownTimeout: c.Duration("shutdown-timeout"),
+		Health:          supervisor.HealthOptions{Interval: c.Duration("health-interval")},
 	})
 	var cerr *host.ConfigError
 	if errors.As(err, &cerr) {
@@ -65,10 +80,15 @@ func apply(c *cli.Context) error {
 		sum.WriteTable(c.App.ErrWriter)
 	}
 	switch {
+	case sum != nil && sum.Interrupted && (err == nil || errors.Is(err, context.Canceled)):
+		if err != nil {
+			fmt.Fprintln(c.App.ErrWriter, "Stopped at once: events in flight were not acked and are delivered again by the next apply.")
+		}
+		return cli.Exit("", exitInterrupted)
+	case sum != nil && sum.Abandoned:
+		return cli.Exit("Error: "+err.Error(), exitInterrupted)
 	case err != nil:
 		return cli.Exit("Error: "+err.Error(), 1)
-	case sum.Interrupted:
-		return cli.Exit("", exitInterrupted)
 	}
 	return nil
 }

@@ -278,18 +278,17 @@ sink "discard" "null" {
 	check("sink.null", "499", "-", "499")
 }
 
-// summaryRows maps each component row of the summary table to its IN, OUT
-// and ACKED columns.
+// summaryRows maps each component row of the summary table to its IN, OUT,
+// ACKED, FAILED, RETRIED, DEAD-LETTERED and RESTARTS columns.
 func summaryRows(out string) map[string][]string {
 	rows := map[string][]string{}
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) < 8 || !strings.Contains(f[0], ".") {
+		if len(f) < 11 || !strings.Contains(f[0], ".") {
 			continue
 		}
-		// COMPONENT PLUGIN VERSION [(built-in)] DRIVER IN OUT ACKED FAILED
-		n := len(f)
-		rows[f[0]] = []string{f[n-4], f[n-3], f[n-2]}
+		// COMPONENT PLUGIN VERSION [(built-in)] DRIVER IN OUT ACKED FAILED RETRIED DEAD-LETTERED RESTARTS
+		rows[f[0]] = f[len(f)-7:]
 	}
 	return rows
 }

@@ -32,14 +32,21 @@ var version = "0.1.0-dev"
 const builtinCommand = "__plugin"
 
 func builtinPlugins() []pluginsdk.Plugin {
-	return []pluginsdk.Plugin{
+	ps := []pluginsdk.Plugin{
 		generator.Plugin(version),
 		file.Plugin(version),
 		stdout.Plugin(version),
 		discard.Plugin(version),
 		transform.Plugin(version),
 	}
+	for _, p := range testPlugins {
+		ps = append(ps, p(version))
+	}
+	return ps
 }
+
+// testPlugins are built in only by test builds (build tag chaos).
+var testPlugins []func(version string) pluginsdk.Plugin
 
 func main() {
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))

@@ -17,6 +17,10 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // a user would, so every plugin is a real process.
 var flowctlBin string
 
+// buildTags are the tags flowctlBin is built with: the fault tests' file
+// (build tag chaos) adds the fault-injection plugin.
+var buildTags string
+
 func TestMain(m *testing.M) {
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "flowctl-test-")
@@ -25,7 +29,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	flowctlBin = filepath.Join(dir, "flowctl")
-	build := exec.Command("go", "build", "-o", flowctlBin, ".")
+	build := exec.Command("go", "build", "-tags="+buildTags, "-o", flowctlBin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build flowctl: %v\n%s", err, out)

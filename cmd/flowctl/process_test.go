@@ -16,7 +16,7 @@ import (
 // variables the README shows.
 func TestHelloExample(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "x.jsonl")
-	r := flowctl(t, ".", "apply", "-var", "count=5000", "-var", "output="+out, "../../examples/hello/pipeline.hcl")
+	r := flowctl(t, ".", "apply", "--state-dir", t.TempDir(), "-var", "count=5000", "-var", "output="+out, "../../examples/hello/pipeline.hcl")
 	if r.code != 0 {
 		t.Fatalf("apply exited %d\n%s", r.code, r.stderr)
 	}

@@ -66,7 +66,7 @@ func TestInterruptDrains(t *testing.T) {
 	lines := readLines(t, out)
 	sameSeq(t, "drained output", idsOf(lines), ids("", 1, len(lines)))
 	row := summaryRows(stderr.String())["sink.out"]
-	if len(row) != 3 || row[2] != strconv.Itoa(len(lines)) {
+	if len(row) != 7 || row[2] != strconv.Itoa(len(lines)) {
 		t.Errorf("summary says sink acked %v, file has %d lines\n%s", row, len(lines), stderr.String())
 	}
 }

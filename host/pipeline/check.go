@@ -11,13 +11,14 @@ import (
 	flowhcl "github.com/flowctl/flowctl/hcl"
 )
 
-// link resolves n's inputs into edges. An input that cannot be an edge gets a
-// diagnostic at its reference and no edge, so later checks see only the
-// edges that exist.
-func (g *Graph) link(n *Node) hcl.Diagnostics {
+// link resolves n's inputs and dead_letter into edges. A reference that
+// cannot be an edge gets a diagnostic at the reference and no edge, so later
+// checks see only the edges that exist. targets holds the dead-letter sinks
+// (deadLetterTargets): they need no inputs.
+func (g *Graph) link(n *Node, targets map[flowhcl.Address]bool) hcl.Diagnostics {
 	c := n.Component
 	var diags hcl.Diagnostics
-	if n.Address.Kind != flowhcl.KindSource && len(c.Inputs) == 0 {
+	if n.Address.Kind != flowhcl.KindSource && len(c.Inputs) == 0 && !targets[n.Address] {
 		diags = append(diags, g.missingInputs(c))
 	}
 
@@ -56,7 +57,94 @@ func (g *Graph) link(n *Node) hcl.Diagnostics {
 			from.Outputs = append(from.Outputs, n.Address)
 		}
 	}
-	return diags
+	return append(diags, g.linkDeadLetter(n, targets)...)
+}
+
+// deadLetterRef returns n's dead_letter reference, or nil when it has none.
+func deadLetterRef(n *Node) *flowhcl.Input {
+	if oe := n.Component.OnError; oe != nil {
+		return oe.DeadLetter
+	}
+	return nil
+}
+
+// deadLetterTarget returns the node n's dead_letter names when it can be a
+// dead-letter sink at all: a declared sink other than n. Otherwise nil.
+func (g *Graph) deadLetterTarget(n *Node) *Node {
+	ref := deadLetterRef(n)
+	if ref == nil || ref.Address.Kind != flowhcl.KindSink || ref.Address == n.Address {
+		return nil
+	}
+	return g.nodes[ref.Address]
+}
+
+// deadLetterTargets returns the sinks that some other component's
+// dead_letter names. It is computed before any edge, so that each node's
+// checks in link can know whether it is one.
+func (g *Graph) deadLetterTargets() map[flowhcl.Address]bool {
+	targets := map[flowhcl.Address]bool{}
+	for _, n := range g.byFile {
+		if to := g.deadLetterTarget(n); to != nil {
+			targets[to.Address] = true
+		}
+	}
+	return targets
+}
+
+// linkDeadLetter resolves n's dead_letter into a dead-letter edge, or a
+// diagnostic at the reference.
+func (g *Graph) linkDeadLetter(n *Node, targets map[flowhcl.Address]bool) hcl.Diagnostics {
+	ref := deadLetterRef(n)
+	if ref == nil {
+		return nil
+	}
+	invalid := func(summary, detail string) hcl.Diagnostics {
+		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: ref.Range.Ptr()}}
+	}
+	to, ok := g.nodes[ref.Address]
+	switch {
+	case ref.Address.Kind != flowhcl.KindSink:
+		// The parser reports this; a Config built by hand may still have it.
+		return invalid("Invalid dead_letter",
+			fmt.Sprintf("dead_letter names a sink, where failed events leave the pipeline; %s is a %s.", ref.Address, ref.Address.Kind))
+	case ref.Address == n.Address:
+		return invalid("Invalid dead_letter",
+			fmt.Sprintf("%s cannot be its own dead-letter sink: the events it fails to write would come straight back to it. Name another sink.", n.Address))
+	case !ok:
+		return hcl.Diagnostics{g.unknownReference(*ref, "Unknown dead_letter sink", n.Address, nil)}
+	case targets[n.Address]:
+		return invalid("Chained dead_letter",
+			fmt.Sprintf("%s is the dead-letter sink of %s, so it cannot have a dead_letter of its own: dead letters of dead letters could go round from sink to sink. Remove this dead_letter; to keep failed writes from stopping the pipeline, use on_error = %q instead.",
+				n.Address, joinAddrs(g.deadLetterFeeders(n)), flowhcl.ErrorRetry))
+	default:
+		n.DeadLetter = to.Address
+		to.DeadLetterFrom = append(to.DeadLetterFrom, n.Address)
+		return nil
+	}
+}
+
+// deadLetterFeeders returns the components whose dead_letter is sink, in
+// file order, whether or not their edges are linked yet.
+func (g *Graph) deadLetterFeeders(sink *Node) []flowhcl.Address {
+	var out []flowhcl.Address
+	for _, n := range g.byFile {
+		if g.deadLetterTarget(n) == sink {
+			out = append(out, n.Address)
+		}
+	}
+	return out
+}
+
+// joinAddrs lists addresses for a sentence: "a", "a and b", "a, b and c".
+func joinAddrs(as []flowhcl.Address) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 func (g *Graph) missingInputs(c *flowhcl.Component) *hcl.Diagnostic {
@@ -83,21 +171,31 @@ func (g *Graph) missingInputs(c *flowhcl.Component) *hcl.Diagnostic {
 }
 
 func (g *Graph) unknownInput(in flowhcl.Input) *hcl.Diagnostic {
+	return g.unknownReference(in, "Unknown input", flowhcl.Address{}, g.sameNameOtherKind(in.Address))
+}
+
+// unknownReference reports a reference to a component that is not declared,
+// with the declared names of its kind or the closest one. self, which is
+// never offered, is the component that holds the reference when it cannot
+// name itself; other is the same name under another kind, when that is
+// what was probably meant.
+func (g *Graph) unknownReference(in flowhcl.Input, summary string, self flowhcl.Address, other *flowhcl.Address) *hcl.Diagnostic {
 	kind := in.Address.Kind
 	var declared []string
 	for _, n := range g.byFile {
-		if n.Address.Kind == kind {
+		if n.Address.Kind == kind && n.Address != self {
 			declared = append(declared, n.Address.Name)
 		}
 	}
 
 	detail := fmt.Sprintf("There is no %s named %q.", kind, in.Address.Name)
-	other := g.sameNameOtherKind(in.Address)
 	switch suggestion := flowhcl.NameSuggestion(in.Address.Name, declared); {
 	case other != nil:
 		detail += fmt.Sprintf(" Did you mean %s?", other)
 	case suggestion != "":
 		detail += fmt.Sprintf(" Did you mean %s.%s?", kind, suggestion)
+	case len(declared) == 0 && self.Kind == kind:
+		detail += fmt.Sprintf(" The pipeline declares no other %ss.", kind)
 	case len(declared) == 0:
 		detail += fmt.Sprintf(" The pipeline declares no %ss.", kind)
 	default:
@@ -105,7 +203,7 @@ func (g *Graph) unknownInput(in flowhcl.Input) *hcl.Diagnostic {
 	}
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
-		Summary:  "Unknown input",
+		Summary:  summary,
 		Detail:   detail,
 		Subject:  in.Range.Ptr(),
 	}

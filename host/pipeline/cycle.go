@@ -12,11 +12,14 @@ import (
 )
 
 // checkCycles reports each cycle once: one diagnostic per strongly connected
-// component that has an edge back into itself.
+// component that has an edge back into itself. Dead-letter edges count: the
+// checks in link leave none that could close a cycle (only sinks receive
+// them, and a dead-letter sink has no dead_letter), but the topological
+// order must not depend on that.
 func (g *Graph) checkCycles() hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	for _, scc := range g.stronglyConnected() {
-		if len(scc) == 1 && !slices.Contains(scc[0].Outputs, scc[0].Address) {
+		if len(scc) == 1 && !slices.Contains(scc[0].successors(), scc[0].Address) {
 			continue
 		}
 		diags = append(diags, g.cycleDiagnostic(scc))
@@ -48,6 +51,10 @@ func (g *Graph) cycleDiagnostic(scc []*Node) *hcl.Diagnostic {
 			break
 		}
 	}
+	if !slices.Contains(g.nodes[closing].Outputs, start.Address) {
+		// The loop closes through closing's dead_letter, not an input.
+		subject = g.nodes[closing].Component.OnError.DeadLetter.Range
+	}
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Cycle in inputs",
@@ -57,9 +64,9 @@ func (g *Graph) cycleDiagnostic(scc []*Node) *hcl.Diagnostic {
 	}
 }
 
-// shortestCycle returns start → … → start following outputs, staying inside
-// scc. Breadth-first, visiting outputs in file order, so the path is short
-// and the same on every run.
+// shortestCycle returns start → … → start following outputs and dead-letter
+// edges, staying inside scc. Breadth-first, visiting outputs in file order,
+// so the path is short and the same on every run.
 func (g *Graph) shortestCycle(start *Node, scc []*Node) []flowhcl.Address {
 	inSCC := make(map[flowhcl.Address]bool, len(scc))
 	for _, n := range scc {
@@ -70,7 +77,7 @@ func (g *Graph) shortestCycle(start *Node, scc []*Node) []flowhcl.Address {
 	for len(queue) > 0 {
 		n := queue[0]
 		queue = queue[1:]
-		for _, out := range n.Outputs {
+		for _, out := range n.successors() {
 			if !inSCC[out] {
 				continue
 			}
@@ -98,8 +105,8 @@ func (g *Graph) shortestCycle(start *Node, scc []*Node) []flowhcl.Address {
 	panic(fmt.Sprintf("pipeline: no cycle through %s", start.Address))
 }
 
-// stronglyConnected is Tarjan's algorithm over the output edges, started
-// from nodes in file order.
+// stronglyConnected is Tarjan's algorithm over the output and dead-letter
+// edges, started from nodes in file order.
 func (g *Graph) stronglyConnected() [][]*Node {
 	var (
 		next    int
@@ -115,7 +122,7 @@ func (g *Graph) stronglyConnected() [][]*Node {
 		next++
 		stack = append(stack, n)
 		onStack[n.Address] = true
-		for _, a := range n.Outputs {
+		for _, a := range n.successors() {
 			if _, seen := index[a]; !seen {
 				visit(g.nodes[a])
 				low[n.Address] = min(low[n.Address], low[a])

@@ -17,6 +17,12 @@ type Node struct {
 	Inputs []flowhcl.Address
 	// Outputs are the components that read this one, in file order.
 	Outputs []flowhcl.Address
+	// DeadLetter is the sink that receives the events this component
+	// fails (its dead_letter); the zero Address when it has none.
+	DeadLetter flowhcl.Address
+	// DeadLetterFrom are the components whose dead_letter is this sink,
+	// in file order; empty for every node that is not a dead-letter sink.
+	DeadLetterFrom []flowhcl.Address
 
 	// index is the component's position in the file, the tiebreak for
 	// every order.
@@ -50,9 +56,10 @@ func Build(cfg *flowhcl.Config) (*Graph, hcl.Diagnostics) {
 		g.byFile = append(g.byFile, n)
 	}
 
+	targets := g.deadLetterTargets()
 	var diags hcl.Diagnostics
 	for _, n := range g.byFile {
-		diags = append(diags, g.link(n)...)
+		diags = append(diags, g.link(n, targets)...)
 	}
 	diags = append(diags, g.checkUnread()...)
 	diags = append(diags, g.checkCycles()...)
@@ -78,9 +85,11 @@ func (g *Graph) Nodes() []*Node {
 }
 
 // TopoOrder returns every address such that each component comes after all
-// of its inputs; among components whose inputs are all placed, the one
-// declared first in the file comes first. Starting plugins in reverse order
-// opens sinks before anything can send to them.
+// of its inputs, and a dead-letter sink after every component whose
+// dead_letter it is; among components whose predecessors are all placed, the
+// one declared first in the file comes first. Starting plugins in reverse
+// order opens sinks, dead-letter sinks included, before anything can send to
+// them.
 func (g *Graph) TopoOrder() []flowhcl.Address {
 	return slices.Clone(g.topo)
 }
@@ -98,6 +107,11 @@ func (g *Graph) Sinks() []flowhcl.Address {
 // ReachableSinks returns the sinks that events leaving addr can arrive at, in
 // file order; a sink reaches itself. A source position may be acknowledged
 // only when every one of these sinks has acknowledged what was derived from it.
+//
+// Only data edges (inputs) count: a dead-letter sink is not among them unless
+// it is also reached through inputs. An event goes to a dead-letter sink only
+// when it fails, so whoever dead-letters it must track that sink's ack for it
+// (see Node.DeadLetter).
 func (g *Graph) ReachableSinks(addr flowhcl.Address) []flowhcl.Address {
 	return slices.Clone(g.reach[addr])
 }
@@ -112,14 +126,14 @@ func (g *Graph) ofKind(k flowhcl.Kind) []flowhcl.Address {
 	return out
 }
 
-// topoSort is Kahn's algorithm with the ready set ordered by file position.
-// It assumes the graph has no cycle.
+// topoSort is Kahn's algorithm over data and dead-letter edges, with the
+// ready set ordered by file position. It assumes the graph has no cycle.
 func (g *Graph) topoSort() []flowhcl.Address {
 	pending := make(map[flowhcl.Address]int, len(g.byFile))
 	var ready []*Node
 	for _, n := range g.byFile {
-		pending[n.Address] = len(n.Inputs)
-		if len(n.Inputs) == 0 {
+		pending[n.Address] = len(n.Inputs) + len(n.DeadLetterFrom)
+		if pending[n.Address] == 0 {
 			ready = append(ready, n) // already in file order
 		}
 	}
@@ -130,7 +144,7 @@ func (g *Graph) topoSort() []flowhcl.Address {
 		n := ready[0]
 		ready = ready[1:]
 		order = append(order, n.Address)
-		for _, out := range n.Outputs {
+		for _, out := range n.successors() {
 			pending[out]--
 			if pending[out] == 0 {
 				next := g.nodes[out]
@@ -142,8 +156,17 @@ func (g *Graph) topoSort() []flowhcl.Address {
 	return order
 }
 
+// successors are the nodes n sends events to: its outputs, then its
+// dead-letter sink.
+func (n *Node) successors() []flowhcl.Address {
+	if n.DeadLetter == (flowhcl.Address{}) {
+		return n.Outputs
+	}
+	return append(slices.Clip(n.Outputs), n.DeadLetter)
+}
+
 // computeReach fills g.reach walking the topological order backwards, so
-// every node's outputs are done before the node.
+// every node's outputs are done before the node. It follows data edges only.
 func (g *Graph) computeReach() {
 	for i := len(g.topo) - 1; i >= 0; i-- {
 		n := g.nodes[g.topo[i]]

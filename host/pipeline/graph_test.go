@@ -3,6 +3,7 @@ package pipeline
 import (
 	"flag"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,9 @@ func TestBuild(t *testing.T) {
 		reach map[string]string
 		// edges maps an address to its outputs, space-separated.
 		outputs map[string]string
+		// deadLetterFrom maps a sink to the components that dead-letter
+		// into it, space-separated.
+		deadLetterFrom map[string]string
 	}{
 		{
 			name:    "linear",
@@ -93,6 +97,28 @@ func TestBuild(t *testing.T) {
 			},
 			outputs: map[string]string{"source.s": "processor.right processor.left", "processor.right": "sink.out sink.audit"},
 		},
+		{
+			name: "dead_letter",
+			// sink.failed is declared second but waits for both of its
+			// feeders; sink.audit waits for sink.archive.
+			topo:    "source.s processor.tag sink.out sink.failed sink.archive sink.audit",
+			sources: "source.s",
+			sinks:   "sink.failed sink.out sink.archive sink.audit",
+			// Dead-letter edges are not data edges.
+			reach: map[string]string{
+				"source.s":      "sink.out sink.archive sink.audit",
+				"processor.tag": "sink.out",
+				"sink.archive":  "sink.archive",
+				"sink.failed":   "sink.failed",
+			},
+			outputs: map[string]string{"source.s": "processor.tag sink.archive sink.audit", "processor.tag": "sink.out", "sink.out": ""},
+			deadLetterFrom: map[string]string{
+				"sink.failed":   "processor.tag sink.out",
+				"sink.audit":    "sink.archive",
+				"sink.out":      "",
+				"processor.tag": "",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +144,11 @@ func TestBuild(t *testing.T) {
 			for from, want := range tt.outputs {
 				if got := join(g.Node(addrs(t, from)[0]).Outputs); got != want {
 					t.Errorf("%s outputs = %s, want %s", from, got, want)
+				}
+			}
+			for to, want := range tt.deadLetterFrom {
+				if got := join(g.Node(addrs(t, to)[0]).DeadLetterFrom); got != want {
+					t.Errorf("%s DeadLetterFrom = %s, want %s", to, got, want)
 				}
 			}
 			checkTopoInvariant(t, g)
@@ -146,6 +177,19 @@ func checkTopoInvariant(t *testing.T, g *Graph) {
 			}
 			if !strings.Contains(" "+join(g.Node(in).Outputs)+" ", " "+n.Address.String()+" ") {
 				t.Errorf("%s reads %s, but it is not among %s's outputs", n.Address, in, in)
+			}
+		}
+		if dl := n.DeadLetter; dl != (flowhcl.Address{}) {
+			if pos[dl] <= pos[n.Address] {
+				t.Errorf("dead-letter sink %s comes before %s, which feeds it", dl, n.Address)
+			}
+			if !slices.Contains(g.Node(dl).DeadLetterFrom, n.Address) {
+				t.Errorf("%s dead-letters into %s, but it is not in %s's DeadLetterFrom", n.Address, dl, dl)
+			}
+		}
+		for _, from := range n.DeadLetterFrom {
+			if g.Node(from).DeadLetter != n.Address {
+				t.Errorf("%s lists %s in DeadLetterFrom, but its DeadLetter is %s", n.Address, from, g.Node(from).DeadLetter)
 			}
 		}
 	}
@@ -185,6 +229,10 @@ func TestBuildErrors(t *testing.T) {
 		{"cycle_self_and_long", "a self-loop and a loop of three, each reported once"},
 		{"empty", "no source and no sink, pointing at the pipeline block"},
 		{"no_sink", "no sink and no pipeline block: the file is named in the detail"},
+		{"dead_letter_unknown", "an unknown dead_letter sink, with a close name and with the declared sinks, never the component itself"},
+		{"dead_letter_no_other_sink", "an unknown dead_letter sink when there is no other sink"},
+		{"dead_letter_self", "a sink that is its own dead-letter sink"},
+		{"dead_letter_chain", "a dead-letter sink with a dead_letter, and two sinks dead-lettering into each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -216,5 +264,47 @@ func checkGolden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("output differs from %s (run go test -update to accept it)\n--- got ---\n%s\n--- want ---\n%s", path, got, want)
+	}
+}
+
+// TestBuildDeadLetterNotSink checks a dead_letter that names no sink, which
+// the parser reports; Build refuses it even from a Config made by hand.
+func TestBuildDeadLetterNotSink(t *testing.T) {
+	cfg := parse(t, "testdata/linear.hcl")
+	out := cfg.Component(addrs(t, "sink.out")[0])
+	out.OnError.Mode = flowhcl.ErrorDeadLetter
+	out.OnError.DeadLetter = &flowhcl.Input{Address: addrs(t, "processor.tag")[0], Range: out.DeclRange}
+	g, diags := Build(cfg)
+	if g != nil || len(diags) != 1 || diags[0].Summary != "Invalid dead_letter" {
+		t.Fatalf("got graph %v and diagnostics:\n%s", g != nil, flowhcl.FormatDiagnostics(cfg.Files, diags))
+	}
+	if want := "dead_letter names a sink, where failed events leave the pipeline; processor.tag is a processor."; diags[0].Detail != want {
+		t.Errorf("detail = %q, want %q", diags[0].Detail, want)
+	}
+}
+
+// TestBuildDeadLetterEmptyInputs checks that a dead-letter sink may also say
+// inputs = [] outright, and that a sink with no inputs is still an error
+// when no dead_letter names it.
+func TestBuildDeadLetterEmptyInputs(t *testing.T) {
+	src := `
+source "generator" "s" {}
+sink "file" "out" {
+  inputs      = [source.s]
+  dead_letter = sink.failed
+}
+sink "file" "failed" {
+  inputs = []
+}
+sink "file" "stray" {}
+`
+	cfg, diags := flowhcl.Parse("p.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(flowhcl.FormatDiagnostics(cfg.Files, diags))
+	}
+	_, diags = Build(cfg)
+	got := flowhcl.FormatDiagnostics(cfg.Files, diags)
+	if len(diags) != 1 || diags[0].Summary != "Missing inputs" || diags[0].Subject.Start.Line != 10 {
+		t.Errorf("want only Missing inputs for sink.stray at line 10, got:\n%s", got)
 	}
 }

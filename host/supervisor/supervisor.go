@@ -214,3 +214,63 @@ func (in *Instance) Kill(ctx context.Context) {
 		in.inst.Cleanup = nil
 	}
 }
+
+// LastOutput returns the plugin's last lines of standard error (its log),
+// oldest first.
+func (in *Instance) LastOutput() []string { return in.stderr.Lines() }
+
+// Exited reports whether the plugin process has ended.
+func (in *Instance) Exited() bool { return in.client.Exited() }
+
+// HealthOptions tune Watch.
+type HealthOptions struct {
+	// Interval between Health requests; each may take as long. Default 5s.
+	Interval time.Duration
+	// Failures is how many requests in a row may fail before the plugin is
+	// declared hung. Default 3.
+	Failures int
+}
+
+// Watch asks the plugin for its health every interval until ctx is done.
+// When the plugin has exited, or has failed opts.Failures requests in a row
+// (it is hung or broken), Watch kills it, so that its streams fail and the
+// host restarts it, and returns the reason. It returns nil when ctx ends.
+func (in *Instance) Watch(ctx context.Context, opts HealthOptions) error {
+	if opts.Interval <= 0 {
+		opts.Interval = 5 * time.Second
+	}
+	if opts.Failures <= 0 {
+		opts.Failures = 3
+	}
+	tick := time.NewTicker(opts.Interval)
+	defer tick.Stop()
+	failed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if in.client.Exited() {
+			return fmt.Errorf("%s: plugin process exited", in.Address)
+		}
+		hctx, cancel := context.WithTimeout(ctx, opts.Interval)
+		resp, err := in.Plugin.Health(hctx, &flowctlv1.HealthRequest{})
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil && resp.GetStatus() == flowctlv1.HealthResponse_STATUS_SERVING:
+			failed = 0
+			continue
+		case err == nil:
+			err = fmt.Errorf("not serving: %s", resp.GetMessage())
+		}
+		failed++
+		in.log.Warn("health check failed", "error", err, "failures", failed)
+		if failed >= opts.Failures {
+			in.client.Kill()
+			return fmt.Errorf("%s: %d health checks failed in a row (last: %w); plugin killed", in.Address, failed, err)
+		}
+	}
+}

@@ -1,7 +1,7 @@
 sink "file" "out" {
   inputs = [source.ticks]
   path   = "out.jsonl"
-  retry {
-    attempts = 3
+  compression {
+    level = 3
   }
 }

@@ -1,0 +1,7 @@
+variable "timeout" {
+  default = "10s"
+}
+
+pipeline "p" {
+  shutdown_timeout = var.timeout
+}
