@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -361,6 +362,11 @@ func (r *run) open(m *member) (router.Streams, error) {
 // new one and open its stream. Starts that fail count as attempts.
 func (r *run) restarter(m *member) func(context.Context, error) (router.Streams, error) {
 	return func(ctx context.Context, cause error) (router.Streams, error) {
+		// The router names the component already.
+		var ne *router.NodeError
+		if errors.As(cause, &ne) {
+			cause = ne.Err
+		}
 		pol := m.c.Node.Component.Restart
 		r.mu.Lock()
 		old := m.inst
@@ -368,7 +374,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 		m.cancelStream()
 		r.mu.Unlock()
 		lastOutput := old.LastOutput()
-		old.Kill(ctx)
+		old.Abort(ctx)
 		for {
 			if m.restarts >= pol.Attempts {
 				return router.Streams{}, fmt.Errorf("plugin failed and has no restart attempts left (restart.attempts = %d): %w%s",

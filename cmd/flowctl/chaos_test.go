@@ -523,3 +523,94 @@ func TestChaosInterruptResume(t *testing.T) {
 	}
 	checkDelivery(t, n, 0, readLines(t, filepath.Join(dir, "out.jsonl")))
 }
+
+// TestChaosRestartsRunOut: a processor that crashes every time is restarted
+// as often as its restart block allows; then the run fails naming it, with
+// its last output, and the checkpoint holds only what was delivered.
+func TestChaosRestartsRunOut(t *testing.T) {
+	dir := pipelineDir(t, `
+source "generator" "ticks" {
+  count = 5000
+  batch {
+    size = 10
+  }
+}
+processor "chaos" "crashy" {
+  inputs     = [source.ticks]
+  exit_after = 50
+  restart {
+    attempts = 2
+    delay    = "10ms"
+  }
+}
+sink "file" "out" {
+  inputs = [processor.crashy]
+  path   = "out.jsonl"
+}
+`)
+	r := flowctl(t, dir, "apply", "p.hcl")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"Error: processor.crashy: plugin failed and has no restart attempts left (restart.attempts = 2)",
+		"last plugin output:",
+		"exit_after",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if row := summaryRows(r.stderr)["processor.crashy"]; len(row) < 7 || row[6] != "2" {
+		t.Errorf("processor.crashy summary %v, want 2 restarts:\n%s", row, r.stderr)
+	}
+	// Every event the checkpoint covers is in the output.
+	store, err := checkpoint.Open(filepath.Join(dir, ".flowctl", "state", "p"), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, ok, err := store.Get("source.ticks")
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	upTo := 0 // a run that fails fast may not get to checkpoint anything
+	if ok {
+		upTo = int(binary.BigEndian.Uint64(cp.Position))
+	}
+	checkDelivery(t, upTo, inFlightBound, filterUpTo(readLines(t, filepath.Join(dir, "out.jsonl")), upTo))
+}
+
+func filterUpTo(lines []line, n int) []line {
+	var out []line
+	for _, l := range lines {
+		if id, err := strconv.Atoi(l.ID); err == nil && id <= n {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestChaosHungProcessor: a processor that stops answering (SIGSTOP) fails
+// its health checks, is killed and restarted, and the run completes.
+func TestChaosHungProcessor(t *testing.T) {
+	const n = 10000
+	dir := pipelineDir(t, linear(n, 5000))
+	b := startBackground(t, dir, "apply", "--health-interval", "200ms", "p.hcl")
+	waitLines(t, b, filepath.Join(dir, "out.jsonl"), 1000)
+	pid := b.plugin("transform")
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if code := b.wait(60 * time.Second); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, b.output())
+	}
+	if alive(pid) {
+		t.Errorf("the hung plugin %d is still alive", pid)
+	}
+	out := b.output()
+	if !strings.Contains(out, "health checks failed") || !strings.Contains(out, "processor.tag: restarted") {
+		t.Errorf("no health failure and restart reported:\n%s", out)
+	}
+	checkDelivery(t, n, inFlightBound, readLines(t, filepath.Join(dir, "out.jsonl")))
+}

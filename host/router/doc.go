@@ -26,6 +26,8 @@
 //     inbox blocks the upstream sender.
 //   - Each processor and sink stream has a window of MaxInFlight requests
 //     awaiting their response or ack, so a slow plugin slows its upstream.
+//   - Retries and dead letters hold their ticket, and a ticket holds its
+//     source's credit, so they are bounded by the sources' credits too.
 //
 // # Tickets and acks (at-least-once)
 //
@@ -57,6 +59,40 @@
 // ends it (io.EOF); a source plugin may also end its stream on its own once it
 // has sent SourceEnd and received its last ack. Run returns nil when every
 // stream has ended this way.
+//
+// # Restarts
+//
+// A stream that fails (its Recv returns an error other than the orderly
+// io.EOF, the plugin ends it early, or Send fails) is a crashed or hung
+// plugin. With Node.Restart set the runner calls it, which kills what is left
+// of the plugin, starts a new one and returns its stream, and carries on:
+//
+//   - A processor or sink is sent again, first and in order, every request the
+//     failed stream had not answered (numbered from 1 on the new stream). Its
+//     tickets are untouched, so nothing is acked twice or lost; a sink that
+//     had written a batch without acking it writes it again (at least once).
+//   - A source is opened again after the last position the router received
+//     from it, with the credits its tickets in flight do not hold; those
+//     tickets are acked to the new stream as they complete. A source that
+//     had already ended, or is draining, is not restarted: its remaining
+//     positions are checkpointed without acks.
+//
+// Failures of any other kind (ErrProtocol, a failed checkpoint, a batch
+// failure under on_error = fail) are final.
+//
+// # Event errors (on_error)
+//
+// A processor's batch error, its per-event errors and a sink's nack are
+// handled by the node's ErrorPolicy. ErrorFail fails the run. ErrorRetry
+// sends the failed events again (only those: a processor's other outputs go
+// on) after Delay, doubling up to MaxDelay, at most Attempts times, through a
+// retry queue the sender prefers to new input; retried events may overtake
+// later batches. ErrorDeadLetter, or ErrorRetry with a DeadLetter sink once
+// the retries are spent, sends the failed events to that sink with the error
+// in their attributes (AttrError, AttrComponent, AttrAttempts); their ticket
+// completes when the dead-letter sink acks them. Only this error path decodes
+// events. A dead-letter sink is fed by its senders as if they were inputs,
+// and may not have a dead-letter sink of its own.
 //
 // # Errors
 //

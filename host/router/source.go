@@ -74,12 +74,12 @@ func (s *sourceRunner) run(ctx context.Context) error {
 		case s.restart == nil:
 			return err
 		}
-		s.stats.restarts.Add(1)
 		s.log.Warn("source plugin failed; restarting it", "error", err)
 		streams, rerr := s.restart(ctx, err)
 		if rerr != nil {
 			return s.fail(rerr)
 		}
+		s.stats.restarts.Add(1)
 		// The old plugin is gone, so its receiver returns; wait for it
 		// before the new one takes over the state it shares.
 		if err := waitRecv(ctx, pendingRecv); err != nil {

@@ -265,12 +265,12 @@ func runWindowed[S any](ctx context.Context, r *Router, n *node, w *window, stre
 		case !restartable(err) || ctx.Err() != nil || restart == nil:
 			return err
 		}
-		n.stats.restarts.Add(1)
 		n.log.Warn("plugin failed; restarting it", "error", err, "in_flight", w.inFlight())
 		streams, rerr := restart(ctx, err)
 		if rerr != nil {
 			return n.fail(rerr)
 		}
+		n.stats.restarts.Add(1)
 		if err := waitRecv(ctx, pendingRecv); err != nil {
 			return err
 		}

@@ -206,7 +206,41 @@ func (in *Instance) Stop(ctx context.Context) {
 // Kill ends the plugin without asking it first, and releases what its
 // driver created.
 func (in *Instance) Kill(ctx context.Context) {
+	// go-plugin's Kill first asks the plugin to shut down over RPC and waits
+	// for that forever when the plugin is hung (or stopped): give it a
+	// moment, then end the process, which ends the RPC.
+	done := make(chan struct{})
+	go func() {
+		in.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(killGrace):
+		in.log.Warn("plugin did not shut down; killing its process")
+		in.killProcess()
+		<-done
+	}
+	in.cleanup(ctx)
+}
+
+// killGrace is how long Kill lets go-plugin shut a plugin down politely.
+const killGrace = 3 * time.Second
+
+// Abort ends a plugin known to be broken (hung, or crashed) at once.
+func (in *Instance) Abort(ctx context.Context) {
+	in.killProcess()
 	in.client.Kill()
+	in.cleanup(ctx)
+}
+
+func (in *Instance) killProcess() {
+	if in.inst != nil && in.inst.Cmd != nil && in.inst.Cmd.Process != nil {
+		_ = in.inst.Cmd.Process.Kill()
+	}
+}
+
+func (in *Instance) cleanup(ctx context.Context) {
 	if in.inst != nil && in.inst.Cleanup != nil {
 		if err := in.inst.Cleanup(ctx); err != nil {
 			in.log.Warn("driver cleanup failed", "error", err)
@@ -269,7 +303,7 @@ func (in *Instance) Watch(ctx context.Context, opts HealthOptions) error {
 		failed++
 		in.log.Warn("health check failed", "error", err, "failures", failed)
 		if failed >= opts.Failures {
-			in.client.Kill()
+			in.Abort(ctx)
 			return fmt.Errorf("%s: %d health checks failed in a row (last: %w); plugin killed", in.Address, failed, err)
 		}
 	}
