@@ -614,3 +614,53 @@ func TestChaosHungProcessor(t *testing.T) {
 	}
 	checkDelivery(t, n, inFlightBound, readLines(t, filepath.Join(dir, "out.jsonl")))
 }
+
+// TestChaosShutdownTimeout: a drain that cannot finish within
+// shutdown_timeout is cut short: flowctl exits 130 soon after the timeout,
+// says so, and leaves no plugin behind; the next apply delivers the rest.
+func TestChaosShutdownTimeout(t *testing.T) {
+	const n = 3000
+	dir := pipelineDir(t, fmt.Sprintf(`
+pipeline "stuck" {
+  shutdown_timeout = "1s"
+}
+source "generator" "ticks" {
+  count = %d
+  batch {
+    size = %d
+  }
+}
+sink "chaos" "slow" {
+  inputs = [source.ticks]
+  path   = "out.jsonl"
+  delay  = "300ms"
+}
+`, n, batchSize))
+	b := startBackground(t, dir, "apply", "p.hcl")
+	waitLines(t, b, filepath.Join(dir, "out.jsonl"), 2*batchSize)
+	plugins := children(b.cmd.Process.Pid)
+	start := time.Now()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := b.wait(30 * time.Second); code != exitInterrupted {
+		t.Fatalf("exit %d, want %d:\n%s", code, exitInterrupted, b.output())
+	}
+	// 16 batches in flight at 300ms each would take about 5s to drain.
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("took %s to stop with a 1s shutdown_timeout", d)
+	}
+	if !strings.Contains(b.output(), "shutdown_timeout (1s) passed") {
+		t.Errorf("output does not explain the cut-short drain:\n%s", b.output())
+	}
+	for pid := range plugins {
+		if alive(pid) {
+			t.Errorf("plugin %d outlived flowctl", pid)
+		}
+	}
+	again := startBackground(t, dir, "apply", "p.hcl")
+	if code := again.wait(60 * time.Second); code != 0 {
+		t.Fatalf("second apply: exit %d:\n%s", code, again.output())
+	}
+	checkDelivery(t, n, inFlightBound, readLines(t, filepath.Join(dir, "out.jsonl")))
+}
