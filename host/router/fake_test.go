@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/protobuf/proto"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
@@ -138,6 +141,71 @@ func decodeIDs(b *flowctlv1.Batch) ([]uint64, error) {
 	return ids, nil
 }
 
+// codec is how a fake carries event ids in a batch: idCodec as concatenated
+// 8-byte ids (the zero value), protoCodec as real events, the wire encoding
+// of a flowctlv1.EventList, which the router decodes when it retries single
+// events or dead-letters them.
+type codec int
+
+const (
+	idCodec codec = iota
+	protoCodec
+)
+
+func (c codec) encode(ids []uint64) *flowctlv1.Batch {
+	if c == protoCodec {
+		return encodeEvents(ids)
+	}
+	return encodeIDs(ids)
+}
+
+// decode returns a batch's ids and, for protoCodec, its events.
+func (c codec) decode(b *flowctlv1.Batch) ([]uint64, []*flowctlv1.Event, error) {
+	if c == protoCodec {
+		return decodeEvents(b)
+	}
+	ids, err := decodeIDs(b)
+	return ids, nil, err
+}
+
+// encodeEvents makes one event per id: Id is the id in decimal, Data its
+// 8 bytes, and an attribute that dead-lettering must keep.
+func encodeEvents(ids []uint64) *flowctlv1.Batch {
+	list := &flowctlv1.EventList{}
+	for _, id := range ids {
+		list.Events = append(list.Events, &flowctlv1.Event{
+			Id:         strconv.FormatUint(id, 10),
+			Type:       "test.tick",
+			Data:       binary.BigEndian.AppendUint64(nil, id),
+			Attributes: map[string]string{"origin": "fake"},
+		})
+	}
+	data, err := proto.Marshal(list)
+	if err != nil {
+		panic(fmt.Sprintf("fake: encode events: %v", err))
+	}
+	return &flowctlv1.Batch{Count: uint32(len(ids)), Events: data}
+}
+
+func decodeEvents(b *flowctlv1.Batch) ([]uint64, []*flowctlv1.Event, error) {
+	var list flowctlv1.EventList
+	if err := proto.Unmarshal(b.GetEvents(), &list); err != nil {
+		return nil, nil, fmt.Errorf("decode events: %w", err)
+	}
+	if len(list.GetEvents()) != int(b.GetCount()) {
+		return nil, nil, fmt.Errorf("batch count %d but %d events", b.GetCount(), len(list.GetEvents()))
+	}
+	ids := make([]uint64, 0, len(list.GetEvents()))
+	for _, e := range list.GetEvents() {
+		id, err := strconv.ParseUint(e.GetId(), 10, 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("event id: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, list.GetEvents(), nil
+}
+
 func pos(index uint64) []byte { return binary.BigEndian.AppendUint64(nil, index) }
 
 func unpos(p []byte) uint64 {
@@ -168,24 +236,49 @@ func (p *problems) get() []string {
 // fakeSource emits events base+i for i in [0, events) (or from just after the
 // open position), batch at a time, honouring credits, then SourceEnd; it ends
 // its stream when the host half-closes it.
+//
+// A fakeSource may serve several streams one after the other (a restarted
+// source gets a new stream of the same fake): what it sent and what was
+// acked carry over, so acks for batches an earlier stream sent are checked
+// too (batches after the new open position are forgotten: the router never
+// received them). quitAfter > 0 fails the stream with quitErr (nil: ends it, io.EOF)
+// once quitAfter batches have been sent in all; quitAfterEnd does so right
+// after SourceEnd. Either happens once, on whichever stream gets there.
 type fakeSource struct {
-	events int
-	batch  int
-	base   uint64
-	greedy bool // ignores credits, to test the router's check
+	events       int
+	batch        int
+	base         uint64
+	greedy       bool // ignores credits, to test the router's check
+	codec        codec
+	quitAfter    int
+	quitAfterEnd bool
+	quitErr      error
 
 	problems
 	mu         sync.Mutex
-	open       *flowctlv1.SourceOpen
+	open       *flowctlv1.SourceOpen   // the latest open
+	opens      []*flowctlv1.SourceOpen // every open, one per stream
 	acks       []*flowctlv1.SourceAck
 	sent       []uint64 // positions of the batches sent
 	ackedUpTo  int      // how many of sent are acked
-	granted    uint64
+	granted    uint64   // credits granted on every stream
 	maxUnacked int
+	quit       bool // quitAfter or quitAfterEnd has happened
 }
 
 func (f *fakeSource) stream(ctx context.Context) SourceStream {
 	return startPipe(ctx, f.run)
+}
+
+// quitNow reports whether the stream is to fail now.
+func (f *fakeSource) quitNow(endSent bool) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.quit {
+		return false
+	}
+	f.quit = (f.quitAfter > 0 && len(f.sent) >= f.quitAfter) || (f.quitAfterEnd && endSent)
+	return f.quit
 }
 
 func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResponse]) error {
@@ -202,13 +295,24 @@ func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResp
 		next = int(unpos(open.GetPosition())) + 1
 	}
 	f.mu.Lock()
+	// Batches sent after the open position were lost with an earlier
+	// stream; they are sent again.
+	for len(open.GetPosition()) > 0 && len(f.sent) > 0 && f.sent[len(f.sent)-1] > unpos(open.GetPosition()) {
+		f.sent = f.sent[:len(f.sent)-1]
+	}
 	f.open = open
-	f.granted = uint64(open.GetCredits())
+	f.opens = append(f.opens, open)
+	f.granted += uint64(open.GetCredits())
 	f.mu.Unlock()
 	credits := open.GetCredits()
+	// What this stream granted and sent, for the credit check.
+	streamGranted, streamSent := uint64(open.GetCredits()), uint64(0)
 	var seq uint64
 	endSent := false
 	for {
+		if f.quitNow(endSent) {
+			return f.quitErr
+		}
 		var out chan<- *flowctlv1.SourceResponse
 		var msg *flowctlv1.SourceResponse
 		last := min(next+f.batch, f.events) - 1
@@ -219,7 +323,7 @@ func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResp
 				ids = append(ids, f.base+uint64(i))
 			}
 			msg = &flowctlv1.SourceResponse{Msg: &flowctlv1.SourceResponse_Batch{Batch: &flowctlv1.SourceBatch{
-				Seq: seq + 1, Batch: encodeIDs(ids), Position: pos(uint64(last)),
+				Seq: seq + 1, Batch: f.codec.encode(ids), Position: pos(uint64(last)),
 			}}}
 			out = p.resps
 		case next >= f.events && !endSent:
@@ -233,13 +337,14 @@ func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResp
 				continue
 			}
 			seq++
+			streamSent++
 			credits = max(credits, 1) - 1
 			next = last + 1
 			f.mu.Lock()
 			f.sent = append(f.sent, uint64(last))
 			f.maxUnacked = max(f.maxUnacked, len(f.sent)-f.ackedUpTo)
-			if uint64(len(f.sent)) > f.granted && !f.greedy {
-				f.add("sent %d batches with %d credits", len(f.sent), f.granted)
+			if streamSent > streamGranted && !f.greedy {
+				f.add("sent %d batches with %d credits", streamSent, streamGranted)
 			}
 			f.mu.Unlock()
 		case req, ok := <-p.reqs:
@@ -251,6 +356,7 @@ func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResp
 				return errors.New("fake source: second open")
 			}
 			credits += ack.GetCredits()
+			streamGranted += uint64(ack.GetCredits())
 			f.onAck(ack)
 		case <-p.ctx.Done():
 			return p.ctx.Err()
@@ -306,16 +412,34 @@ func (f *fakeSource) sentBatches() int {
 
 // fakeProcessor answers each request in order: it keeps the events keep
 // accepts (all when nil) and fails batch failAt, as a whole when failEvent is
-// negative, else at that event.
+// negative, else at that event. failBatch and failEvents, when set, fail a
+// batch by its ids (a non-empty reason fails it as a whole) or single events
+// (each with a non-empty reason fails; the others are kept). quitAt > 0 ends
+// the stream on receiving that batch, without an answer; quitErr is then the
+// stream's error.
 type fakeProcessor struct {
-	keep      func(id uint64) bool
-	failAt    uint64
-	failEvent int
-	failMsg   string
-	seqSkew   uint64 // added to each answer's seq, to break the protocol
+	keep       func(id uint64) bool
+	failAt     uint64
+	failEvent  int
+	failMsg    string
+	failBatch  func(ids []uint64) string
+	failEvents func(id uint64) string
+	seqSkew    uint64 // added to each answer's seq, to break the protocol
+	codec      codec
+	quitAt     uint64
+	quitErr    error
 
 	problems
 	answered atomic.Uint64 // highest seq answered
+
+	mu       sync.Mutex
+	requests []fakeRequest
+}
+
+// fakeRequest is a request a processor or sink received.
+type fakeRequest struct {
+	seq uint64
+	ids []uint64
 }
 
 func (f *fakeProcessor) stream(ctx context.Context) ProcessorStream {
@@ -336,26 +460,19 @@ func (f *fakeProcessor) run(p *plug[*flowctlv1.ProcessRequest, *flowctlv1.Proces
 		if req.GetSeq() != want {
 			f.add("request seq %d, want %d", req.GetSeq(), want)
 		}
-		resp := &flowctlv1.ProcessResponse{Seq: req.GetSeq() + f.seqSkew}
-		switch {
-		case req.GetSeq() == f.failAt && f.failEvent < 0:
-			resp.Error = f.failMsg
-		case req.GetSeq() == f.failAt:
-			resp.Errors = []*flowctlv1.EventError{{Index: uint32(f.failEvent), Message: f.failMsg}}
-		case f.keep == nil:
-			resp.Batch = req.GetBatch() // echo, shared like the host shares it
-		default:
-			ids, err := decodeIDs(req.GetBatch())
-			if err != nil {
-				return err
-			}
-			var kept []uint64
-			for _, id := range ids {
-				if f.keep(id) {
-					kept = append(kept, id)
-				}
-			}
-			resp.Batch = encodeIDs(kept)
+		ids, _, err := f.codec.decode(req.GetBatch())
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.requests = append(f.requests, fakeRequest{seq: req.GetSeq(), ids: ids})
+		f.mu.Unlock()
+		if req.GetSeq() == f.quitAt {
+			return f.quitErr
+		}
+		resp, err := f.answer(req, ids)
+		if err != nil {
+			return err
 		}
 		if err := p.Send(resp); err != nil {
 			return err
@@ -364,22 +481,70 @@ func (f *fakeProcessor) run(p *plug[*flowctlv1.ProcessRequest, *flowctlv1.Proces
 	}
 }
 
+func (f *fakeProcessor) answer(req *flowctlv1.ProcessRequest, ids []uint64) (*flowctlv1.ProcessResponse, error) {
+	resp := &flowctlv1.ProcessResponse{Seq: req.GetSeq() + f.seqSkew}
+	switch {
+	case req.GetSeq() == f.failAt && f.failEvent < 0:
+		resp.Error = f.failMsg
+		return resp, nil
+	case req.GetSeq() == f.failAt:
+		resp.Errors = []*flowctlv1.EventError{{Index: uint32(f.failEvent), Message: f.failMsg}}
+		return resp, nil
+	case f.failBatch != nil:
+		if msg := f.failBatch(ids); msg != "" {
+			resp.Error = msg
+			return resp, nil
+		}
+	}
+	if f.keep == nil && f.failEvents == nil {
+		resp.Batch = req.GetBatch() // echo, shared like the host shares it
+		return resp, nil
+	}
+	var kept []uint64
+	for i, id := range ids {
+		if f.failEvents != nil {
+			if msg := f.failEvents(id); msg != "" {
+				resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: uint32(i), Message: msg})
+				continue
+			}
+		}
+		if f.keep == nil || f.keep(id) {
+			kept = append(kept, id)
+		}
+	}
+	resp.Batch = f.codec.encode(kept)
+	return resp, nil
+}
+
+// received returns the requests received so far.
+func (f *fakeProcessor) received() []fakeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeRequest(nil), f.requests...)
+}
+
 // fakeSink records the ids of the batches it acks. It waits for gate (when
-// set) before its first ack, sleeps delay before each, and nacks batch nackAt.
-// quitAt > 0 ends the stream on receiving that batch, without an answer;
-// quitErr is then the stream's error.
+// set) before its first ack, sleeps delay before each, and nacks batch nackAt
+// and every batch for whose ids nackIf gives a reason. quitAt > 0 ends the
+// stream on receiving that batch, without an answer (having written it
+// first with quitAfterWrite); quitErr is then the stream's error.
 type fakeSink struct {
-	delay   time.Duration
-	gate    chan struct{}
-	nackAt  uint64
-	nackMsg string
-	quitAt  uint64
-	quitErr error
+	delay          time.Duration
+	gate           chan struct{}
+	nackAt         uint64
+	nackMsg        string
+	nackIf         func(ids []uint64) string
+	quitAt         uint64
+	quitAfterWrite bool
+	quitErr        error
+	codec          codec
 
 	problems
-	mu      sync.Mutex
-	ids     []uint64
-	batches []*flowctlv1.Batch
+	mu       sync.Mutex
+	ids      []uint64
+	events   []*flowctlv1.Event // protoCodec only
+	batches  []*flowctlv1.Batch
+	requests []fakeRequest
 }
 
 func (f *fakeSink) stream(ctx context.Context) SinkStream {
@@ -400,7 +565,15 @@ func (f *fakeSink) run(p *plug[*flowctlv1.SinkRequest, *flowctlv1.SinkAck]) erro
 		if req.GetSeq() != want {
 			f.add("request seq %d, want %d", req.GetSeq(), want)
 		}
-		if req.GetSeq() == f.quitAt {
+		ids, events, err := f.codec.decode(req.GetBatch())
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		f.requests = append(f.requests, fakeRequest{seq: req.GetSeq(), ids: ids})
+		f.mu.Unlock()
+		quit := req.GetSeq() == f.quitAt
+		if quit && !f.quitAfterWrite {
 			return f.quitErr
 		}
 		if f.gate != nil && want == 1 {
@@ -414,22 +587,42 @@ func (f *fakeSink) run(p *plug[*flowctlv1.SinkRequest, *flowctlv1.SinkAck]) erro
 			time.Sleep(f.delay)
 		}
 		ack := &flowctlv1.SinkAck{Seq: req.GetSeq(), Ok: true}
-		if req.GetSeq() == f.nackAt {
-			ack = &flowctlv1.SinkAck{Seq: req.GetSeq(), Error: f.nackMsg}
-		} else {
-			ids, err := decodeIDs(req.GetBatch())
-			if err != nil {
-				return err
+		nack, msg := req.GetSeq() == f.nackAt, f.nackMsg
+		if f.nackIf != nil {
+			if m := f.nackIf(ids); m != "" {
+				nack, msg = true, m
 			}
+		}
+		if nack {
+			ack = &flowctlv1.SinkAck{Seq: req.GetSeq(), Error: msg}
+		} else {
 			f.mu.Lock()
 			f.ids = append(f.ids, ids...)
+			f.events = append(f.events, events...)
 			f.batches = append(f.batches, req.GetBatch())
 			f.mu.Unlock()
+		}
+		if quit {
+			return f.quitErr // written, never acked
 		}
 		if err := p.Send(ack); err != nil {
 			return err
 		}
 	}
+}
+
+// gotEvents returns the events written so far (protoCodec only).
+func (f *fakeSink) gotEvents() []*flowctlv1.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*flowctlv1.Event(nil), f.events...)
+}
+
+// received returns the requests received so far.
+func (f *fakeSink) received() []fakeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeRequest(nil), f.requests...)
 }
 
 func (f *fakeSink) got() []uint64 {

@@ -56,7 +56,7 @@ func newSourceRunner(r *Router, n *node, spec Node) *sourceRunner {
 func (s *sourceRunner) run(ctx context.Context) error {
 	stream := s.stream
 	for {
-		c := &sourceConn{s: s, stream: stream, peerClosed: make(chan struct{})}
+		c := &sourceConn{s: s, runCtx: ctx, stream: stream, peerClosed: make(chan struct{})}
 		pendingRecv, err := s.r.incarnation(ctx, c.sendLoop, func() error { return c.recvLoop(ctx) })
 		switch {
 		case err == nil:
@@ -131,6 +131,10 @@ func (s *sourceRunner) checkpoint(ctx context.Context, rel release) error {
 type sourceConn struct {
 	s      *sourceRunner
 	stream SourceStream
+	// runCtx is the run's context. A release taken from the tracker is
+	// checkpointed under it, not under the stream's, so a stream failing
+	// meanwhile cannot lose it.
+	runCtx context.Context
 
 	// granted counts the credits sent on this stream. sendLoop adds to it
 	// before each Send, so it never lags behind what the plugin may use.
@@ -210,12 +214,14 @@ func (c *sourceConn) sendLoop(ctx context.Context) error {
 
 // ack checkpoints rel and acks it to the source with one credit per released
 // ticket; none while draining, and no message at all when the plugin has
-// already gone.
+// already gone. Once checkpointed, rel is done: if the ack cannot be sent,
+// the source's next stream resumes after it anyway.
 func (c *sourceConn) ack(ctx context.Context, rel release, peerGone bool) error {
 	s := c.s
-	if err := s.checkpoint(ctx, rel); err != nil {
+	if err := s.checkpoint(c.runCtx, rel); err != nil {
 		return err
 	}
+	s.stats.eventsAcked.Add(rel.events)
 	if !peerGone {
 		credits := uint32(rel.tickets)
 		if s.draining {
@@ -230,7 +236,6 @@ func (c *sourceConn) ack(ctx context.Context, rel release, peerGone bool) error 
 			return c.sendErr(ctx, err)
 		}
 	}
-	s.stats.eventsAcked.Add(rel.events)
 	return nil
 }
 
@@ -312,6 +317,14 @@ func (c *sourceConn) onBatch(ctx context.Context, sb *flowctlv1.SourceBatch) err
 	c.received++
 	if granted := c.granted.Load(); c.received > granted {
 		return s.fail(fmt.Errorf("%w: batch %d is beyond the %d credits granted", ErrProtocol, sb.GetSeq(), granted))
+	}
+	select {
+	case <-s.r.drain:
+		// Drained, though sendLoop may not have closed the outputs yet:
+		// not forwarded, never acked, read again after a resume.
+		c.dropped++
+		return nil
+	default:
 	}
 	b := sb.GetBatch()
 	t := &ticket{tr: &s.tr, position: sb.GetPosition(), count: b.GetCount()}

@@ -6,8 +6,9 @@ import "sync/atomic"
 //
 //   - Source: EventsOut and BatchesOut are what the source sent and the
 //     router forwarded (once, whatever the fan-out); EventsAcked are the events
-//     whose positions were acked to the source. Batches dropped by Drain are
-//     not counted.
+//     every sink confirmed, whose positions were checkpointed (and acked to
+//     the source, unless its stream had failed by then). Batches dropped by
+//     Drain are not counted.
 //   - Processor: EventsIn and BatchesIn are what was sent to the plugin;
 //     EventsOut and BatchesOut the non-empty results forwarded downstream;
 //     EventsFailed the events of failed batches (the whole batch for a batch
