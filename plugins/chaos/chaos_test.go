@@ -121,24 +121,6 @@ func TestSinkRelativePathAndMissingDirectories(t *testing.T) {
 	}
 }
 
-// A sink killed mid-write leaves a partial line; the next run's events must
-// start on lines of their own.
-func TestSinkStartsNewLineAfterPartialLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	if err := os.WriteFile(path, []byte(`{"id":"old"}`+"\n"+`{"id":"cut`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sinkAcks(t, map[string]any{"path": path}, events("e1"))
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
-	if len(lines) != 3 || lines[1] != `{"id":"cut` || !strings.HasPrefix(lines[2], `{"id":"e1"`) {
-		t.Errorf("file lines %q, want the old line, the partial line, then e1 on its own line", lines)
-	}
-}
-
 // ack is what a test expects for one batch: ok, or a nack with this reason.
 type ack struct {
 	ok     bool

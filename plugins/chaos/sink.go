@@ -4,14 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
+	"github.com/flowctl/flowctl/plugins/internal/appendfile"
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
 	"github.com/flowctl/flowctl/pluginsdk"
 )
@@ -32,16 +27,9 @@ type Sink struct {
 	fsync bool
 	delay time.Duration
 	nacks *faults // used by Write only, which never runs concurrently
-	log   hclog.Logger
 
-	// mu serializes Write and Teardown, as in the file sink: a Write must
-	// not find its file closed halfway.
-	mu      sync.Mutex
-	f       *os.File
-	regular bool  // a regular file, not a device or pipe: fsync applies
-	size    int64 // bytes in the file after the last complete batch
-	buf     []byte
-	closed  bool
+	f   *appendfile.File // set by Open
+	buf []byte           // the batch being written, by Write only
 }
 
 var _ pluginsdk.Sink = (*Sink)(nil)
@@ -59,63 +47,19 @@ func newSink(init pluginsdk.Init) (pluginsdk.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := init.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
-	return &Sink{path: path, fsync: init.Config.Bool("fsync"), delay: d, nacks: nacks, log: log}, nil
+	return &Sink{path: path, fsync: init.Config.Bool("fsync"), delay: d, nacks: nacks}, nil
 }
 
 // Open creates missing parent directories and opens (or creates) the file
-// for appending.
+// for appending. Fault tests kill sinks mid-write, so the partial last line
+// that Open ends is the common case here.
 func (s *Sink) Open(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
-		return fmt.Errorf("chaos sink: %w", err)
-	}
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := appendfile.Open(s.path, appendfile.Options{Sync: s.fsync})
 	if err != nil {
 		return fmt.Errorf("chaos sink: %w", err)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("chaos sink: %w", err)
-	}
-	size, err := endLine(f, fi)
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("chaos sink %s: %w", s.path, err)
-	}
-	s.f, s.size, s.regular = f, size, fi.Mode().IsRegular()
+	s.f = f
 	return nil
-}
-
-// endLine returns the size of f, first terminating a last line that a run
-// killed mid-write left without its newline, so that new events start on a
-// line of their own. Fault tests kill sinks; this case is the common one.
-func endLine(f *os.File, fi os.FileInfo) (int64, error) {
-	size := fi.Size()
-	if size == 0 || !fi.Mode().IsRegular() {
-		return size, nil
-	}
-	r, err := os.Open(f.Name())
-	if err != nil {
-		return 0, err
-	}
-	defer r.Close()
-	var last [1]byte
-	if _, err := r.ReadAt(last[:], size-1); err != nil && !errors.Is(err, io.EOF) {
-		return 0, err
-	}
-	if last[0] == '\n' {
-		return size, nil
-	}
-	if _, err := f.Write([]byte{'\n'}); err != nil {
-		return 0, err
-	}
-	return size + 1, nil
 }
 
 // Write sleeps for delay, refuses the batch when it holds an id still to
@@ -128,10 +72,8 @@ func (s *Sink) Write(ctx context.Context, batch []pluginsdk.Event) error {
 	if err := s.refusal(batch); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.f == nil {
-		return errors.New("chaos sink: write after teardown")
+	if s.f == nil {
+		return errors.New("chaos sink: write without a successful open")
 	}
 	buf := s.buf[:0]
 	for _, e := range batch {
@@ -141,15 +83,8 @@ func (s *Sink) Write(ctx context.Context, batch []pluginsdk.Event) error {
 		}
 	}
 	s.buf = buf
-	if _, err := s.f.Write(buf); err != nil {
-		s.cutPartial()
+	if err := s.f.Append(buf); err != nil {
 		return fmt.Errorf("chaos sink: %w", err)
-	}
-	s.size += int64(len(buf))
-	if s.fsync && s.regular {
-		if err := s.f.Sync(); err != nil {
-			return fmt.Errorf("chaos sink: %w", err)
-		}
 	}
 	return nil
 }
@@ -177,28 +112,13 @@ func (s *Sink) refusal(batch []pluginsdk.Event) error {
 	return first
 }
 
-// cutPartial removes what a failed write left behind, best effort.
-func (s *Sink) cutPartial() {
-	fi, err := s.f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() <= s.size {
-		return
-	}
-	if err := s.f.Truncate(s.size); err != nil {
-		s.log.Warn("could not remove a partially written batch", "path", s.path, "error", err)
-	}
-}
-
-// Teardown closes the file. It is safe after a failed or missing Open.
+// Teardown closes the file once a Write in progress has returned. It is
+// safe after a failed or missing Open.
 func (s *Sink) Teardown(context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.closed = true
 	if s.f == nil {
 		return nil
 	}
-	err := s.f.Close()
-	s.f = nil
-	if err != nil {
+	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("chaos sink: %w", err)
 	}
 	return nil

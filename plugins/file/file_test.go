@@ -234,18 +234,6 @@ func TestSourceErrors(t *testing.T) {
 	}
 }
 
-func TestSinkCreatesMissingDirectories(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "a", "b", "c", "out.jsonl")
-	writeEvents(t, map[string]any{"path": path}, sampleEvents()[:1])
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(got, []byte(`{"id":"e1"`)) {
-		t.Errorf("file holds %q, want the event", got)
-	}
-}
-
 func TestSinkRelativePathUsesWorkingDirectory(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
@@ -281,24 +269,6 @@ func TestSinkAppendsOrTruncates(t *testing.T) {
 				t.Errorf("file holds %v, want %v", got, tt.want)
 			}
 		})
-	}
-}
-
-// A run that crashed mid-line leaves a partial line; the next run's events
-// must still start on lines of their own.
-func TestSinkStartsNewLineAfterPartialLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.jsonl")
-	if err := os.WriteFile(path, []byte("{\"id\":\"old\"}\n{\"id\":\"cut"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	writeEvents(t, map[string]any{"path": path}, sampleEvents()[:1])
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(got), "\n"), "\n")
-	if len(lines) != 3 || lines[1] != `{"id":"cut` || !strings.HasPrefix(lines[2], `{"id":"e1"`) {
-		t.Errorf("file lines %q, want the old line, the partial line, then e1 on its own line", lines)
 	}
 }
 
