@@ -62,8 +62,9 @@ type run struct {
 	mu      sync.Mutex
 	members map[flowhcl.Address]*member
 	// acked counts each source's events acked across runs, for the
-	// checkpoint record.
+	// checkpoint record; types are the sources' component types.
 	acked map[string]uint64
+	types map[string]string
 
 	interrupted bool // the sources were stopped before they ended
 	abandoned   bool // the drain outlasted shutdown_timeout
@@ -92,7 +93,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir(plan)
 	}
-	r := &run{h: h, plan: plan, opts: opts, members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}}
+	r := &run{h: h, plan: plan, opts: opts, members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{}}
 	start := time.Now()
 
 	store, err := checkpoint.Open(opts.StateDir, time.Second)
@@ -163,6 +164,7 @@ func (r *run) resume() (map[flowhcl.Address]*flowctlv1.SourceOpen, error) {
 		b := c.Node.Component.Batch
 		open := &flowctlv1.SourceOpen{MaxBatchEvents: uint32(b.Size), LingerNanos: int64(b.Linger)}
 		opens[c.Address()] = open
+		r.types[c.Address().String()] = c.Node.Component.Type
 		cp, ok, err := r.store.Get(c.Address().String())
 		if err != nil {
 			return nil, err
@@ -188,20 +190,7 @@ func (r *run) checkpoint(source string, position []byte, events uint64) error {
 	r.acked[source] += events
 	total := r.acked[source]
 	r.mu.Unlock()
-	typ := ""
-	if c := r.component(source); c != nil {
-		typ = c.Node.Component.Type
-	}
-	return r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: typ, Events: total, Time: time.Now()})
-}
-
-func (r *run) component(addr string) *PlannedComponent {
-	for _, c := range r.plan.Components {
-		if c.Address().String() == addr {
-			return c
-		}
-	}
-	return nil
+	return r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: r.types[source], Events: total, Time: time.Now()})
 }
 
 func (r *run) route(ctx context.Context, rt *router.Router) error {
