@@ -26,6 +26,11 @@ type Spec struct {
 	// Dir is the working directory; relative paths in the plugin's
 	// configuration are resolved against it.
 	Dir string
+	// Checksum is the SHA-256 the binary at Path must have, from the lock
+	// file; go-plugin checks it right before it starts the process, so a
+	// binary swapped after flowctl verified it is refused. Nil for plugins
+	// the lock file does not pin (the built-ins).
+	Checksum []byte
 }
 
 // Instance is a started (or startable) plugin instance.

@@ -2,9 +2,6 @@ package hcl
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -12,8 +9,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 )
 
-// Config is a parsed pipeline file. Plugin configuration inside component
-// blocks is not decoded yet: that needs the plugin's schema (DecodeComponent)
+// Config is a parsed pipeline: one file, or every pipeline file of a
+// directory (Load). Plugin configuration inside component blocks is not
+// decoded yet: that needs the plugin's schema (DecodeComponent)
 // and the variable values (EvalContext).
 type Config struct {
 	Pipeline Pipeline
@@ -24,13 +22,27 @@ type Config struct {
 	Components []*Component
 	// Files holds every parsed file by the name given to Parse, so that
 	// diagnostics can be printed with source snippets (WriteDiagnostics).
+	// Variable files read by EvalContext are added to it.
 	Files map[string]*hcl.File
+	// Dir is the pipeline's directory: the file's, or the directory Load
+	// was given. Plugins run in it and the lock file lives in it.
+	Dir string
+	// RequiredPlugins are the flowctl block's required_plugins, in
+	// declaration order.
+	RequiredPlugins []*RequiredPlugin
+	// Locals in declaration order.
+	Locals []*Local
+
+	// localOrder is Locals in an order to evaluate them in, each after the
+	// locals it refers to. Locals in a cycle, or that refer to an undefined
+	// local, are left out: Parse has reported them.
+	localOrder []*Local
 }
 
 // Pipeline is what the optional pipeline block says about the pipeline.
 type Pipeline struct {
-	// Name is the block's label, or the file's base name without its
-	// extension when the file has no pipeline block.
+	// Name is the block's label; without a pipeline block, the file's base
+	// name without its extension, or the directory's name.
 	Name        string
 	Description string
 	// ShutdownTimeout is how long the pipeline may take to drain and stop
@@ -112,6 +124,8 @@ const (
 
 var rootSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
+		{Type: flowctlBlock},
+		{Type: localsBlock},
 		{Type: "variable", LabelNames: []string{"name"}},
 		{Type: "pipeline", LabelNames: []string{"name"}},
 		{Type: KindSource.String(), LabelNames: []string{"type", "name"}},
@@ -134,71 +148,6 @@ var batchSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "size"}, {Name: "linger"}},
 }
 
-// ParseFile reads and parses the pipeline file at path. The path is kept as
-// given: it is the file name diagnostics print.
-func ParseFile(path string) (*Config, hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return &Config{Files: map[string]*hcl.File{}}, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Failed to read pipeline file",
-			Detail:   fmt.Sprintf("Cannot read %s: %s.", path, err),
-		}}
-	}
-	return Parse(path, src)
-}
-
-// Parse parses a pipeline file's source. filename is used in ranges and
-// diagnostics only.
-//
-// The returned Config is never nil: even with errors its Files holds what was
-// parsed, so the caller can print the diagnostics with snippets. A Config
-// returned with errors is incomplete and must not be run.
-func Parse(filename string, src []byte) (*Config, hcl.Diagnostics) {
-	cfg := &Config{Files: map[string]*hcl.File{}}
-	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
-	if f != nil {
-		cfg.Files[filename] = f
-	}
-	// Decoding a body with syntax errors only adds confusing follow-on errors.
-	if diags.HasErrors() {
-		return cfg, diags
-	}
-
-	cfg.Pipeline.Name = defaultPipelineName(filename)
-	cfg.Pipeline.ShutdownTimeout = DefaultShutdownTimeout
-	cfg.Pipeline.Restart = defaultRestart()
-	content, moreDiags := f.Body.Content(rootSchema)
-	diags = append(diags, moreDiags...)
-
-	p := &parser{
-		cfg:        cfg,
-		variables:  map[string]*Variable{},
-		components: map[Address]*Component{},
-	}
-	for _, block := range content.Blocks {
-		switch block.Type {
-		case "variable":
-			diags = append(diags, p.variable(block)...)
-		case "pipeline":
-			diags = append(diags, p.pipeline(block)...)
-		default:
-			kind, err := ParseKind(block.Type)
-			if err != nil {
-				// Unreachable: rootSchema admits only the kinds.
-				panic(fmt.Sprintf("flowctl hcl: block type %q passed the root schema: %v", block.Type, err))
-			}
-			diags = append(diags, p.component(kind, block)...)
-		}
-	}
-	// The pipeline block may come after the components that take its
-	// restart default.
-	for _, c := range p.defaultRestart {
-		c.Restart = cfg.Pipeline.Restart
-	}
-	return cfg, diags
-}
-
 // Component returns the component at addr, or nil.
 func (c *Config) Component(addr Address) *Component {
 	for _, comp := range c.Components {
@@ -207,11 +156,6 @@ func (c *Config) Component(addr Address) *Component {
 		}
 	}
 	return nil
-}
-
-func defaultPipelineName(filename string) string {
-	base := filepath.Base(filename)
-	return strings.TrimSuffix(base, filepath.Ext(base))
 }
 
 // parser carries what is needed across blocks: the names seen so far, to
@@ -224,6 +168,10 @@ type parser struct {
 	// defaultRestart holds the components without a restart block of their
 	// own, to be given the pipeline's once every block is read.
 	defaultRestart []*Component
+	locals         map[string]*Local
+	// flowctl is the first flowctl block, to report a second one against.
+	flowctl *hcl.Block
+	plugins map[string]*RequiredPlugin
 }
 
 func (p *parser) pipeline(block *hcl.Block) hcl.Diagnostics {
@@ -231,7 +179,7 @@ func (p *parser) pipeline(block *hcl.Block) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Duplicate pipeline block",
-			Detail: fmt.Sprintf("A file describes one pipeline, and its pipeline block was already declared at %s. Remove this one.",
+			Detail: fmt.Sprintf("A pipeline has one pipeline block, and it was already declared at %s. Remove this one.",
 				posString(p.pipelineBlock.DefRange)),
 			Subject: block.DefRange.Ptr(),
 		}}

@@ -30,7 +30,7 @@ import (
 // absent: defaults are the plugin's to apply, not the host's. configJSON is
 // nil when diags has errors.
 func DecodeComponent(c *Component, schema *flowctlv1.ComponentSchema, ectx *hcl.EvalContext) (configJSON []byte, diags hcl.Diagnostics) {
-	if schema.GetKind() != c.Address.Kind.Proto() || schema.GetName() != c.Type {
+	if schema.GetKind() != c.Address.Kind.Proto() {
 		// The caller chose the wrong schema: a bug, but one worth a clear message.
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -53,8 +53,17 @@ func DecodeComponent(c *Component, schema *flowctlv1.ComponentSchema, ectx *hcl.
 
 	val, diags := hcldec.Decode(c.Body, spec, ectx)
 	diags = explainUndeclaredVariables(diags, hcldec.Variables(c.Body, spec), ectx)
+	// The plugin gets sensitive values as they are; what flowctl prints
+	// about them below must not show them.
+	marked := map[string]bool{}
 	for _, a := range attrs {
-		diags = append(diags, checkAttribute(c, a, val.GetAttr(a.GetName()), spec[a.GetName()])...)
+		if v := val.GetAttr(a.GetName()); v.ContainsMarked() {
+			marked[a.GetName()] = true
+		}
+	}
+	val, _ = val.UnmarkDeep()
+	for _, a := range attrs {
+		diags = append(diags, checkAttribute(c, a, val.GetAttr(a.GetName()), spec[a.GetName()], marked[a.GetName()] || a.GetSensitive())...)
 	}
 	// hcldec visits an ObjectSpec in map order; the user reads the file top down.
 	sortBySource(diags)
@@ -97,7 +106,7 @@ func attributeType(t flowctlv1.AttributeType) cty.Type {
 // checkAttribute adds what HCL's type conversion cannot know: a required
 // attribute explicitly set to null is as missing as one left out, and a
 // duration must parse.
-func checkAttribute(c *Component, a *flowctlv1.Attribute, v cty.Value, spec hcldec.Spec) hcl.Diagnostics {
+func checkAttribute(c *Component, a *flowctlv1.Attribute, v cty.Value, spec hcldec.Spec, sensitive bool) hcl.Diagnostics {
 	if !v.IsKnown() {
 		return nil // already reported, by HCL or while deciding variables
 	}
@@ -115,10 +124,14 @@ func checkAttribute(c *Component, a *flowctlv1.Attribute, v cty.Value, spec hcld
 	}
 	if a.GetType() == flowctlv1.AttributeType_ATTRIBUTE_TYPE_DURATION {
 		if _, err := time.ParseDuration(v.AsString()); err != nil {
+			shown := fmt.Sprintf("%q", v.AsString())
+			if sensitive {
+				shown = "(sensitive value)"
+			}
 			return hcl.Diagnostics{{
 				Severity: hcl.DiagError,
 				Summary:  "Invalid duration",
-				Detail:   fmt.Sprintf("The argument %q is a duration such as \"250ms\", \"10s\" or \"1h30m\", not %q.", a.GetName(), v.AsString()),
+				Detail:   fmt.Sprintf("The argument %q is a duration such as \"250ms\", \"10s\" or \"1h30m\", not %s.", a.GetName(), shown),
 				Subject:  rng.Ptr(),
 			}}
 		}
@@ -158,40 +171,42 @@ func configObject(val cty.Value) ([]byte, error) {
 }
 
 // explainUndeclaredVariables replaces HCL's generic "This object does not
-// have an attribute named ..." for var.NAME with a diagnostic that says a
-// variable is missing and suggests the closest declared one.
+// have an attribute named ..." for var.NAME and local.NAME with a diagnostic
+// that says a variable (or local value) is missing and suggests the closest
+// declared one.
 func explainUndeclaredVariables(diags hcl.Diagnostics, refs []hcl.Traversal, ectx *hcl.EvalContext) hcl.Diagnostics {
 	if ectx == nil {
 		return diags
 	}
-	vars, ok := ectx.Variables["var"]
-	if !ok || !vars.Type().IsObjectType() {
-		return diags
-	}
-	declared := make([]string, 0, len(vars.Type().AttributeTypes()))
-	for name := range vars.Type().AttributeTypes() {
-		declared = append(declared, name)
-	}
-	slices.Sort(declared)
-
 	for _, ref := range refs {
-		if ref.RootName() != "var" || len(ref) < 2 {
+		root := ref.RootName()
+		obj, ok := ectx.Variables[root]
+		if (root != "var" && root != "local") || !ok || !obj.Type().IsObjectType() || len(ref) < 2 {
 			continue
 		}
 		step, ok := ref[1].(hcl.TraverseAttr)
-		if !ok || vars.Type().HasAttribute(step.Name) {
+		if !ok || obj.Type().HasAttribute(step.Name) {
 			continue
 		}
+		declared := make([]string, 0, len(obj.Type().AttributeTypes()))
+		for name := range obj.Type().AttributeTypes() {
+			declared = append(declared, name)
+		}
+		slices.Sort(declared)
 		rng := step.SrcRange
+		diags = slices.DeleteFunc(diags, func(d *hcl.Diagnostic) bool {
+			return d.Subject != nil && *d.Subject == rng
+		})
+		if root == "local" {
+			diags = append(diags, undeclaredLocal(step.Name, declared, ref.SourceRange()))
+			continue
+		}
 		detail := fmt.Sprintf("The pipeline declares no variable named %q.", step.Name)
 		if s := NameSuggestion(step.Name, declared); s != "" {
 			detail += fmt.Sprintf(" Did you mean %q?", s)
 		} else {
 			detail += fmt.Sprintf(" Declare it with a variable %q block.", step.Name)
 		}
-		diags = slices.DeleteFunc(diags, func(d *hcl.Diagnostic) bool {
-			return d.Subject != nil && *d.Subject == rng
-		})
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Reference to undeclared variable",

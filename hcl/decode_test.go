@@ -34,7 +34,7 @@ func decodeFixture(t *testing.T, path string, schema *flowctlv1.ComponentSchema)
 	if diags.HasErrors() {
 		t.Fatal(FormatDiagnostics(cfg.Files, diags))
 	}
-	ectx, diags := cfg.EvalContext(nil)
+	ectx, diags := cfg.EvalContext(VarSources{})
 	if diags.HasErrors() {
 		t.Fatal(FormatDiagnostics(cfg.Files, diags))
 	}

@@ -1,10 +1,51 @@
 package hcl
 
 import (
+	"fmt"
+	"os"
+
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 )
+
+// bodyFunctions is the function table of component bodies, locals and
+// validation rules: functions() with an env() that refuses, so that
+// everything a pipeline reads from the environment is a declared variable.
+func bodyFunctions() map[string]function.Function {
+	fs := functions()
+	fs["env"] = envFunc(func(name string) (cty.Value, error) {
+		return cty.NilVal, fmt.Errorf("env() can be used only in a variable's default, so that every value the pipeline reads from the environment is declared: add variable \"x\" { default = env(%q) } and use var.x", name)
+	})
+	return fs
+}
+
+// defaultFunctions is the function table of variable defaults: functions()
+// and env(NAME), the value of an environment variable. An unset variable is
+// an error; try(env("X"), "fallback") gives a fallback.
+func defaultFunctions() map[string]function.Function {
+	fs := functions()
+	fs["env"] = envFunc(func(name string) (cty.Value, error) {
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return cty.NilVal, fmt.Errorf("the environment variable %s is not set; set it, or give a fallback with try(env(%q), \"...\")", name, name)
+		}
+		return cty.StringVal(v), nil
+	})
+	return fs
+}
+
+func envFunc(impl func(name string) (cty.Value, error)) function.Function {
+	return function.New(&function.Spec{
+		Description: "The value of an environment variable.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return impl(args[0].AsString())
+		},
+	})
+}
 
 // functions is the function table of every EvalContext. It is the go-cty
 // standard library under the names Terraform users know, so a pipeline reads
@@ -79,5 +120,9 @@ func functions() map[string]function.Function {
 		"tonumber":   stdlib.MakeToFunc(cty.Number),
 		"toset":      stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
 		"tostring":   stdlib.MakeToFunc(cty.String),
+
+		// errors as values
+		"try": tryfunc.TryFunc,
+		"can": tryfunc.CanFunc,
 	}
 }

@@ -63,3 +63,17 @@ func staticString(attr *hcl.Attribute) (string, hcl.Diagnostics) {
 func posString(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
+
+// defaultValue evaluates a variable's default: a constant that may call
+// functions, env() among them, but refer to nothing.
+func defaultValue(attr *hcl.Attribute) (cty.Value, hcl.Diagnostics) {
+	if vars := attr.Expr.Variables(); len(vars) > 0 {
+		return cty.NilVal, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Variables not allowed",
+			Detail:   fmt.Sprintf("%s is read before variables have values, so it cannot refer to variables or locals; it may call functions, such as env(\"NAME\").", attr.Name),
+			Subject:  vars[0].SourceRange().Ptr(),
+		}}
+	}
+	return attr.Expr.Value(&hcl.EvalContext{Functions: defaultFunctions()})
+}

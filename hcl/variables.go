@@ -23,7 +23,14 @@ type Variable struct {
 	// variable has none and so must be set.
 	Default     cty.Value
 	Description string
+	// Sensitive values are marked so that flowctl never prints them; the
+	// plugin still receives them.
+	Sensitive   bool
+	Validations []*Validation
 	DeclRange   hcl.Range
+	// defaultRange is the default's expression, where a failed validation
+	// of the default points.
+	defaultRange hcl.Range
 }
 
 // Required reports whether the variable must be given a value.
@@ -36,7 +43,9 @@ var variableSchema = &hcl.BodySchema{
 		{Name: "type"},
 		{Name: "default"},
 		{Name: "description"},
+		{Name: "sensitive"},
 	},
+	Blocks: []hcl.BlockHeaderSchema{{Type: "validation"}},
 }
 
 func (p *parser) variable(block *hcl.Block) hcl.Diagnostics {
@@ -79,8 +88,23 @@ func (p *parser) variable(block *hcl.Block) hcl.Diagnostics {
 		diags = append(diags, moreDiags...)
 		v.Description = desc
 	}
+	if attr, ok := content.Attributes["sensitive"]; ok {
+		sv, moreDiags := staticValue(attr, cty.Bool)
+		diags = append(diags, moreDiags...)
+		if !moreDiags.HasErrors() {
+			v.Sensitive = sv.True()
+		}
+	}
+	for _, vb := range content.Blocks {
+		val, moreDiags := parseValidation(v.Name, vb)
+		diags = append(diags, moreDiags...)
+		if val != nil {
+			v.Validations = append(v.Validations, val)
+		}
+	}
 	if attr, ok := content.Attributes["default"]; ok {
-		val, moreDiags := constValue(attr)
+		v.defaultRange = attr.Expr.Range()
+		val, moreDiags := defaultValue(attr)
 		diags = append(diags, moreDiags...)
 		if !moreDiags.HasErrors() {
 			conv, err := convert.Convert(val, v.Type)
@@ -102,69 +126,159 @@ func (p *parser) variable(block *hcl.Block) hcl.Diagnostics {
 	return diags
 }
 
+// VarSources are the variable values given outside the pipeline files.
+type VarSources struct {
+	// Flags are the -var NAME=VALUE pairs.
+	Flags map[string]string
+	// Files are the -var-file paths, in the order given: HCL files of
+	// NAME = expression lines, or JSON objects (.json).
+	Files []string
+	// Environ is the process environment (os.Environ()); only
+	// FLOWCTL_VAR_NAME entries are read, and names the pipeline does not
+	// declare are ignored, so one environment can serve many pipelines.
+	Environ []string
+}
+
+// EnvVarPrefix starts the environment variables that set pipeline
+// variables: FLOWCTL_VAR_count=5 sets var.count.
+const EnvVarPrefix = "FLOWCTL_VAR_"
+
 // EvalContext returns the context plugin configuration is evaluated in: every
-// variable as var.NAME and the built-in functions (see the package doc).
+// variable as var.NAME, every local as local.NAME, and the functions (see
+// the package doc).
 //
-// raw holds the -var NAME=VALUE pairs from the command line. A value for a
-// variable of a primitive type (string, number, bool) or of no declared type
-// is taken as a literal string and converted; any other value is parsed as an
-// HCL expression, e.g. -var 'tags=["a","b"]'. A name that is not declared, a
-// value that does not convert, and a variable left without a value are
-// errors. A variable whose value is in error is unknown in the returned
-// context, so expressions that use it do not report the problem again.
-func (c *Config) EvalContext(raw map[string]string) (*hcl.EvalContext, hcl.Diagnostics) {
-	values, diags := c.variableValues(raw)
+// A variable's value is, from lowest to highest precedence: its default,
+// FLOWCTL_VAR_NAME, the -var-file files in order, -var. A value for a
+// variable of a primitive type (string, number, bool) or of no declared
+// type, from -var or the environment, is taken as a literal string and
+// converted; any other is parsed as an HCL expression, e.g.
+// -var 'tags=["a","b"]'. A name that is not declared (except in the
+// environment), a value that does not convert, a failed validation rule and
+// a variable left without a value are errors. A value in error is unknown in
+// the returned context, so expressions that use it do not report the problem
+// again. Sensitive values are marked (cty marks) wherever they flow.
+func (c *Config) EvalContext(src VarSources) (*hcl.EvalContext, hcl.Diagnostics) {
+	values, diags := c.variableValues(src)
+	vars := cty.ObjectVal(values)
+	locals, moreDiags := c.localValues(vars)
+	diags = append(diags, moreDiags...)
 	return &hcl.EvalContext{
-		Variables: map[string]cty.Value{"var": cty.ObjectVal(values)},
-		Functions: functions(),
+		Variables: map[string]cty.Value{"var": vars, "local": cty.ObjectVal(locals)},
+		Functions: bodyFunctions(),
 	}, diags
 }
 
+// given is one value from outside the files' defaults, with where it came
+// from for messages.
+type given struct {
+	val cty.Value
+	// rng is the value's range in a variable file; zero for -var and the
+	// environment.
+	rng hcl.Range
+}
+
 // variableValues decides the value of every declared variable. It is the one
-// place the sources of values are ranked: the command line, then the default.
-func (c *Config) variableValues(raw map[string]string) (map[string]cty.Value, hcl.Diagnostics) {
-	var diags hcl.Diagnostics
+// place the sources of values are ranked.
+func (c *Config) variableValues(src VarSources) (map[string]cty.Value, hcl.Diagnostics) {
 	declared := make(map[string]*Variable, len(c.Variables))
 	names := make([]string, 0, len(c.Variables))
 	for _, v := range c.Variables {
 		declared[v.Name] = v
 		names = append(names, v.Name)
 	}
-
-	given := make([]string, 0, len(raw))
-	for name := range raw {
-		given = append(given, name)
+	vals := map[string]given{}
+	failed := map[string]bool{}
+	diags := c.fromEnviron(src.Environ, declared, vals, failed)
+	for _, path := range src.Files {
+		diags = append(diags, c.fromVarFile(path, declared, names, vals, failed)...)
 	}
-	slices.Sort(given) // map order must not decide the order of diagnostics
-	for _, name := range given {
-		if _, ok := declared[name]; !ok {
-			diags = append(diags, undeclaredVariable(name, names))
-		}
-	}
+	diags = append(diags, fromFlags(src.Flags, declared, names, vals, failed)...)
 
 	values := make(map[string]cty.Value, len(c.Variables))
 	for _, v := range c.Variables {
-		var val cty.Value
-		var moreDiags hcl.Diagnostics
-		if s, ok := raw[v.Name]; ok {
-			val, moreDiags = v.parseRaw(s)
-		} else if !v.Required() {
-			val = v.Default
-		} else {
-			moreDiags = hcl.Diagnostics{{
+		g, ok := vals[v.Name]
+		switch {
+		case failed[v.Name]:
+			values[v.Name] = cty.UnknownVal(v.Type)
+			continue
+		case !ok && v.Required():
+			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "No value for required variable",
-				Detail:   fmt.Sprintf("The variable %q has no default, so it needs a value: add -var %s=VALUE to the command line.", v.Name, v.Name),
-				Subject:  v.DeclRange.Ptr(),
-			}}
+				Detail: fmt.Sprintf("The variable %q has no default, so it needs a value: add -var %s=VALUE to the command line, set %s%s, or put it in a -var-file.",
+					v.Name, v.Name, EnvVarPrefix, v.Name),
+				Subject: v.DeclRange.Ptr(),
+			})
+			values[v.Name] = cty.UnknownVal(v.Type)
+			continue
+		case !ok:
+			g = given{val: v.Default, rng: v.defaultRange}
 		}
+		moreDiags := v.validate(g)
 		diags = append(diags, moreDiags...)
+		val := g.val
 		if moreDiags.HasErrors() {
 			val = cty.UnknownVal(v.Type)
+		}
+		if v.Sensitive {
+			val = val.Mark(sensitive)
 		}
 		values[v.Name] = val
 	}
 	return values, diags
+}
+
+// sensitive marks the values of sensitive variables and everything computed
+// from them.
+type sensitiveMark struct{}
+
+var sensitive = sensitiveMark{}
+
+func (c *Config) fromEnviron(environ []string, declared map[string]*Variable, vals map[string]given, failed map[string]bool) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, kv := range environ {
+		key, value, ok := strings.Cut(kv, "=")
+		name, isVar := strings.CutPrefix(key, EnvVarPrefix)
+		v := declared[name]
+		if !ok || !isVar || v == nil {
+			continue
+		}
+		val, moreDiags := v.parseRaw(value, EnvVarPrefix+name)
+		diags = append(diags, moreDiags...)
+		record(v.Name, given{val: val}, moreDiags, vals, failed)
+	}
+	return diags
+}
+
+func fromFlags(flags map[string]string, declared map[string]*Variable, names []string, vals map[string]given, failed map[string]bool) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	keys := make([]string, 0, len(flags))
+	for name := range flags {
+		keys = append(keys, name)
+	}
+	slices.Sort(keys) // map order must not decide the order of diagnostics
+	for _, name := range keys {
+		v, ok := declared[name]
+		if !ok {
+			diags = append(diags, undeclaredVariable(name, names))
+			continue
+		}
+		val, moreDiags := v.parseRaw(flags[name], "-var "+name)
+		diags = append(diags, moreDiags...)
+		record(name, given{val: val}, moreDiags, vals, failed)
+	}
+	return diags
+}
+
+// record keeps a value from a higher-ranked source; a failed one marks the
+// variable so no lower-ranked value hides the error.
+func record(name string, g given, diags hcl.Diagnostics, vals map[string]given, failed map[string]bool) {
+	if diags.HasErrors() {
+		failed[name] = true
+		return
+	}
+	delete(failed, name)
+	vals[name] = g
 }
 
 func undeclaredVariable(name string, declared []string) *hcl.Diagnostic {
@@ -184,14 +298,19 @@ func undeclaredVariable(name string, declared []string) *hcl.Diagnostic {
 	}
 }
 
-// parseRaw converts a -var value to the variable's type. Command-line values
-// have no source range, so the diagnostics have no Subject and instead name
-// the variable and the flag.
-func (v *Variable) parseRaw(s string) (cty.Value, hcl.Diagnostics) {
+// parseRaw converts a command-line or environment value to the variable's
+// type. Such values have no source range, so the diagnostics have no Subject
+// and instead name the variable and where the value came from (from, e.g.
+// "-var count"). A sensitive value is never shown.
+func (v *Variable) parseRaw(s, from string) (cty.Value, hcl.Diagnostics) {
+	shown := s
+	if v.Sensitive {
+		shown = "(sensitive value)"
+	}
 	invalid := func(problem string) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("Invalid value for variable %q (-var %s=%s)", v.Name, v.Name, s),
+			Summary:  fmt.Sprintf("Invalid value for variable %q (%s=%s)", v.Name, from, shown),
 			Detail: fmt.Sprintf("%s. The variable is declared at %s with type %s.",
 				problem, posString(v.DeclRange), typeexpr.TypeString(v.Type)),
 		}}
@@ -199,8 +318,11 @@ func (v *Variable) parseRaw(s string) (cty.Value, hcl.Diagnostics) {
 
 	val := cty.StringVal(s)
 	if !v.Type.IsPrimitiveType() && v.Type != cty.DynamicPseudoType {
-		expr, diags := hclsyntax.ParseExpression([]byte(s), "-var "+v.Name, hcl.InitialPos)
+		expr, diags := hclsyntax.ParseExpression([]byte(s), from, hcl.InitialPos)
 		if diags.HasErrors() {
+			if v.Sensitive {
+				return cty.NilVal, invalid("The value is not a valid HCL expression")
+			}
 			return cty.NilVal, invalid("The value is not a valid HCL expression: " + diagText(diags))
 		}
 		val, diags = expr.Value(&hcl.EvalContext{Functions: functions()})

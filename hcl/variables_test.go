@@ -19,13 +19,13 @@ func parseVarsFixture(t *testing.T) *Config {
 
 func TestEvalContextValues(t *testing.T) {
 	cfg := parseVarsFixture(t)
-	ectx, diags := cfg.EvalContext(map[string]string{
+	ectx, diags := cfg.EvalContext(VarSources{Flags: map[string]string{
 		"count":    "100000",
 		"tags":     `["a", "b"]`,
 		"limits":   `{ a = 2, b = 3 }`,
 		"verbose":  "true",
 		"anything": "[not parsed]",
-	})
+	}})
 	if diags.HasErrors() {
 		t.Fatal(FormatDiagnostics(cfg.Files, diags))
 	}
@@ -83,7 +83,7 @@ func TestEvalContextErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := parseVarsFixture(t)
-			ectx, diags := cfg.EvalContext(tt.raw)
+			ectx, diags := cfg.EvalContext(VarSources{Flags: tt.raw})
 			if !diags.HasErrors() {
 				t.Fatal("no errors")
 			}
@@ -100,7 +100,7 @@ func TestEvalContextNoVariables(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
-	_, diags = cfg.EvalContext(map[string]string{"count": "1"})
+	_, diags = cfg.EvalContext(VarSources{Flags: map[string]string{"count": "1"}})
 	want := `Error: Value for undeclared variable "count" (-var count=...)
 
 The pipeline declares no variable named "count". It declares no variables at all.

@@ -242,7 +242,7 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
 	}
-	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir}
+	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum}
 	return supervisor.Start(ctx, driver, spec, supervisor.Options{
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 	})

@@ -71,7 +71,7 @@ func load(t *testing.T, h *Host, src string, vars map[string]string) *Plan {
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	plan, files, diags := h.Load(t.Context(), path, vars)
+	plan, files, diags := h.Load(t.Context(), path, flowhcl.VarSources{Flags: vars})
 	if diags.HasErrors() {
 		t.Fatalf("load:\n%s", flowhcl.FormatDiagnostics(files, diags))
 	}

@@ -12,15 +12,14 @@ package host
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/flowctl/flowctl/drivers"
 	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/hcl/lockfile"
 	"github.com/flowctl/flowctl/host/catalog"
 	"github.com/flowctl/flowctl/host/pipeline"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -38,14 +37,25 @@ type Host struct {
 	Stdout io.Writer
 	// LogLevel is passed to plugins.
 	LogLevel string
+	// SearchPath lists the plugin directories, searched in order
+	// (catalog.DefaultSearchPath).
+	SearchPath []string
+	// Platform is the os_arch whose binaries run; zero means this machine's.
+	Platform catalog.Platform
 }
 
 // Plan is a loaded, validated pipeline, ready to apply.
 type Plan struct {
+	// Path is the pipeline file or directory as given; Dir the directory
+	// plugins run in and relative paths resolve against.
 	Path   string
 	Dir    string
 	Config *flowhcl.Config
 	Graph  *pipeline.Graph
+	// Lock is the pipeline's lock file (Exists false when there is none).
+	Lock *lockfile.File
+	// Plugins are the plugins the components use, by component type.
+	Plugins map[string]*Resolved
 	// Components in topological order.
 	Components []*PlannedComponent
 }
@@ -62,11 +72,11 @@ type PlannedComponent struct {
 // Address returns the component's address.
 func (c *PlannedComponent) Address() flowhcl.Address { return c.Node.Address }
 
-// Load parses and validates the pipeline file at path with the given
-// variable values. It returns the files parsed (for printing diagnostics)
-// even when it fails.
-func (h *Host) Load(ctx context.Context, path string, vars map[string]string) (*Plan, map[string]*hcl.File, hcl.Diagnostics) {
-	cfg, diags := flowhcl.ParseFile(path)
+// Load parses and validates the pipeline at path (a file, or a directory
+// whose .hcl files form one pipeline) with the given variable values. It
+// returns the files parsed (for printing diagnostics) even when it fails.
+func (h *Host) Load(ctx context.Context, path string, vars flowhcl.VarSources) (*Plan, map[string]*hcl.File, hcl.Diagnostics) {
+	cfg, diags := flowhcl.Load(path)
 	if cfg == nil {
 		return nil, nil, diags
 	}
@@ -79,13 +89,22 @@ func (h *Host) Load(ctx context.Context, path string, vars map[string]string) (*
 	if vdiags.HasErrors() {
 		return nil, files, diags
 	}
+	lock, ldiags := lockfile.Load(LockPath(cfg))
+	if lock != nil && lock.HCL != nil {
+		files[lock.Path] = lock.HCL
+	}
+	diags = append(diags, ldiags...)
+	if ldiags.HasErrors() {
+		return nil, files, diags
+	}
 	graph, gdiags := pipeline.Build(cfg)
 	diags = append(diags, gdiags...)
 
-	plan := &Plan{Path: path, Dir: filepath.Dir(path), Config: cfg, Graph: graph}
-	schemas := map[string]*flowctlv1.GetSchemaResponse{}
+	rs, rdiags := h.resolvePlugins(ctx, cfg, lock)
+	diags = append(diags, rdiags...)
+	plan := &Plan{Path: path, Dir: cfg.Dir, Config: cfg, Graph: graph, Lock: lock, Plugins: map[string]*Resolved{}}
 	for _, comp := range cfg.Components {
-		pc, cdiags := h.planComponent(ctx, comp, ectx, schemas)
+		pc, cdiags := h.planComponent(ctx, rs, comp, ectx)
 		diags = append(diags, cdiags...)
 		if pc != nil && graph != nil {
 			pc.Node = graph.Node(comp.Address)
@@ -95,41 +114,25 @@ func (h *Host) Load(ctx context.Context, path string, vars map[string]string) (*
 	if diags.HasErrors() {
 		return nil, files, diags
 	}
+	plan.Plugins = rs.byType
 	plan.Components = topoSorted(plan)
 	return plan, files, diags
 }
 
-func (h *Host) planComponent(ctx context.Context, comp *flowhcl.Component, ectx *hcl.EvalContext, schemas map[string]*flowctlv1.GetSchemaResponse) (*PlannedComponent, hcl.Diagnostics) {
-	p, err := h.Catalog.Lookup(comp.Type)
-	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Unknown component type",
-			Detail: fmt.Sprintf("%s: %v.", comp.Address, err), Subject: comp.TypeRange.Ptr(),
-		}}
+func (h *Host) planComponent(ctx context.Context, rs *resolver, comp *flowhcl.Component, ectx *hcl.EvalContext) (*PlannedComponent, hcl.Diagnostics) {
+	r, diags := rs.lookup(ctx, comp)
+	if r == nil {
+		return nil, diags
 	}
-	schema, ok := schemas[p.Name]
-	if !ok {
-		schema, err = h.Catalog.Describe(ctx, p)
-		if err != nil {
-			return nil, hcl.Diagnostics{{
-				Severity: hcl.DiagError, Summary: "Plugin failed",
-				Detail: fmt.Sprintf("%s: %v", comp.Address, err), Subject: comp.TypeRange.Ptr(),
-			}}
-		}
-		schemas[p.Name] = schema
-	}
-	cs, err := catalog.Component(p, schema, comp.Address.Kind.Proto(), comp.Type)
+	cs, err := componentSchema(r.Plugin, r.Schema, comp.Address.Kind.Proto(), comp.Type)
 	if err != nil {
-		return nil, hcl.Diagnostics{{
-			Severity: hcl.DiagError, Summary: "Unsupported component",
-			Detail: err.Error() + ".", Subject: comp.TypeRange.Ptr(),
-		}}
+		return nil, diagAt(comp.TypeRange, "Unsupported component", err.Error()+".")
 	}
 	js, diags := flowhcl.DecodeComponent(comp, cs, ectx)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	return &PlannedComponent{Plugin: p, Schema: cs, ConfigJSON: js, Driver: "process"}, diags
+	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: "process"}, diags
 }
 
 func topoSorted(plan *Plan) []*PlannedComponent {

@@ -26,9 +26,10 @@ func applyCommand() *cli.Command {
 		Name:      "apply",
 		Aliases:   []string{"run"},
 		Usage:     "run a pipeline until its sources end or it is interrupted",
-		ArgsUsage: "FILE",
-		Description: "Validates FILE like `flowctl validate`, starts one plugin process per component " +
-			"(plugins run in FILE's directory, so relative paths are relative to it), routes events " +
+		ArgsUsage: "[FILE|DIR]",
+		Description: "Validates the pipeline (FILE, or every .hcl file in DIR; default the current directory) like " +
+			"`flowctl validate`, starts one plugin process per component (plugins run in the pipeline's directory, " +
+			"so relative paths are relative to it), routes events " +
 			"until every source has ended and every sink has acknowledged them, then prints a summary.\n\n" +
 			"Delivery is at least once: a source's position is checkpointed (in --state-dir) only once every " +
 			"sink it feeds has acknowledged its events, and each apply resumes every source after its " +
@@ -38,15 +39,14 @@ func applyCommand() *cli.Command {
 			"pipeline's shutdown_timeout; a second signal stops at once (checkpoints stay valid: what was not " +
 			"acked is delivered again next time). Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted.\n\n" +
 			"`run` is an alias of `apply`.",
-		Flags: append([]cli.Flag{
-			varFlag,
+		Flags: loadFlags(
 			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "how long a plugin may take to stop before it is killed"},
-			&cli.StringFlag{Name: "state-dir", Usage: "directory of the checkpoint file (default: .flowctl/state/<pipeline> next to FILE)"},
+			&cli.StringFlag{Name: "state-dir", Usage: "directory of the checkpoint file (default: .flowctl/state/<pipeline> in the pipeline's directory)"},
 			&cli.BoolFlag{Name: "reset", Usage: "delete the checkpoints first: every source starts from its beginning"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long an interrupted run may drain (default: the pipeline's shutdown_timeout, 30s)"},
 			&cli.DurationFlag{Name: "health-interval", Value: 5 * time.Second, Usage: "how often each plugin's health is checked; three failures in a row restart it"},
-		}, logFlags...),
+		),
 		Action: apply,
 	}
 }

@@ -85,17 +85,24 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Name:    "flowctl",
 		Usage:   "run streaming data pipelines described in HCL",
 		Version: version,
-		Description: "A pipeline is an HCL file of sources, processors and sinks. Each is a plugin " +
-			"process; flowctl starts them, routes events between them with acknowledgements and " +
-			"backpressure, and stops them when the sources end or you press Ctrl-C.\n\n" +
-			"Built-in plugins (no install needed): generator, file, stdout, discard, transform.",
+		Description: "A pipeline is an HCL file (or a directory of them) of sources, processors and sinks. " +
+			"Each is a plugin process; flowctl starts them, routes events between them with acknowledgements " +
+			"and backpressure, and stops them when the sources end or you press Ctrl-C.\n\n" +
+			"Built-in plugins (no install needed): generator, file, stdout, discard, transform. Third-party " +
+			"plugins are declared in the pipeline's required_plugins, installed with `flowctl plugins install` " +
+			"and pinned by `flowctl plugins lock` in .flowctl.lock.hcl.",
 		Writer:                 stdout,
 		ErrWriter:              stderr,
 		HideHelpCommand:        true,
 		UseShortOptionHandling: true,
 		Commands: []*cli.Command{
-			applyCommand(),
+			initCommand(),
 			validateCommand(),
+			planCommand(),
+			applyCommand(),
+			graphCommand(),
+			fmtCommand(),
+			pluginsCommand(),
 			versionCommand(),
 		},
 	}
@@ -121,8 +128,13 @@ func newHost(c *cli.Context) (*host.Host, error) {
 		Output:     c.App.ErrWriter,
 		JSONFormat: c.String("log-format") == "json",
 	})
+	wd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("find the working directory for ./.flowctl/plugins: %w", err)
+	}
 	return &host.Host{
-		Log: log,
+		Log:        log,
+		SearchPath: catalog.DefaultSearchPath(c.StringSlice("plugin-dir"), os.Getenv, wd),
 		Catalog: catalog.New(catalog.Options{
 			Executable:  exe,
 			BuiltinArgs: func(name string) []string { return []string{builtinCommand, name} },

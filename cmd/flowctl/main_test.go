@@ -48,8 +48,16 @@ type result struct {
 // flowctl runs the built binary in dir.
 func flowctl(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return flowctlEnv(t, dir, nil, args...)
+}
+
+// flowctlEnv runs the built binary in dir with env added to the test's
+// environment.
+func flowctlEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.CommandContext(t.Context(), flowctlBin, args...)
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

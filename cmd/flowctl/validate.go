@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -16,13 +17,18 @@ import (
 func validateCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "validate",
-		Usage:     "check a pipeline file without running it",
-		ArgsUsage: "FILE",
-		Description: "Parses FILE, resolves every component's plugin, checks each block against the " +
-			"schema its plugin reports, and checks the graph (unknown inputs, cycles, sinks without " +
-			"inputs, unread sources). Nothing is started. Problems are printed with file:line:column.",
-		Flags: append([]cli.Flag{varFlag}, logFlags...),
+		Usage:     "check a pipeline without running it",
+		ArgsUsage: "[FILE|DIR]",
+		Description: "Parses the pipeline (FILE, or every .hcl file in DIR; default the current directory), " +
+			"resolves every component's plugin (checking versions and the lock file's hashes), checks each " +
+			"block against the schema its plugin reports, and checks the graph (unknown inputs, cycles, sinks " +
+			"without inputs, unread sources). Nothing is started. Problems are printed with file:line:column; " +
+			"with -json, as one JSON document on stdout (exit code 1 when it is not valid).",
+		Flags: loadFlags(&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"}),
 		Action: func(c *cli.Context) error {
+			if c.Bool("json") {
+				return validateJSON(c)
+			}
 			_, plan, err := loadPipeline(c.Context, c)
 			if err != nil {
 				return err
@@ -37,18 +43,42 @@ func validateCommand() *cli.Command {
 	}
 }
 
-// loadPipeline builds the host and loads the FILE argument with the -var
-// values, printing diagnostics with file:line:column.
-func loadPipeline(ctx context.Context, c *cli.Context) (*host.Host, *host.Plan, error) {
+func validateJSON(c *cli.Context) error {
+	h, path, vars, err := loadArgs(c)
+	if err != nil {
+		return err
+	}
+	_, files, diags := h.Load(c.Context, path, vars)
+	report := flowhcl.NewJSONReport(files, diags)
+	out, err := json.MarshalIndent(report, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode the report: %w", err)
+	}
+	fmt.Fprintln(c.App.Writer, string(out))
+	if !report.Valid {
+		return cli.Exit("", 1)
+	}
+	return nil
+}
+
+// loadArgs builds the host and reads the pipeline argument and variables.
+func loadArgs(c *cli.Context) (*host.Host, string, flowhcl.VarSources, error) {
 	path, err := pipelineArg(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", flowhcl.VarSources{}, err
 	}
-	vars, err := parseVars(c)
+	vars, err := varSources(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, "", vars, err
 	}
 	h, err := newHost(c)
+	return h, path, vars, err
+}
+
+// loadPipeline builds the host and loads the pipeline argument with the
+// variable values, printing diagnostics (warnings too) with file:line:column.
+func loadPipeline(ctx context.Context, c *cli.Context) (*host.Host, *host.Plan, error) {
+	h, path, vars, err := loadArgs(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,6 +93,9 @@ func loadPipeline(ctx context.Context, c *cli.Context) (*host.Host, *host.Plan, 
 func printDiagnostics(c *cli.Context, files map[string]*hcl.File, diags hcl.Diagnostics) {
 	if len(diags) > 0 {
 		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, diags, isTerminal(c.App.ErrWriter))
+		if !diags.HasErrors() {
+			fmt.Fprintln(c.App.ErrWriter) // set warnings apart from what follows
+		}
 	}
 }
 

@@ -1,24 +1,56 @@
-// Package catalog finds the plugin that provides a component type and
-// describes it.
+// Package catalog finds the plugins flowctl can run, installs and removes
+// them, and describes them.
+//
+// # Built-in plugins
 //
 // A component type in a pipeline (`sink "file" ...`) names a plugin by its
-// local name. Built-in plugins are served by the flowctl binary itself,
-// re-executed as a separate plugin process, so a fresh build runs pipelines
-// with no install step. Installed plugins, versions and the lock file come
-// with the catalog's search path.
+// local name. Built-in plugins (namespace [BuiltinNamespace]) are served by
+// the flowctl binary itself, re-executed as a separate plugin process, so a
+// fresh build runs pipelines with no install step. [Catalog] holds them.
+//
+// # Installed plugins
+//
+// Every other plugin is a binary addressed as [Address]
+// `[hostname/]namespace/name` and installed under a plugin directory (a
+// root) in this layout, so that many versions and platforms sit side by
+// side:
+//
+//	<root>/<hostname>/<namespace>/<name>/<version>/<os>_<arch>/flowctl-plugin-<name>_v<version>
+//
+// The version directory is a canonical semantic version ("1.2.0", no "v").
+// Entries whose names start with a dot are the catalog's own work in
+// progress (".install-*" staging, directories being removed) and are never
+// plugins.
+//
+// # Search path and selection
+//
+// [DefaultSearchPath] lists the roots in priority order: --plugin-dir,
+// FLOWCTL_PLUGIN_PATH, ./.flowctl/plugins, $XDG_DATA_HOME/flowctl/plugins,
+// /usr/local/share/flowctl/plugins. [Scan] only reads, so read-only roots
+// (a CI image's) work; what does not fit the layout is reported as a problem
+// and skipped. [Select] picks the highest installed version that satisfies
+// the pipeline's constraints for a platform; for equal versions the earliest
+// root wins, so --plugin-dir overrides system directories.
+//
+// # Hashes and verification
+//
+// A binary's lock-file hash is the "h1:" dirhash of the single file
+// ([Hash]); its plain SHA-256 feeds go-plugin's SecureConfig so the host
+// runs exactly the bytes it checked. Nothing is executed before
+// [CheckBinary] has confirmed it is an executable regular file built for the
+// platform. [Install] verifies a SHA256SUMS line (required for downloads),
+// the platform, and what the binary says it is, and only then renames the
+// staged copy into place, so a plugin directory never holds a half-written
+// binary. [Remove] renames directories aside before deleting them for the
+// same reason.
 package catalog
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
@@ -41,6 +73,12 @@ type Plugin struct {
 	Path    string
 	Args    []string
 	Builtin bool
+	// Hash is the binary's "h1:" hash ([Hash]); empty for built-ins.
+	Hash string
+	// Checksum is the binary's SHA-256 when it was checked against a lock
+	// file; the host hands it to go-plugin so the process it starts is the
+	// file that was checked. Nil means no check at start.
+	Checksum []byte
 }
 
 // String names the plugin for messages: "flowctl/file 0.1.0 (built-in)".
@@ -67,7 +105,8 @@ type Options struct {
 	DescribeTimeout time.Duration
 }
 
-// Catalog resolves component types to plugins.
+// Catalog resolves component types to built-in plugins and describes
+// plugins. Installed plugins are found with [Scan] and [Select].
 type Catalog struct {
 	opts     Options
 	builtins map[string]*Plugin
@@ -88,7 +127,7 @@ func New(opts Options) *Catalog {
 	return c
 }
 
-// Lookup returns the plugin whose local name is name.
+// Lookup returns the built-in plugin whose local name is name.
 func (c *Catalog) Lookup(name string) (*Plugin, error) {
 	if p, ok := c.builtins[name]; ok {
 		return p, nil
@@ -105,36 +144,6 @@ func (c *Catalog) BuiltinNames() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// Describe runs the plugin with the argument `describe` (no handshake) and
-// returns its schema.
-func (c *Catalog) Describe(ctx context.Context, p *Plugin) (*flowctlv1.GetSchemaResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.DescribeTimeout)
-	defer cancel()
-	args := append(slices.Clone(p.Args), "describe")
-	cmd := exec.CommandContext(ctx, p.Path, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("no answer within %v", c.opts.DescribeTimeout)
-		}
-		return nil, fmt.Errorf("plugin %s (%s): describe: %w%s", p.Name, p.Path, err, outputHint(stderr.String()))
-	}
-	var schema flowctlv1.GetSchemaResponse
-	if err := protojson.Unmarshal(stdout.Bytes(), &schema); err != nil {
-		return nil, fmt.Errorf("plugin %s (%s): describe printed no valid schema (is it a flowctl plugin?): %w", p.Name, p.Path, err)
-	}
-	return &schema, nil
-}
-
-func outputHint(s string) string {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return ""
-	}
-	return "\n  " + strings.ReplaceAll(s, "\n", "\n  ")
 }
 
 // Component returns the schema of the component of kind named name, or an

@@ -9,6 +9,7 @@ package supervisor
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -45,14 +46,19 @@ type Options struct {
 type Instance struct {
 	Address string
 	Driver  string
+	// Path is the plugin binary, for messages.
+	Path string
 
-	log      hclog.Logger
-	client   *plugin.Client
-	inst     *drivers.Instance
-	conn     *grpc.ClientConn
-	stderr   *tailBuffer
-	Plugin   flowctlv1.PluginClient
-	Protocol int
+	log    hclog.Logger
+	client *plugin.Client
+	inst   *drivers.Instance
+	conn   *grpc.ClientConn
+	stderr *tailBuffer
+	// startTimeout is named in the error of a plugin that does not
+	// handshake in time.
+	startTimeout time.Duration
+	Plugin       flowctlv1.PluginClient
+	Protocol     int
 }
 
 // Start starts the instance described by spec through driver and completes
@@ -69,7 +75,7 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPluginStart, spec.Component, err)
 	}
-	in := &Instance{Address: spec.Component, Driver: driver.Name(), log: log, inst: di, stderr: newTailBuffer(20)}
+	in := &Instance{Address: spec.Component, Driver: driver.Name(), Path: spec.Path, log: log, inst: di, stderr: newTailBuffer(20), startTimeout: opts.StartTimeout}
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  pluginsdk.HandshakeConfig(),
 		VersionedPlugins: pluginsdk.VersionedPlugins(nil),
@@ -81,6 +87,9 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 		Logger:           log,
 		Stderr:           in.stderr,
 		SyncStdout:       opts.Stdout,
+	}
+	if len(spec.Checksum) > 0 && di.Cmd != nil {
+		cfg.SecureConfig = &plugin.SecureConfig{Checksum: spec.Checksum, Hash: sha256.New()}
 	}
 	in.client = plugin.NewClient(cfg)
 	if err := in.handshake(ctx); err != nil {
@@ -110,7 +119,10 @@ func (in *Instance) handshake(ctx context.Context) error {
 		return fmt.Errorf("%w: %s: %w", ErrPluginStart, in.Address, ctx.Err())
 	}
 	if r.err != nil {
-		return fmt.Errorf("%w: %s: %w%s", ErrPluginStart, in.Address, r.err, in.stderrHint())
+		// Kill first: it waits for the plugin's stderr to be read, so the
+		// hint holds the plugin's last words.
+		in.client.Kill()
+		return fmt.Errorf("%w: %s: %w%s", ErrPluginStart, in.Address, in.explain(r.err), in.stderrHint())
 	}
 	raw, err := r.rpc.Dispense(pluginsdk.PluginSetName)
 	if err != nil {

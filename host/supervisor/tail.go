@@ -37,7 +37,9 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 }
 
 // push keeps line; a plugin's hclog JSON line is kept as "level: message"
-// so error hints read like the log.
+// so error hints read like the log. Debug and trace lines are dropped: the
+// hint is for the person whose pipeline failed, and at those levels the log
+// relay shows them anyway.
 func (b *tailBuffer) push(line string) {
 	if line == "" {
 		return
@@ -47,6 +49,9 @@ func (b *tailBuffer) push(line string) {
 		Message string `json:"@message"`
 	}
 	if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &entry) == nil && entry.Message != "" {
+		if entry.Level == "debug" || entry.Level == "trace" {
+			return
+		}
 		line = entry.Level + ": " + entry.Message
 	}
 	b.lines = append(b.lines, line)
@@ -64,4 +69,16 @@ func (b *tailBuffer) Lines() []string {
 		out = append(out, string(b.partial))
 	}
 	return out
+}
+
+// Contains reports whether any kept line contains s.
+func (b *tailBuffer) Contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, l := range b.lines {
+		if strings.Contains(l, s) {
+			return true
+		}
+	}
+	return strings.Contains(string(b.partial), s)
 }

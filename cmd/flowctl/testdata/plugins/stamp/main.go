@@ -1,0 +1,102 @@
+// Command stamp is a third-party-style plugin for flowctl's catalog tests: a
+// processor that writes its own version into every event's "stamped_by"
+// attribute, so a test can see which installed version ran.
+//
+// The build sets its version and, for the bad-plugin tests, a misbehaviour
+// (-ldflags "-X main.version=1.2.0 -X main.mode=stdout"):
+//
+//	stdout     prints a line on stdout before the handshake
+//	cookie     answers with another program's magic cookie
+//	protocol2  speaks (and describes) plugin protocol version 2 only
+//	protocol2-handshake  describes itself as protocol 1 but handshakes as 2
+//	exit       writes an error to stderr and exits 3 when started
+//	hang       never completes the handshake
+//
+// `describe` works in every mode except protocol2, which describes itself
+// honestly as a version 2 plugin.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/flowctl/flowctl/pluginsdk"
+)
+
+var (
+	version = "1.0.0"
+	mode    = ""
+)
+
+func main() {
+	p := pluginsdk.Plugin{
+		Name:    "stamp",
+		Version: version,
+		Components: []pluginsdk.Component{
+			pluginsdk.NewProcessor("stamp", "Writes the plugin's version into the stamped_by attribute.",
+				pluginsdk.NewSpec(pluginsdk.String("attribute", "Attribute to write; default stamped_by.")),
+				func(init pluginsdk.Init) (pluginsdk.Processor, error) {
+					attr := init.Config.String("attribute")
+					if attr == "" {
+						attr = "stamped_by"
+					}
+					return &stamper{attr: attr}, nil
+				}),
+		},
+	}
+	describing := len(os.Args) > 1 && os.Args[1] == "describe"
+	switch {
+	case mode == "protocol2":
+		if describing {
+			fmt.Printf(`{"name": "stamp", "version": %q, "protocol_versions": [2], "components": []}`+"\n", version)
+			os.Exit(0)
+		}
+		serveWith(2, pluginsdk.MagicCookieValue)
+	case describing:
+	case mode == "protocol2-handshake":
+		serveWith(2, pluginsdk.MagicCookieValue)
+	case mode == "stdout":
+		fmt.Println("stamp: warming up")
+	case mode == "cookie":
+		serveWith(1, "some-other-program")
+	case mode == "exit":
+		fmt.Fprintln(os.Stderr, "stamp: cannot read /etc/stamp/license: no such file or directory")
+		os.Exit(3)
+	case mode == "hang":
+		time.Sleep(time.Hour)
+	}
+	pluginsdk.Serve(p)
+}
+
+// serveWith serves with a handshake flowctl does not accept.
+func serveWith(protocol int, cookie string) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: plugin.HandshakeConfig{
+			ProtocolVersion: uint(protocol), MagicCookieKey: pluginsdk.MagicCookieKey, MagicCookieValue: cookie,
+		},
+		VersionedPlugins: map[int]plugin.PluginSet{protocol: {pluginsdk.PluginSetName: &pluginsdk.GRPCPlugin{}}},
+		GRPCServer:       plugin.DefaultGRPCServer,
+	})
+	os.Exit(0)
+}
+
+type stamper struct{ attr string }
+
+func (s *stamper) Open(context.Context) error { return nil }
+
+func (s *stamper) Process(_ context.Context, in pluginsdk.Event, emit func(pluginsdk.Event)) error {
+	attrs := make(map[string]string, len(in.Attributes)+1)
+	for k, v := range in.Attributes {
+		attrs[k] = v
+	}
+	attrs[s.attr] = "stamp " + version
+	in.Attributes = attrs
+	emit(in)
+	return nil
+}
+
+func (s *stamper) Teardown(context.Context) error { return nil }

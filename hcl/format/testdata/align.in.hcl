@@ -1,0 +1,5 @@
+source "generator" "g" {
+    count=10
+  payload_size    = 100
+      type = "tick"
+}

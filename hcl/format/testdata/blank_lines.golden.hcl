@@ -1,0 +1,11 @@
+pipeline "p" {
+  description = "x"
+
+  restart {
+    attempts = 3
+  }
+}
+
+sink "discard" "d" {
+  inputs = [source.g]
+}

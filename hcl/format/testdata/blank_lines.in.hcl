@@ -1,0 +1,19 @@
+pipeline "p" {
+
+
+  description = "x"   
+
+
+  restart {
+
+    attempts = 3
+
+  }
+
+}
+
+
+
+sink "discard" "d" {
+  inputs = [source.g]
+}

@@ -1,0 +1,3 @@
+source "generator" "g" {
+  count = 1
+}
