@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 )
@@ -81,17 +82,20 @@ func (v *Variable) validate(g given) hcl.Diagnostics {
 		if ok || moreDiags.HasErrors() {
 			continue
 		}
-		subject := g.rng
-		if subject == (hcl.Range{}) {
-			subject = rule.Condition.Range()
-		}
-		diags = append(diags, &hcl.Diagnostic{
+		d := &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for variable",
 			Detail: fmt.Sprintf("%s\n\nThis was checked by the validation rule at %s (variable %q).",
 				v.errorMessage(rule, ectx), posString(rule.DeclRange), v.Name),
-			Subject: subject.Ptr(),
-		})
+			Subject: g.rng.Ptr(),
+		}
+		if g.rng == (hcl.Range{}) {
+			// A value from the command line or the environment: say which,
+			// and point at the rule it broke.
+			d.Summary = v.invalidSummary(g.from, valueText(g.val))
+			d.Subject = rule.Condition.Range().Ptr()
+		}
+		diags = append(diags, d)
 	}
 	return diags
 }
@@ -129,4 +133,13 @@ func (v *Variable) errorMessage(rule *Validation, ectx *hcl.EvalContext) string 
 		return "(the error message is not a string)"
 	}
 	return msg.AsString()
+}
+
+// valueText renders a value given on the command line or in the
+// environment the way it was written: strings bare, others in HCL syntax.
+func valueText(v cty.Value) string {
+	if v.Type() == cty.String && v.IsKnown() && !v.IsNull() {
+		return v.AsString()
+	}
+	return string(hclwrite.TokensForValue(v).Bytes())
 }

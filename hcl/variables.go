@@ -172,9 +172,10 @@ func (c *Config) EvalContext(src VarSources) (*hcl.EvalContext, hcl.Diagnostics)
 // from for messages.
 type given struct {
 	val cty.Value
-	// rng is the value's range in a variable file; zero for -var and the
-	// environment.
-	rng hcl.Range
+	// rng is the value's range in a variable file or default; zero for
+	// -var and the environment, which from names instead ("-var count").
+	rng  hcl.Range
+	from string
 }
 
 // variableValues decides the value of every declared variable. It is the one
@@ -245,7 +246,7 @@ func (c *Config) fromEnviron(environ []string, declared map[string]*Variable, va
 		}
 		val, moreDiags := v.parseRaw(value, EnvVarPrefix+name)
 		diags = append(diags, moreDiags...)
-		record(v.Name, given{val: val}, moreDiags, vals, failed)
+		record(v.Name, given{val: val, from: EnvVarPrefix + name}, moreDiags, vals, failed)
 	}
 	return diags
 }
@@ -265,7 +266,7 @@ func fromFlags(flags map[string]string, declared map[string]*Variable, names []s
 		}
 		val, moreDiags := v.parseRaw(flags[name], "-var "+name)
 		diags = append(diags, moreDiags...)
-		record(name, given{val: val}, moreDiags, vals, failed)
+		record(name, given{val: val, from: "-var " + name}, moreDiags, vals, failed)
 	}
 	return diags
 }
@@ -303,14 +304,10 @@ func undeclaredVariable(name string, declared []string) *hcl.Diagnostic {
 // and instead name the variable and where the value came from (from, e.g.
 // "-var count"). A sensitive value is never shown.
 func (v *Variable) parseRaw(s, from string) (cty.Value, hcl.Diagnostics) {
-	shown := s
-	if v.Sensitive {
-		shown = "(sensitive value)"
-	}
 	invalid := func(problem string) hcl.Diagnostics {
 		return hcl.Diagnostics{{
 			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("Invalid value for variable %q (%s=%s)", v.Name, from, shown),
+			Summary:  v.invalidSummary(from, s),
 			Detail: fmt.Sprintf("%s. The variable is declared at %s with type %s.",
 				problem, posString(v.DeclRange), typeexpr.TypeString(v.Type)),
 		}}
@@ -335,6 +332,16 @@ func (v *Variable) parseRaw(s, from string) (cty.Value, hcl.Diagnostics) {
 		return cty.NilVal, invalid(capitalize(err.Error()))
 	}
 	return conv, nil
+}
+
+// invalidSummary heads a diagnostic about a value that has no source range:
+// which variable, where the value came from, and the value unless it is
+// sensitive.
+func (v *Variable) invalidSummary(from, value string) string {
+	if v.Sensitive {
+		value = "(sensitive value)"
+	}
+	return fmt.Sprintf("Invalid value for variable %q (%s=%s)", v.Name, from, value)
 }
 
 // diagText flattens diagnostics about a string that has no file, for use

@@ -191,3 +191,27 @@ func TestApplyStopsAtOnceOnCancel(t *testing.T) {
 		t.Errorf("apply took %v to stop after cancel", d)
 	}
 }
+
+// TestApplyRefusesBinaryChangedSinceItWasChecked: a plugin's SHA-256 from
+// the lock file goes to go-plugin, which checks the binary again right
+// before it starts it. Here the pinned checksum is not the binary's, as if
+// the file was swapped between `flowctl validate` and the start.
+func TestApplyRefusesBinaryChangedSinceItWasChecked(t *testing.T) {
+	h, _ := testHost(t)
+	plan := load(t, h, `
+source "generator" "ticks" {
+  count = 10
+}
+sink "discard" "null" {
+  inputs = [source.ticks]
+}`, nil)
+	for _, c := range plan.Components {
+		p := *c.Plugin
+		p.Checksum = make([]byte, 32) // the SHA-256 of some other file
+		c.Plugin = &p
+	}
+	_, err := h.Apply(t.Context(), plan, ApplyOptions{StateDir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "changed after flowctl checked it against the lock file") {
+		t.Fatalf("apply: %v, want the binary refused", err)
+	}
+}

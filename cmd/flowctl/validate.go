@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/urfave/cli/v2"
@@ -22,16 +23,31 @@ func validateCommand() *cli.Command {
 		Description: "Parses the pipeline (FILE, or every .hcl file in DIR; default the current directory), " +
 			"resolves every component's plugin (checking versions and the lock file's hashes), checks each " +
 			"block against the schema its plugin reports, and checks the graph (unknown inputs, cycles, sinks " +
-			"without inputs, unread sources). Nothing is started. Problems are printed with file:line:column; " +
-			"with -json, as one JSON document on stdout (exit code 1 when it is not valid).",
-		Flags: loadFlags(&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"}),
+			"without inputs, unread sources). Then each plugin is started briefly to check its own configuration " +
+			"(values out of range, expressions that do not compile) without opening anything, and stopped. " +
+			"Problems are printed with file:line:column; with -json, as one JSON document on stdout (exit code 1 " +
+			"when it is not valid).",
+		Flags: loadFlags(
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
+			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
+		),
 		Action: func(c *cli.Context) error {
 			if c.Bool("json") {
 				return validateJSON(c)
 			}
-			_, plan, err := loadPipeline(c.Context, c)
+			h, plan, err := loadPipeline(c.Context, c)
 			if err != nil {
 				return err
+			}
+			diags, err := h.CheckConfig(c.Context, plan, c.Duration("start-timeout"))
+			if err != nil {
+				return cli.Exit("Error: "+err.Error(), 1)
+			}
+			if len(diags) > 0 {
+				printDiagnostics(c, plan.Config.Files, diags)
+			}
+			if diags.HasErrors() {
+				return cli.Exit("", 1)
 			}
 			var names []string
 			for _, comp := range plan.Components {
@@ -48,7 +64,14 @@ func validateJSON(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	_, files, diags := h.Load(c.Context, path, vars)
+	plan, files, diags := h.Load(c.Context, path, vars)
+	if plan != nil {
+		more, err := h.CheckConfig(c.Context, plan, c.Duration("start-timeout"))
+		if err != nil {
+			more = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Plugin failed", Detail: err.Error()}}
+		}
+		diags = append(diags, more...)
+	}
 	report := flowhcl.NewJSONReport(files, diags)
 	out, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {

@@ -35,25 +35,27 @@ func Parse(filename string, src []byte) (*File, hcl.Diagnostics) {
 	f.HCL = file
 	content, moreDiags := file.Body.Content(rootSchema)
 	diags = append(diags, moreDiags...)
-	seen := map[string]*Plugin{}
+	// Duplicates are found by label, so an entry that fails to parse still
+	// counts as the first.
+	seen := map[string]*hcl.Block{}
 	for _, block := range content.Blocks {
-		p, moreDiags := parsePlugin(block)
-		diags = append(diags, moreDiags...)
-		if p == nil {
-			continue
-		}
-		if prev, ok := seen[p.Address]; ok {
+		address := block.Labels[0]
+		if prev, ok := seen[address]; ok {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Duplicate plugin in the lock file",
 				Detail: fmt.Sprintf("%s is already pinned at %s:%d.%s",
-					p.Address, prev.DeclRange.Filename, prev.DeclRange.Start.Line, fix),
-				Subject: p.DeclRange.Ptr(),
+					address, prev.DefRange.Filename, prev.DefRange.Start.Line, fix),
+				Subject: block.DefRange.Ptr(),
 			})
 			continue
 		}
-		seen[p.Address] = p
-		f.Set(p)
+		seen[address] = block
+		p, moreDiags := parsePlugin(block)
+		diags = append(diags, moreDiags...)
+		if p != nil {
+			f.Set(p)
+		}
 	}
 	return f, diags
 }

@@ -1,0 +1,6 @@
+sink "discard" "null" {
+  inputs = [source.ticks, source.tocks]
+}
+source "generator" "ticks" {
+  count = 6
+}

@@ -1,0 +1,3 @@
+source "generator" "ticks" {
+  count = 5
+}

@@ -1,0 +1,6 @@
+variable "count" {
+  default = 3
+}
+sink "discard" "null" {
+  inputs = [source.ticks]
+}

@@ -1,0 +1,3 @@
+type  = "from-file"
+tags  = "not a list"
+colur = "blue"
