@@ -43,6 +43,11 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := NewLogger(p.Name)
+	stopProfile, err := StartCPUProfile(p.Name)
+	if err != nil {
+		log.Warn("cannot profile", "error", err)
+	}
+	defer stopProfile()
 	var stop atomic.Pointer[func(context.Context)]
 	register := func(s *grpc.Server) {
 		fn := RegisterServices(s, p, log)

@@ -56,6 +56,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 3 && args[1] == builtinCommand {
 		return serveBuiltin(args[2], args[3:], stdout, stderr)
 	}
+	stopProfile, err := pluginsdk.StartCPUProfile("flowctl")
+	if err != nil {
+		fmt.Fprintf(stderr, "Warning: %v\n", err)
+	}
+	defer stopProfile()
 	app := newApp(stdout, stderr)
 	if err := app.Run(args); err != nil {
 		var ec cli.ExitCoder
