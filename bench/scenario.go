@@ -276,4 +276,3 @@ func hostUsage(ps *os.ProcessState) procUsage {
 	}
 	return u
 }
-
