@@ -24,10 +24,11 @@ type procUsage struct {
 // Linux configuration Go supports.
 const clockTicks = 100
 
-// sampler follows the children of a process (the plugins a flowctl host
-// starts) through /proc, keeping each one's latest CPU time and peak RSS.
-// A child's last few milliseconds before it exits may be missed; the host
-// itself is measured exactly through wait4 instead.
+// sampler follows a process (a flowctl host) and its children (the plugins
+// it starts) through /proc, keeping each one's latest CPU time and peak RSS.
+// The last few milliseconds before a process exits may be missed. (wait4's
+// rusage cannot stand in for the host's: it includes the plugins the host
+// reaped.)
 type sampler struct {
 	parent int
 	mu     sync.Mutex
@@ -82,10 +83,13 @@ func (s *sampler) sample() {
 			continue
 		}
 		st, err := readStat(pid)
-		if err != nil || st.ppid != s.parent {
+		if err != nil || (st.ppid != s.parent && pid != s.parent) {
 			continue
 		}
-		name, ok := pluginName(pid)
+		name, ok := "host", true
+		if pid != s.parent {
+			name, ok = pluginName(pid)
+		}
 		if !ok {
 			continue // not (yet) a plugin serving a component
 		}

@@ -96,9 +96,7 @@ func runRaw(ctx context.Context, sc scenario) (*Scenario, error) {
 	r.EventsPerSec = float64(sc.Events) / sent.Seconds
 	r.MBPerSec = r.EventsPerSec * float64(wireSize()) / 1e6
 	r.P50ms, r.P99ms = sent.P50ms, sent.P99ms
-	s, rcv := hostUsage(send.ProcessState), hostUsage(recv.ProcessState)
-	s.Name, rcv.Name = "sender", "receiver"
-	r.setUsage([]procUsage{s, rcv})
+	r.setUsage([]procUsage{processUsage("sender", send.ProcessState), processUsage("receiver", recv.ProcessState)})
 	return r, nil
 }
 

@@ -197,13 +197,11 @@ func (sc scenario) run(ctx context.Context, bin string, keep bool) (*Scenario, e
 	if err != nil {
 		return nil, fmt.Errorf("flowctl apply: %w\n%s", err, stderr.String())
 	}
-	host := hostUsage(cmd.ProcessState)
-
 	reports, err := readReports(dir)
 	if err != nil {
 		return nil, err
 	}
-	return sc.result(reports, append([]procUsage{host}, procs...), wall)
+	return sc.result(reports, procs, wall)
 }
 
 func readReports(dir string) ([]discard.Report, error) {
@@ -268,9 +266,10 @@ func (sc scenario) result(reports []discard.Report, procs []procUsage, wall time
 	return r, nil
 }
 
-// hostUsage is the host's own CPU and peak RSS, exact from wait4.
-func hostUsage(ps *os.ProcessState) procUsage {
-	u := procUsage{Name: "host", CPU: (ps.UserTime() + ps.SystemTime()).Seconds()}
+// processUsage is the CPU and peak RSS of a process that started no other,
+// exact from wait4.
+func processUsage(name string, ps *os.ProcessState) procUsage {
+	u := procUsage{Name: name, CPU: (ps.UserTime() + ps.SystemTime()).Seconds()}
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 		u.PeakRSSMB = float64(ru.Maxrss) / 1024 // KiB on Linux
 	}

@@ -4,8 +4,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -13,9 +13,12 @@ import (
 // Event is the unit of data a pipeline moves. Its wire form is the Event
 // message of proto/flowctl/v1.
 //
-// An Event received from the SDK (in Processor.Process or Sink.Write) may
-// share memory with the batch it arrived in: Key and Data must not be
-// modified, and must be copied if they are kept after the call returns.
+// An Event received from the SDK (in Processor.Process or Sink.Write)
+// shares memory with the batch it arrived in: its strings, Key and Data
+// point into the batch, so Key and Data must never be modified (the SDK
+// does not reuse a batch's memory, so keeping them is safe). Its Attributes
+// map is its own, made for it: a processor may change it in place and emit
+// the event.
 type Event struct {
 	ID          string
 	Type        string
@@ -60,17 +63,34 @@ var ErrMalformedBatch = errors.New("malformed event batch")
 // dst. It is the encoding proto.Marshal produces for the same message (map
 // entries sorted by key), written without building proto messages.
 func AppendEvents(dst []byte, events []Event) []byte {
-	var keys []string
+	var attrs []keyValue
 	for i := range events {
 		e := &events[i]
+		attrs = sortedAttributes(e.Attributes, attrs[:0])
 		dst = protowire.AppendTag(dst, fieldEventList, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(eventSize(e)))
-		dst = appendEvent(dst, e, &keys)
+		dst = protowire.AppendVarint(dst, uint64(eventSize(e, attrs)))
+		dst = appendEvent(dst, e, attrs)
 	}
 	return dst
 }
 
-func appendEvent(dst []byte, e *Event, keys *[]string) []byte {
+// keyValue is one attribute, for encoding attributes in key order after
+// reading the map once.
+type keyValue struct{ k, v string }
+
+// sortedAttributes appends m's entries to dst in key order. Events carry a
+// handful of attributes, for which an insertion sort beats a general one.
+func sortedAttributes(m map[string]string, dst []keyValue) []keyValue {
+	for k, v := range m {
+		dst = append(dst, keyValue{k, v})
+		for i := len(dst) - 1; i > 0 && dst[i].k < dst[i-1].k; i-- {
+			dst[i], dst[i-1] = dst[i-1], dst[i]
+		}
+	}
+	return dst
+}
+
+func appendEvent(dst []byte, e *Event, attrs []keyValue) []byte {
 	dst = appendString(dst, fieldID, e.ID)
 	dst = appendString(dst, fieldType, e.Type)
 	if ns := unixNano(e.Time); ns != 0 {
@@ -78,30 +98,26 @@ func appendEvent(dst []byte, e *Event, keys *[]string) []byte {
 		dst = protowire.AppendVarint(dst, uint64(ns))
 	}
 	dst = appendBytes(dst, fieldKey, e.Key)
-	if len(e.Attributes) > 0 {
-		*keys = sortedKeys(e.Attributes, (*keys)[:0])
-		for _, k := range *keys {
-			v := e.Attributes[k]
-			dst = protowire.AppendTag(dst, fieldAttributes, protowire.BytesType)
-			dst = protowire.AppendVarint(dst, uint64(mapEntrySize(k, v)))
-			dst = protowire.AppendTag(dst, fieldMapKey, protowire.BytesType)
-			dst = protowire.AppendString(dst, k)
-			dst = protowire.AppendTag(dst, fieldMapValue, protowire.BytesType)
-			dst = protowire.AppendString(dst, v)
-		}
+	for _, a := range attrs {
+		dst = protowire.AppendTag(dst, fieldAttributes, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(mapEntrySize(a.k, a.v)))
+		dst = protowire.AppendTag(dst, fieldMapKey, protowire.BytesType)
+		dst = protowire.AppendString(dst, a.k)
+		dst = protowire.AppendTag(dst, fieldMapValue, protowire.BytesType)
+		dst = protowire.AppendString(dst, a.v)
 	}
 	dst = appendString(dst, fieldContentType, e.ContentType)
 	return appendBytes(dst, fieldData, e.Data)
 }
 
-func eventSize(e *Event) int {
+func eventSize(e *Event, attrs []keyValue) int {
 	n := lenFieldSize(fieldID, len(e.ID)) + lenFieldSize(fieldType, len(e.Type))
 	if ns := unixNano(e.Time); ns != 0 {
 		n += protowire.SizeTag(fieldTime) + protowire.SizeVarint(uint64(ns))
 	}
 	n += lenFieldSize(fieldKey, len(e.Key))
-	for k, v := range e.Attributes {
-		n += protowire.SizeTag(fieldAttributes) + protowire.SizeBytes(mapEntrySize(k, v))
+	for _, a := range attrs {
+		n += protowire.SizeTag(fieldAttributes) + protowire.SizeBytes(mapEntrySize(a.k, a.v))
 	}
 	n += lenFieldSize(fieldContentType, len(e.ContentType))
 	return n + lenFieldSize(fieldData, len(e.Data))
@@ -146,16 +162,13 @@ func unixNano(t time.Time) int64 {
 	return t.UnixNano()
 }
 
-func sortedKeys(m map[string]string, dst []string) []string {
-	for k := range m {
-		dst = append(dst, k)
-	}
-	slices.Sort(dst)
-	return dst
-}
-
-// DecodeEvents appends the events encoded in b (an EventList) to dst. Key and
-// Data of the returned events alias b.
+// DecodeEvents appends the events encoded in b (an EventList) to dst.
+//
+// The events alias b: their strings (id, type, content type, attribute keys
+// and values), Key and Data point into it rather than into copies, which
+// saves most of decoding's cost. b must therefore never be modified while
+// any event, or anything taken from one, is in use. The SDK decodes only
+// batches it received and never reuses their memory.
 func DecodeEvents(b []byte, dst []Event) ([]Event, error) {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -224,9 +237,9 @@ func decodeEvent(b []byte, e *Event) error {
 func setEventField(e *Event, num protowire.Number, v []byte) error {
 	switch num {
 	case fieldID:
-		e.ID = string(v)
+		e.ID = aliasString(v)
 	case fieldType:
-		e.Type = string(v)
+		e.Type = aliasString(v)
 	case fieldKey:
 		e.Key = v
 	case fieldAttributes:
@@ -239,7 +252,7 @@ func setEventField(e *Event, num protowire.Number, v []byte) error {
 		}
 		e.Attributes[k] = val
 	case fieldContentType:
-		e.ContentType = string(v)
+		e.ContentType = aliasString(v)
 	case fieldData:
 		e.Data = v
 	}
@@ -268,10 +281,19 @@ func decodeMapEntry(b []byte) (key, value string, err error) {
 		b = b[n:]
 		switch num {
 		case fieldMapKey:
-			key = string(v)
+			key = aliasString(v)
 		case fieldMapValue:
-			value = string(v)
+			value = aliasString(v)
 		}
 	}
 	return key, value, nil
+}
+
+// aliasString returns the bytes of b as a string without copying them; see
+// DecodeEvents for why that is safe.
+func aliasString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

@@ -63,8 +63,10 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  HandshakeConfig(),
 		VersionedPlugins: VersionedPlugins(&GRPCPlugin{register: register}),
-		GRPCServer:       plugin.DefaultGRPCServer,
-		Logger:           log,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, ServerOptions()...)...)
+		},
+		Logger: log,
 	})
 	return 0
 }

@@ -87,6 +87,7 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 		Logger:           log,
 		Stderr:           in.stderr,
 		SyncStdout:       opts.Stdout,
+		GRPCDialOptions:  pluginsdk.DialOptions(),
 	}
 	if len(spec.Checksum) > 0 && di.Cmd != nil {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: spec.Checksum, Hash: sha256.New()}

@@ -29,6 +29,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/flowctl/flowctl/pluginsdk"
 )
@@ -163,29 +164,68 @@ func (s *Source) Read(ctx context.Context, limit int) ([]pluginsdk.Record, error
 		}
 		n = uint64(due)
 	}
-	recs := make([]pluginsdk.Record, n)
-	for i := range recs {
-		recs[i] = s.record(s.next)
-		s.next++
-	}
-	return recs, nil
+	return s.records(int(n)), nil
 }
 
-func (s *Source) record(n uint64) pluginsdk.Record {
-	e := pluginsdk.Event{
-		ID:         fmt.Sprintf("%s%08d", s.cfg.idPrefix, n),
-		Type:       s.cfg.typ,
-		Time:       BaseTime.Add(time.Duration(n) * time.Millisecond),
-		Attributes: map[string]string{"seq": strconv.FormatUint(n, 10)},
-	}
-	if s.cfg.realtime {
-		e.Time = time.Now()
-	}
+// records makes the next n events. Their ids, positions and payloads are
+// cut from one buffer each, so a batch costs a few allocations rather than
+// several per event (the id strings point into their buffer, which is never
+// written again: strings stay immutable); realtime events of one Read share
+// its clock reading.
+func (s *Source) records(n int) []pluginsdk.Record {
+	recs := make([]pluginsdk.Record, n)
+	idLen := len(s.cfg.idPrefix) + 8 // longer ids are rare and just grow the buffer
+	ids := make([]byte, 0, n*idLen)
+	positions := make([]byte, 0, 8*n)
+	var data []byte
 	if s.cfg.payloadSize > 0 {
-		e.ContentType = "application/json"
-		e.Data = Payload(n, s.cfg.payloadSize)
+		data = make([]byte, 0, n*s.cfg.payloadSize)
 	}
-	return pluginsdk.Record{Event: e, Position: Position(n)}
+	now := time.Now()
+	for i := range recs {
+		seq := s.next
+		s.next++
+		start := len(ids)
+		ids = appendID(ids, s.cfg.idPrefix, seq)
+		id := ids[start:]
+		e := pluginsdk.Event{
+			ID:         unsafe.String(&id[0], len(id)),
+			Type:       s.cfg.typ,
+			Time:       BaseTime.Add(time.Duration(seq) * time.Millisecond),
+			Attributes: map[string]string{"seq": unsafe.String(&id[len(id)-digits(seq)], digits(seq))},
+		}
+		if s.cfg.realtime {
+			e.Time = now
+		}
+		if s.cfg.payloadSize > 0 {
+			start := len(data)
+			data = AppendPayload(data, seq, s.cfg.payloadSize)
+			e.ContentType = "application/json"
+			e.Data = data[start:len(data):len(data)]
+		}
+		positions = binary.BigEndian.AppendUint64(positions, seq)
+		recs[i] = pluginsdk.Record{Event: e, Position: positions[len(positions)-8 : len(positions) : len(positions)]}
+	}
+	return recs
+}
+
+// appendID appends the id of event n: prefix and n zero-padded to 8 digits.
+func appendID(b []byte, prefix string, n uint64) []byte {
+	b = append(b, prefix...)
+	for d := digits(n); d < 8; d++ {
+		b = append(b, '0')
+	}
+	return strconv.AppendUint(b, n, 10)
+}
+
+// digits is how many decimal digits n has.
+func digits(n uint64) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
 }
 
 // Ack does nothing: generated events need no confirmation upstream.
@@ -197,11 +237,16 @@ func (s *Source) Teardown(context.Context) error { return nil }
 // Payload returns the data of event n: {"seq":n,"pad":"xx…"} padded with
 // 'x' to size bytes. size must be at least MinPayloadSize.
 func Payload(n uint64, size int) []byte {
-	b := make([]byte, 0, size)
+	return AppendPayload(make([]byte, 0, size), n, size)
+}
+
+// AppendPayload appends Payload(n, size) to b.
+func AppendPayload(b []byte, n uint64, size int) []byte {
+	end := len(b) + size
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, n, 10)
 	b = append(b, `,"pad":"`...)
-	for len(b) < size-2 {
+	for len(b) < end-2 {
 		b = append(b, 'x')
 	}
 	return append(b, `"}`...)

@@ -9,9 +9,8 @@
 //  3. set adds or overwrites attributes (so set wins over drop_attributes).
 //  4. type, when not empty, replaces the event type.
 //
-// Key, time, content type and data pass through untouched. The input
-// event's attribute map is never modified: an event that needs changes gets
-// a copy (the SDK may share the input's map).
+// Key, time, content type and data pass through untouched. Attributes are
+// edited in place: the SDK gives each input event a map of its own.
 //
 // drop_if is a single comparison or presence test, checked when the
 // pipeline is configured:
@@ -99,26 +98,19 @@ func (p *Processor) Process(_ context.Context, in pluginsdk.Event, emit func(plu
 	return nil
 }
 
-// attributes returns in with the edits applied, copying it first when
-// anything changes.
+// attributes returns in with the edits applied.
 func (p *Processor) attributes(in map[string]string) map[string]string {
-	changes := len(p.set) > 0
 	for _, k := range p.drop {
-		if _, ok := in[k]; ok {
-			changes = true
-			break
-		}
+		delete(in, k)
 	}
-	if !changes {
+	if len(p.set) == 0 {
 		return in
 	}
-	out := make(map[string]string, len(in)+len(p.set))
-	maps.Copy(out, in)
-	for _, k := range p.drop {
-		delete(out, k)
+	if in == nil {
+		in = make(map[string]string, len(p.set))
 	}
-	maps.Copy(out, p.set)
-	return out
+	maps.Copy(in, p.set)
+	return in
 }
 
 // Teardown does nothing.

@@ -189,9 +189,9 @@ func TestBadDropIfIsADiagnostic(t *testing.T) {
 	}
 }
 
-// The SDK may hand the same attribute map to several places; the processor
-// must copy before it changes anything.
-func TestDoesNotModifyInputAttributes(t *testing.T) {
+// The SDK gives every input event an attribute map of its own (see
+// pluginsdk.Event), so edits are made in place, without a copy per event.
+func TestEditsAttributesInPlace(t *testing.T) {
 	cfg, diags := pluginsdk.ParseConfig(spec(), []byte(
 		`{"set":{"team":"x"},"drop_attributes":["env"]}`))
 	if len(diags) > 0 {
@@ -201,15 +201,24 @@ func TestDoesNotModifyInputAttributes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared := map[string]string{"env": "dev", "keep": "y"}
+	own := map[string]string{"env": "dev", "keep": "y"}
 	var out []pluginsdk.Event
-	if err := p.Process(t.Context(), pluginsdk.Event{ID: "a", Attributes: shared}, func(e pluginsdk.Event) { out = append(out, e) }); err != nil {
+	if err := p.Process(t.Context(), pluginsdk.Event{ID: "a", Attributes: own}, func(e pluginsdk.Event) { out = append(out, e) }); err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(shared, map[string]string{"env": "dev", "keep": "y"}) {
-		t.Errorf("input attributes changed to %v", shared)
-	}
-	if len(out) != 1 || !maps.Equal(out[0].Attributes, map[string]string{"keep": "y", "team": "x"}) {
+	want := map[string]string{"keep": "y", "team": "x"}
+	if len(out) != 1 || !maps.Equal(out[0].Attributes, want) {
 		t.Errorf("output %v, want keep=y team=x", out)
+	}
+	if !maps.Equal(own, want) {
+		t.Errorf("the event's own map is %v after Process, want it edited in place", own)
+	}
+	// An event without attributes gets a map for set.
+	out = out[:0]
+	if err := p.Process(t.Context(), pluginsdk.Event{ID: "b"}, func(e pluginsdk.Event) { out = append(out, e) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 1 || !maps.Equal(out[0].Attributes, map[string]string{"team": "x"}) {
+		t.Errorf("output %v, want team=x", out)
 	}
 }

@@ -36,11 +36,11 @@ func New(t testing.TB, p pluginsdk.Plugin) *Harness {
 	if err != nil {
 		t.Fatalf("sdktest: listen: %v", err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(pluginsdk.ServerOptions()...)
 	log := hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: hclog.DefaultOutput, Level: hclog.Warn})
 	stop := pluginsdk.RegisterServices(srv, p, log)
 	go func() { _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), append(pluginsdk.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatalf("sdktest: dial: %v", err)
 	}
