@@ -42,6 +42,7 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
+	SetGCDefaults(DefaultMemoryLimit)
 	log := NewLogger(p.Name)
 	stopProfile, err := StartCPUProfile(p.Name)
 	if err != nil {

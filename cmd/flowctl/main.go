@@ -27,6 +27,11 @@ import (
 // version is set at build time (-ldflags -X main.version=...).
 var version = "0.1.0-dev"
 
+// hostMemoryLimit is the host's soft memory limit (pluginsdk.SetGCDefaults):
+// the host forwards batches without decoding them and holds only the few in
+// flight, so it needs far less than a plugin may.
+const hostMemoryLimit = 128 << 20
+
 // builtinCommand is the hidden first argument that makes flowctl serve one
 // of its built-in plugins: `flowctl __plugin NAME`.
 const builtinCommand = "__plugin"
@@ -56,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 3 && args[1] == builtinCommand {
 		return serveBuiltin(args[2], args[3:], stdout, stderr)
 	}
+	pluginsdk.SetGCDefaults(hostMemoryLimit)
 	stopProfile, err := pluginsdk.StartCPUProfile("flowctl")
 	if err != nil {
 		fmt.Fprintf(stderr, "Warning: %v\n", err)
