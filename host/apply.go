@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -39,6 +40,9 @@ type ApplyOptions struct {
 	ShutdownTimeout time.Duration
 	// Health tunes the plugins' health checks.
 	Health supervisor.HealthOptions
+	// PluginTLS encrypts the connections to local plugins too (see the
+	// supervisor package doc: they are in a private socket directory).
+	PluginTLS bool
 }
 
 // ConfigError is returned by Apply when a plugin rejects its configuration;
@@ -65,6 +69,9 @@ type run struct {
 	// checkpoint record; types are the sources' component types.
 	acked map[string]uint64
 	types map[string]string
+
+	// socketDir is the run's private directory for plugins' unix sockets.
+	socketDir string
 
 	interrupted bool // the sources were stopped before they ended
 	abandoned   bool // the drain outlasted shutdown_timeout
@@ -107,6 +114,11 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 		return nil, err
 	}
 
+	cleanup, err := r.makeSocketDir()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
 	// Plugins are stopped on every path, also when ctx is already done.
 	defer r.stopAll(context.WithoutCancel(ctx))
 	h.say("Starting %d plugins for pipeline %q...\n", len(plan.Components), plan.Config.Pipeline.Name)
@@ -245,7 +257,19 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum}
 	return supervisor.Start(ctx, driver, spec, supervisor.Options{
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
+		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
 	})
+}
+
+// makeSocketDir makes the run's private directory for the plugins' unix
+// sockets (os.MkdirTemp: mode 0700) and returns what removes it.
+func (r *run) makeSocketDir() (cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "flowctl-plugins-")
+	if err != nil {
+		return nil, fmt.Errorf("make a directory for the plugins' sockets: %w", err)
+	}
+	r.socketDir = dir
+	return func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // configureAll checks each plugin's schema against what `describe` said and

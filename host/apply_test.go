@@ -215,3 +215,42 @@ sink "discard" "null" {
 		t.Fatalf("apply: %v, want the binary refused", err)
 	}
 }
+
+// Local plugins listen on unix sockets in a directory of the run's own,
+// which nobody else may enter and which is gone afterwards; with PluginTLS
+// the connections are encrypted as well. Both carry every event.
+func TestApplyPluginSockets(t *testing.T) {
+	r := &run{}
+	cleanup, err := r.makeSocketDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(r.socketDir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("socket directory %s: %v, mode %v, want 0700", r.socketDir, err, fi.Mode().Perm())
+	}
+	cleanup()
+	if _, err := os.Stat(r.socketDir); !os.IsNotExist(err) {
+		t.Fatalf("socket directory left behind: %v", err)
+	}
+
+	for _, tls := range []bool{false, true} {
+		h, ui := testHost(t)
+		plan := load(t, h, `
+source "generator" "ticks" {
+  count = 500
+}
+sink "discard" "null" {
+  inputs = [source.ticks]
+}`, nil)
+		sum, err := h.Apply(t.Context(), plan, ApplyOptions{StateDir: t.TempDir(), PluginTLS: tls})
+		if err != nil {
+			t.Fatalf("tls=%v: %v\n%s", tls, err, ui.String())
+		}
+		for _, c := range sum.Components {
+			if c.Address.String() == "sink.null" && c.EventsAcked != 500 {
+				t.Errorf("tls=%v: sink acked %d events, want 500", tls, c.EventsAcked)
+			}
+		}
+	}
+}

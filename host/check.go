@@ -25,11 +25,16 @@ func (h *Host) CheckConfig(ctx context.Context, plan *Plan, startTimeout time.Du
 		h: h, plan: plan, members: map[flowhcl.Address]*member{},
 		opts: ApplyOptions{StartTimeout: startTimeout, StopTimeout: 10 * time.Second},
 	}
+	cleanup, err := r.makeSocketDir()
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
 	defer r.stopAll(context.WithoutCancel(ctx))
 	if err := r.startAll(ctx); err != nil {
 		return nil, err
 	}
-	err := r.configureAll(ctx)
+	err = r.configureAll(ctx)
 	if ce := (*ConfigError)(nil); errors.As(err, &ce) {
 		return ce.Diagnostics, nil
 	}

@@ -46,6 +46,7 @@ func applyCommand() *cli.Command {
 			&cli.BoolFlag{Name: "reset", Usage: "delete the checkpoints first: every source starts from its beginning"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long an interrupted run may drain (default: the pipeline's shutdown_timeout, 30s)"},
 			&cli.DurationFlag{Name: "health-interval", Value: 5 * time.Second, Usage: "how often each plugin's health is checked; three failures in a row restart it"},
+			&cli.BoolFlag{Name: "plugin-tls", Usage: "encrypt the connections to local plugins too (they use unix sockets in a private directory, so by default they are not)"},
 		),
 		Action: apply,
 	}
@@ -70,6 +71,7 @@ func apply(c *cli.Context) error {
 		Reset:           c.Bool("reset"),
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
 		Health:          supervisor.HealthOptions{Interval: c.Duration("health-interval")},
+		PluginTLS:       c.Bool("plugin-tls"),
 	})
 	var cerr *host.ConfigError
 	if errors.As(err, &cerr) {

@@ -1,6 +1,20 @@
 // Package supervisor manages plugin instances: one Instance per pipeline
-// component, started through a driver, handshaked with go-plugin (gRPC only,
-// AutoMTLS for local processes), then configured and streamed by the host.
+// component, started through a driver, handshaked with go-plugin (gRPC
+// only), then configured and streamed by the host.
+//
+// # Local transport
+//
+// A local plugin serves on a unix socket. Given Options.SocketDir, a
+// directory only this user may enter (the host makes one per run, mode
+// 0700), the plugin creates its socket there and the connection carries no
+// TLS: nobody but this user (and root) can reach the socket, and go-plugin's
+// automatic mutual TLS would not keep those out either — its client
+// certificate travels in the plugin's environment, readable by the same
+// user. TLS on a local socket is therefore cost without protection: it
+// encrypts every batch twice per hop (about an eighth of a pipeline's CPU,
+// see BENCHMARKS.md). Options.TLS turns it on anyway, and without a
+// SocketDir (go-plugin's shared temporary directory) it is always on.
+// Remote plugins (network mode) always use TLS.
 //
 // An Instance owns its go-plugin client. Stop asks the plugin to drain and
 // tear down (Stop RPC), then kills it; Kill skips the request. Either leaves
@@ -39,6 +53,12 @@ type Options struct {
 	// Stdout receives what plugins write to their standard output after the
 	// handshake (the stdout sink); nil discards it.
 	Stdout io.Writer
+	// SocketDir is a private directory (mode 0700) for local plugins' unix
+	// sockets; see the package doc. Empty: go-plugin's default, with TLS.
+	SocketDir string
+	// TLS turns on go-plugin's automatic mutual TLS for local plugins even
+	// in a private SocketDir.
+	TLS bool
 }
 
 // Instance is one running plugin process (or remote plugin) serving one
@@ -71,6 +91,9 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 	if opts.LogLevel != "" {
 		spec.Env = append(spec.Env, pluginsdk.EnvLogLevel+"="+opts.LogLevel)
 	}
+	if opts.SocketDir != "" {
+		spec.Env = append(spec.Env, plugin.EnvUnixSocketDir+"="+opts.SocketDir)
+	}
 	di, err := driver.Prepare(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrPluginStart, spec.Component, err)
@@ -82,7 +105,7 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 		Cmd:              di.Cmd,
 		Reattach:         di.Reattach,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         di.Cmd != nil,
+		AutoMTLS:         di.Cmd != nil && (opts.TLS || opts.SocketDir == ""),
 		StartTimeout:     opts.StartTimeout,
 		Logger:           log,
 		Stderr:           in.stderr,
