@@ -41,7 +41,8 @@ func run() int {
 		out     = flag.String("out", "", "write the results as JSON to this file")
 		quick   = flag.Bool("quick", false, "few events per scenario: a smoke run, not a measurement")
 		only    = flag.String("only", "", "comma-separated scenario names to run (default: all)")
-		keep    = flag.Bool("keep", false, "keep each scenario's directory (pipeline, reports, profiles)")
+		keep    = flag.Bool("keep", false, "keep each scenario's directory (pipeline, reports, CPU profiles)")
+		batch   = flag.Int("batch", 0, "source batch size of the throughput scenarios (0: flowctl's default)")
 	)
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -67,7 +68,7 @@ func run() int {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %-10s %d events...\n", sc.Name, sc.Events)
-		r, err := sc.run(ctx, bin, *keep)
+		r, err := sc.run(ctx, bin, *keep, *batch)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", sc.Name, err)
 			failed = true

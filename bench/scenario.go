@@ -62,8 +62,11 @@ const sinkAttrs = `check_ids = true
 const linearHCL = `
 source "generator" "gen" {
   count        = {{.N}}
-  payload_size = ` + "{{.Payload}}" + `
+  payload_size = {{.Payload}}
   realtime     = true
+  {{if .Batch}}batch {
+    size = {{.Batch}}
+  }{{end}}
 }
 processor "transform" "tag" {
   inputs = [source.gen]
@@ -81,6 +84,9 @@ source "generator" "gen" {
   count        = {{.N}}
   payload_size = {{.Payload}}
   realtime     = true
+  {{if .Batch}}batch {
+    size = {{.Batch}}
+  }{{end}}
 }
 {{range $i := .Three}}
 sink "discard" "out{{$i}}" {
@@ -98,6 +104,9 @@ source "generator" "gen{{$i}}" {
   payload_size = {{$.Payload}}
   realtime     = true
   id_prefix    = "g{{$i}}-"
+  {{if $.Batch}}batch {
+    size = {{$.Batch}}
+  }{{end}}
 }
 {{end}}
 sink "discard" "out" {
@@ -112,6 +121,9 @@ source "generator" "gen" {
   count        = {{.N}}
   payload_size = {{.Payload}}
   realtime     = true
+  {{if .Batch}}batch {
+    size = {{.Batch}}
+  }{{end}}
 }
 processor "transform" "left" {
   inputs = [source.gen]
@@ -153,7 +165,7 @@ sink "discard" "out" {
 `
 
 // run executes the scenario and measures it.
-func (sc scenario) run(ctx context.Context, bin string, keep bool) (*Scenario, error) {
+func (sc scenario) run(ctx context.Context, bin string, keep bool, batch int) (*Scenario, error) {
 	if sc.Raw {
 		return runRaw(ctx, sc)
 	}
@@ -169,7 +181,7 @@ func (sc scenario) run(ctx context.Context, bin string, keep bool) (*Scenario, e
 	var src bytes.Buffer
 	tmpl := template.Must(template.New(sc.Name).Parse(sc.Pipeline))
 	perSource := sc.Events / sc.Sources
-	err = tmpl.Execute(&src, map[string]any{"N": perSource, "Payload": PayloadSize, "Rate": sc.Rate, "Three": []int{1, 2, 3}})
+	err = tmpl.Execute(&src, map[string]any{"N": perSource, "Payload": PayloadSize, "Rate": sc.Rate, "Three": []int{1, 2, 3}, "Batch": batch})
 	if err != nil {
 		return nil, err
 	}
