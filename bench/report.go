@@ -56,7 +56,6 @@ type Scenario struct {
 	// plugin by name.
 	CPUSecPerMEvents map[string]float64 `json:"cpu_sec_per_mevents"`
 	PeakRSSMB        map[string]float64 `json:"peak_rss_mb"`
-	compare          string
 }
 
 func (r *Scenario) setUsage(procs []procUsage) {
