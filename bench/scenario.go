@@ -8,8 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
-	"text/template"
 	"time"
 
 	"github.com/flowctl/flowctl/plugins/discard"
@@ -27,139 +27,103 @@ type scenario struct {
 	// Paths is how many times each event reaches the sinks: 3 for a fan-out
 	// to three sinks, 2 for a diamond.
 	Paths int
-	// Pipeline is a text/template of the pipeline; .N is the events per
-	// source, .Rate the generator's rate (0: unpaced).
-	Pipeline string
-	Rate     int
-	// Sources is how many generators split Events between them.
-	Sources int
+	// Pipeline writes the pipeline file.
+	Pipeline func(p shape) string
 	// Raw runs the raw gRPC baseline instead of flowctl.
 	Raw bool
 	// Target describes the goal, for the table.
 	Target string
 }
 
+// shape is what a scenario's pipeline is built from.
+type shape struct {
+	// Events is the scenario's total; sources split it.
+	Events int
+	// Batch is the sources' batch size; 0 keeps flowctl's default.
+	Batch int
+}
+
 // scenarios are the runs of one bench, with event counts scaled by scale.
 func scenarios(scale float64) []scenario {
-	n := func(x int) int { return max(int(float64(x)*scale), 1000) }
+	n := func(x int) int { return max(int(float64(x)*scale), 3000) }
 	return []scenario{
 		{Name: "raw", Events: n(10_000_000), Paths: 1, Raw: true, Target: "baseline"},
-		{Name: "linear", Events: n(6_000_000), Paths: 1, Sources: 1, Pipeline: linearHCL, Target: ">= 1,000,000 ev/s"},
-		{Name: "linear_2x", Events: n(12_000_000), Paths: 1, Sources: 1, Pipeline: linearHCL, Target: "time 2x linear (+-15%)"},
-		{Name: "fanout", Events: n(3_000_000), Paths: 3, Sources: 1, Pipeline: fanoutHCL, Target: ">= 500,000 ev/s"},
-		{Name: "fanin", Events: n(3_000_000), Paths: 1, Sources: 3, Pipeline: faninHCL, Target: ">= 500,000 ev/s"},
-		{Name: "diamond", Events: n(3_000_000), Paths: 2, Sources: 1, Pipeline: diamondHCL, Target: "-"},
-		{Name: "latency", Events: n(100_000), Paths: 1, Sources: 1, Rate: 10_000, Pipeline: latencyHCL, Target: "p99 <= 5 ms at 10,000 ev/s"},
+		{Name: "linear", Events: n(6_000_000), Paths: 1, Pipeline: linear, Target: ">= 1,000,000 ev/s"},
+		{Name: "linear_2x", Events: n(12_000_000), Paths: 1, Pipeline: linear, Target: "time 2x linear (+-15%)"},
+		{Name: "fanout", Events: n(3_000_000), Paths: 3, Pipeline: fanout, Target: ">= 500,000 ev/s"},
+		{Name: "fanin", Events: n(3_000_000), Paths: 1, Pipeline: fanin, Target: ">= 500,000 ev/s"},
+		{Name: "diamond", Events: n(3_000_000), Paths: 2, Pipeline: diamond, Target: "-"},
+		{Name: "latency", Events: n(100_000), Paths: 1, Pipeline: latency, Target: "p99 <= 5 ms at 10,000 ev/s"},
 	}
 }
 
-const sinkAttrs = `check_ids = true
-  latency   = true`
+func linear(p shape) string {
+	return genSource("gen", p.Events, "", 0, p.Batch, "") +
+		tagProcessor("tag", "source.gen", "env") +
+		discardSink("out", "processor.tag")
+}
 
-const linearHCL = `
-source "generator" "gen" {
-  count        = {{.N}}
-  payload_size = {{.Payload}}
-  realtime     = true
-  {{if .Batch}}batch {
-    size = {{.Batch}}
-  }{{end}}
+func fanout(p shape) string {
+	return genSource("gen", p.Events, "", 0, p.Batch, "") +
+		discardSink("out1", "source.gen") + discardSink("out2", "source.gen") + discardSink("out3", "source.gen")
 }
-processor "transform" "tag" {
-  inputs = [source.gen]
-  set    = { env = "bench" }
-}
-sink "discard" "out" {
-  inputs = [processor.tag]
-  report = "out.report.json"
-  ` + sinkAttrs + `
-}
-`
 
-const fanoutHCL = `
-source "generator" "gen" {
-  count        = {{.N}}
-  payload_size = {{.Payload}}
-  realtime     = true
-  {{if .Batch}}batch {
-    size = {{.Batch}}
-  }{{end}}
+// fanin's three generators tell their events apart by id prefix, which the
+// sink's id accounting keeps separate.
+func fanin(p shape) string {
+	per := p.Events / 3
+	return genSource("gen1", per, "g1-", 0, p.Batch, "") + genSource("gen2", per, "g2-", 0, p.Batch, "") +
+		genSource("gen3", p.Events-2*per, "g3-", 0, p.Batch, "") +
+		discardSink("out", "source.gen1", "source.gen2", "source.gen3")
 }
-{{range $i := .Three}}
-sink "discard" "out{{$i}}" {
-  inputs = [source.gen]
-  report = "out{{$i}}.report.json"
-  ` + sinkAttrs + `
-}
-{{end}}
-`
 
-const faninHCL = `
-{{range $i := .Three}}
-source "generator" "gen{{$i}}" {
-  count        = {{$.N}}
-  payload_size = {{$.Payload}}
-  realtime     = true
-  id_prefix    = "g{{$i}}-"
-  {{if $.Batch}}batch {
-    size = {{$.Batch}}
-  }{{end}}
+func diamond(p shape) string {
+	return genSource("gen", p.Events, "", 0, p.Batch, "") +
+		tagProcessor("left", "source.gen", "path") + tagProcessor("right", "source.gen", "path") +
+		discardSink("out", "processor.left", "processor.right")
 }
-{{end}}
-sink "discard" "out" {
-  inputs = [source.gen1, source.gen2, source.gen3]
-  report = "out.report.json"
-  ` + sinkAttrs + `
-}
-`
 
-const diamondHCL = `
-source "generator" "gen" {
-  count        = {{.N}}
-  payload_size = {{.Payload}}
-  realtime     = true
-  {{if .Batch}}batch {
-    size = {{.Batch}}
-  }{{end}}
-}
-processor "transform" "left" {
-  inputs = [source.gen]
-  set    = { path = "left" }
-}
-processor "transform" "right" {
-  inputs = [source.gen]
-  set    = { path = "right" }
-}
-sink "discard" "out" {
-  inputs = [processor.left, processor.right]
-  report = "out.report.json"
-  ` + sinkAttrs + `
-}
-`
-
-// latencyHCL paces the generator and ships small batches quickly, as a
+// latency paces the generator and ships small batches quickly, as a
 // latency-sensitive pipeline would be configured.
-const latencyHCL = `
-source "generator" "gen" {
-  count        = {{.N}}
-  payload_size = {{.Payload}}
-  realtime     = true
-  rate         = {{.Rate}}
-  batch {
-    size   = 100
-    linger = "1ms"
-  }
+func latency(p shape) string {
+	return genSource("gen", p.Events, "", 10_000, 100, "1ms") +
+		tagProcessor("tag", "source.gen", "env") +
+		discardSink("out", "processor.tag")
 }
-processor "transform" "tag" {
-  inputs = [source.gen]
-  set    = { env = "bench" }
+
+// genSource is a source of count realtime-stamped events.
+func genSource(name string, count int, idPrefix string, rate, batch int, linger string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "source \"generator\" %q {\n  count        = %d\n  payload_size = %d\n  realtime     = true\n", name, count, PayloadSize)
+	if idPrefix != "" {
+		fmt.Fprintf(&b, "  id_prefix    = %q\n", idPrefix)
+	}
+	if rate > 0 {
+		fmt.Fprintf(&b, "  rate         = %d\n", rate)
+	}
+	if batch > 0 || linger != "" {
+		b.WriteString("  batch {\n")
+		if batch > 0 {
+			fmt.Fprintf(&b, "    size = %d\n", batch)
+		}
+		if linger != "" {
+			fmt.Fprintf(&b, "    linger = %q\n", linger)
+		}
+		b.WriteString("  }\n")
+	}
+	return b.String() + "}\n"
 }
-sink "discard" "out" {
-  inputs = [processor.tag]
-  report = "out.report.json"
-  ` + sinkAttrs + `
+
+// tagProcessor sets one attribute on every event.
+func tagProcessor(name, input, attr string) string {
+	return fmt.Sprintf("processor \"transform\" %q {\n  inputs = [%s]\n  set    = { %s = %q }\n}\n", name, input, attr, name)
 }
-`
+
+// discardSink accounts for every event it gets in NAME.report.json.
+func discardSink(name string, inputs ...string) string {
+	return fmt.Sprintf("sink \"discard\" %q {\n  inputs    = [%s]\n  report    = %q\n  check_ids = true\n  latency   = true\n}\n",
+		name, strings.Join(inputs, ", "), name+".report.json")
+}
 
 // run executes the scenario and measures it.
 func (sc scenario) run(ctx context.Context, bin string, keep bool, batch int) (*Scenario, error) {
@@ -175,14 +139,8 @@ func (sc scenario) run(ctx context.Context, bin string, keep bool, batch int) (*
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	var src bytes.Buffer
-	tmpl := template.Must(template.New(sc.Name).Parse(sc.Pipeline))
-	perSource := sc.Events / sc.Sources
-	err = tmpl.Execute(&src, map[string]any{"N": perSource, "Payload": PayloadSize, "Rate": sc.Rate, "Three": []int{1, 2, 3}, "Batch": batch})
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "pipeline.hcl"), src.Bytes(), 0o644); err != nil {
+	src := sc.Pipeline(shape{Events: sc.Events, Batch: batch})
+	if err := os.WriteFile(filepath.Join(dir, "pipeline.hcl"), []byte(src), 0o644); err != nil {
 		return nil, err
 	}
 
