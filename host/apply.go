@@ -18,6 +18,7 @@ import (
 	"github.com/flowctl/flowctl/host/checkpoint"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
+	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -265,7 +266,10 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
 	}
-	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum}
+	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum,
+		// The host registers the plugins it runs with the control plane;
+		// they must not register themselves too.
+		Env: []string{pluginsdk.EnvEndpoint + "="}}
 	return supervisor.Start(ctx, driver, spec, supervisor.Options{
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 	})

@@ -55,10 +55,12 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 			(*fn)(ctx)
 		}
 	})
+	ann := announce(p, log) // nil unless FLOWCTL_ENDPOINT is set
+	defer ann.stop()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  HandshakeConfig(),
 		VersionedPlugins: VersionedPlugins(&GRPCPlugin{register: register}),
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer:       ann.grpcServer,
 		Logger:           log,
 	})
 	return 0

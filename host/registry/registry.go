@@ -299,13 +299,10 @@ func (r *Registry) transition(e *entry, to health.State, why string, now time.Ti
 	if why != "" {
 		args = append(args, "reason", why)
 	}
-	switch to {
-	case health.Unhealthy:
+	if to == health.Unhealthy {
 		r.log.Warn("component state changed", args...)
-	case health.Degraded:
+	} else {
 		r.log.Info("component state changed", args...)
-	default:
-		r.log.Debug("component state changed", args...)
 	}
 	r.notify(&flowctlv1.ServiceEvent{Type: flowctlv1.ServiceEvent_TYPE_STATE, Service: proto.CloneOf(e.svc), Previous: from.Proto()})
 }

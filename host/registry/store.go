@@ -113,7 +113,11 @@ func OpenBolt(dir string, lockWait time.Duration) (*Bolt, error) {
 		return nil, fmt.Errorf("control plane state directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: lockWait})
+	// NoSync: a heartbeat lost with the machine's power is harmless (the
+	// next run starts afresh), and a killed process loses nothing, since
+	// every write reaches the page cache; syncing each one would cost more
+	// than the heartbeat.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: lockWait, NoSync: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("control plane state %s: %w", path, ErrInUse)
 	}
