@@ -37,6 +37,7 @@ type Client struct {
 	flowctlv1.ControlPlaneClient
 	conn     *grpc.ClientConn
 	endpoint string
+	tls      bool
 }
 
 // Dial prepares a connection; it does not fail when nothing listens (the
@@ -76,7 +77,7 @@ func Dial(opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control plane %s: %w", opts.Endpoint, err)
 	}
-	return &Client{ControlPlaneClient: flowctlv1.NewControlPlaneClient(conn), conn: conn, endpoint: opts.Endpoint}, nil
+	return &Client{ControlPlaneClient: flowctlv1.NewControlPlaneClient(conn), conn: conn, endpoint: opts.Endpoint, tls: secure}, nil
 }
 
 // Close closes the connection.
@@ -102,8 +103,16 @@ func (c *Client) Explain(err error) error {
 		if strings.Contains(msg, "connection refused") || strings.Contains(msg, "no such host") || strings.Contains(msg, "i/o timeout") {
 			return fmt.Errorf("no flowctl control plane is running at %s (%s): start `flowctl apply` (it serves one while the pipeline runs) or `flowctl server`, or point --endpoint / FLOWCTL_ENDPOINT at one", c.endpoint, lastPart(msg))
 		}
-		if strings.Contains(msg, "authentication handshake failed") || strings.Contains(msg, "tls") || strings.Contains(msg, "certificate") {
+		if strings.Contains(msg, "authentication handshake failed") || strings.Contains(msg, "tls:") || strings.Contains(msg, "certificate") {
 			return fmt.Errorf("TLS with the control plane at %s failed: %s: check --tls-ca, --tls-cert and --tls-key", c.endpoint, lastPart(msg))
+		}
+		if c.tls && (strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")) {
+			// With TLS 1.3 a server that rejects the client's certificate
+			// just hangs up after the handshake.
+			return fmt.Errorf("the control plane at %s closed the TLS connection (%s): it requires a client certificate it trusts (mutual TLS): check --tls-cert and --tls-key", c.endpoint, lastPart(msg))
+		}
+		if !c.tls && (strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "broken pipe")) {
+			return fmt.Errorf("the control plane at %s closed the connection (%s): it may serve TLS: give --tls-ca", c.endpoint, lastPart(msg))
 		}
 		return fmt.Errorf("control plane at %s unavailable: %s", c.endpoint, msg)
 	case codes.Unimplemented:

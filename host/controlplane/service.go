@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/flowctl/flowctl/host/health"
@@ -79,6 +80,11 @@ func (s *service) GetServiceStatus(_ context.Context, req *flowctlv1.GetServiceS
 func (s *service) WatchServices(_ *flowctlv1.WatchServicesRequest, stream grpc.ServerStreamingServer[flowctlv1.ServiceEvent]) error {
 	first, w := s.reg.Watch()
 	defer w.Close()
+	// Headers tell the client the watch is in place: what happens after
+	// its Header() returns is sure to be seen.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	for _, ev := range first {
 		if err := stream.Send(ev); err != nil {
 			return err
