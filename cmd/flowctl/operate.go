@@ -37,6 +37,38 @@ type operations struct {
 // startOperations starts the run's control plane (and metrics endpoint),
 // and sets h's log and UI up for the status display.
 func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *host.Plan) (*operations, error) {
+	// The terminal's writers come first: everything that logs must write
+	// through the status view, or the block's erasing goes wrong.
+	out := c.App.ErrWriter
+	f, isFile := out.(*os.File)
+	live := isFile && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
+	interval := c.Duration("progress-interval")
+	if live {
+		interval = 500 * time.Millisecond
+	}
+	width := func() int {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
+			return w
+		}
+		return 0
+	}
+	view := newStatusView(out, live, interval, width, nil)
+	if live {
+		var addrs []string
+		for _, pc := range plan.Components {
+			addrs = append(addrs, pc.Address().String())
+		}
+		w := view.Writer()
+		h.UI = w
+		json := c.String("log-format") == "json"
+		logOut := w
+		if !json { // JSON lines stay machine-readable
+			logOut = newComponentColors(w, addrs)
+		}
+		h.Log = hclog.New(&hclog.LoggerOptions{
+			Name: "flowctl", Level: hclog.LevelFromString(c.String("log-level")), Output: logOut, JSONFormat: json,
+		})
+	}
 	stateDir := c.String("state-dir")
 	if stateDir == "" {
 		stateDir = host.DefaultStateDir(plan)
@@ -47,6 +79,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		return nil, err
 	}
 	ops := &operations{cp: cp, ttl: cp.reg.Policy().TTL}
+	view.states = cp.reg.States
 	if err := cp.reg.SetPid(os.Getpid()); err != nil {
 		h.Log.Warn("record the host pid", "error", err)
 	}
@@ -67,32 +100,6 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		say(h, "Metrics: http://%s/metrics and http://%s/healthz\n", srv.Addr(), srv.Addr())
 	}
 
-	out := c.App.ErrWriter
-	f, isFile := out.(*os.File)
-	live := isFile && term.IsTerminal(int(f.Fd())) && os.Getenv("TERM") != "dumb"
-	interval := c.Duration("progress-interval")
-	if live {
-		interval = 500 * time.Millisecond
-	}
-	width := func() int {
-		if w, _, err := term.GetSize(int(f.Fd())); err == nil {
-			return w
-		}
-		return 0
-	}
-	view := newStatusView(out, live, interval, width, cp.reg.States)
-	if live {
-		var addrs []string
-		for _, pc := range plan.Components {
-			addrs = append(addrs, pc.Address().String())
-		}
-		w := view.Writer()
-		h.UI = w
-		h.Log = hclog.New(&hclog.LoggerOptions{
-			Name: "flowctl", Level: hclog.LevelFromString(c.String("log-level")), Output: newComponentColors(w, addrs),
-			JSONFormat: c.String("log-format") == "json",
-		})
-	}
 	ops.observers = []host.Observer{controlplane.NewReporter(cp.reg, h.Log), m, view}
 	return ops, nil
 }
