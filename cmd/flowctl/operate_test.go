@@ -38,6 +38,7 @@ func (l *lockedBuf) String() string {
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
+	stdout *lockedBuf
 	stderr *lockedBuf
 	done   chan struct{}
 	code   int
@@ -48,8 +49,8 @@ func startFlowctl(t *testing.T, dir string, env []string, args ...string) *proc 
 	cmd := exec.Command(flowctlBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{t: t, cmd: cmd, stderr: &lockedBuf{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
+	p := &proc{t: t, cmd: cmd, stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -277,8 +278,25 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 	if last.Run.State != "RUN_STATE_RUNNING" || last.Run.Pipeline != "p" {
 		t.Errorf("run %s of pipeline %q, want a RUNNING run of p", last.Run.State, last.Run.Pipeline)
 	}
+	watch := startFlowctl(t, ".", nil, "status", "--watch", "-o", "json", "--interval", "100ms", "--endpoint", ep)
+	eventually(t, 10*time.Second, func() string {
+		if n := strings.Count(watch.stdout.String(), "\n"); n < 3 {
+			return fmt.Sprintf("status --watch printed %d lines", n)
+		}
+		return ""
+	})
 	if code := p.interrupt(); code != exitInterrupted {
 		t.Fatalf("apply exited %d, want %d:\n%s", code, exitInterrupted, p.stderr.String())
+	}
+	// The watch ends with the run, and each of its lines is a status.
+	if code := watch.wait(); code != 0 || !strings.Contains(watch.stderr.String(), "The control plane stopped (its run ended).") {
+		t.Errorf("status --watch exited %d: %s", code, watch.stderr.String())
+	}
+	for _, l := range strings.Split(strings.TrimSpace(watch.stdout.String()), "\n") {
+		var s statusOut
+		if err := json.Unmarshal([]byte(l), &s); err != nil || s.Run.ID != last.Run.ID || len(s.Run.Components) != 4 {
+			t.Fatalf("status --watch line %q: %v", l, err)
+		}
 	}
 	sum := summaryCounters(t, p.stderr.String())
 	if len(sum) != 4 {

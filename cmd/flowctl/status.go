@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -159,11 +160,19 @@ func watchStatus(ctx context.Context, c *cli.Context, cl *controlplane.Client, s
 	}()
 	tick := time.NewTicker(c.Duration("interval"))
 	defer tick.Stop()
-	for {
-		if c.String("output") == "table" {
-			fmt.Fprint(c.App.Writer, "\x1b[H\x1b[2J") // clear the screen: the table is redrawn
+	f, isFile := c.App.Writer.(*os.File)
+	clear := c.String("output") == "table" && isFile && term.IsTerminal(int(f.Fd()))
+	for n := 0; ; n++ {
+		switch {
+		case clear:
+			fmt.Fprint(c.App.Writer, "\x1b[H\x1b[2J") // the table is redrawn from the top
+		case n > 0 && c.String("output") == "table":
+			fmt.Fprintln(c.App.Writer)
 		}
 		if err := show(ctx); err != nil {
+			if streamEnded(changes, time.Second) {
+				return cli.Exit("The control plane stopped (its run ended).", 0)
+			}
 			return err
 		}
 		select {
@@ -180,6 +189,22 @@ func watchStatus(ctx context.Context, c *cli.Context, cl *controlplane.Client, s
 				}
 				return cli.Exit("Error: "+cl.Explain(err).Error(), 1)
 			}
+		}
+	}
+}
+
+// streamEnded reports whether the watch stream ended cleanly (the control
+// plane shut down), waiting at most wait for it to say so.
+func streamEnded(changes <-chan error, wait time.Duration) bool {
+	timeout := time.After(wait)
+	for {
+		select {
+		case err := <-changes:
+			if err != nil {
+				return errors.Is(err, io.EOF)
+			}
+		case <-timeout:
+			return false
 		}
 	}
 }

@@ -58,6 +58,8 @@ type Server struct {
 	grpc *grpc.Server
 	tls  bool
 
+	svc           *service
+	closeOnce     sync.Once
 	janitorCancel context.CancelFunc
 	wg            sync.WaitGroup
 	// Warning is set when the server listens beyond loopback without TLS.
@@ -101,7 +103,8 @@ func Listen(reg *registry.Registry, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
 	s := &Server{reg: reg, log: opts.Logger.Named("controlplane"), lis: lis, grpc: grpc.NewServer(sopts...), tls: tlsOn, Warning: warning}
-	flowctlv1.RegisterControlPlaneServer(s.grpc, &service{reg: reg})
+	s.svc = &service{reg: reg, closing: make(chan struct{})}
+	flowctlv1.RegisterControlPlaneServer(s.grpc, s.svc)
 	if err := reg.SetEndpoint(s.Addr()); err != nil {
 		lis.Close()
 		return nil, err
@@ -132,9 +135,10 @@ func (s *Server) Start(ctx context.Context) {
 	s.log.Debug("control plane listening", "address", s.Addr(), "tls", s.tls, "run", s.reg.RunID())
 }
 
-// Shutdown stops accepting calls, lets calls in progress finish until ctx
-// ends (watches are cut at once), and stops the janitor.
+// Shutdown stops accepting calls, ends watches, lets calls in progress
+// finish until ctx ends (or a short grace passes), and stops the janitor.
 func (s *Server) Shutdown(ctx context.Context) {
+	s.closeOnce.Do(func() { close(s.svc.closing) })
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()

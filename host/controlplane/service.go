@@ -30,6 +30,9 @@ import (
 type service struct {
 	flowctlv1.UnimplementedControlPlaneServer
 	reg *registry.Registry
+	// closing is closed by Shutdown: watches end cleanly (the client sees
+	// the end of the stream) instead of being cut.
+	closing chan struct{}
 }
 
 var _ flowctlv1.ControlPlaneServer = (*service)(nil)
@@ -95,6 +98,8 @@ func (s *service) WatchServices(_ *flowctlv1.WatchServicesRequest, stream grpc.S
 		select {
 		case <-stream.Context().Done():
 			return stream.Context().Err()
+		case <-s.closing:
+			return nil
 		case ev, ok := <-w.Events():
 			if !ok {
 				if err := w.Err(); err != nil {
