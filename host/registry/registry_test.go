@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	bolt "go.etcd.io/bbolt"
+	"go.uber.org/goleak"
 
 	"github.com/flowctl/flowctl/host/health"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
