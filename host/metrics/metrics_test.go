@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type fakeRun []host.ComponentSummary
 
-func (f fakeRun) Pipeline() string                { return "orders" }
+func (f fakeRun) Pipeline() string               { return "orders" }
 func (f fakeRun) Stats() []host.ComponentSummary { return f }
 
 func addr(k flowhcl.Kind, name string) flowhcl.Address { return flowhcl.Address{Kind: k, Name: name} }
