@@ -32,7 +32,7 @@ func startExternalPlugin(t *testing.T, endpoint, id string) (*exec.Cmd, *grpc.Cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuf{}
+	stderr := &cpSyncBuf{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -65,9 +65,9 @@ func startExternalPlugin(t *testing.T, endpoint, id string) (*exec.Cmd, *grpc.Cl
 	return cmd, conn
 }
 
-// readAll configures the generator for n events and reads them all through
+// readAllEvents configures the generator for n events and reads them all through
 // its source stream, acking each batch, as a host would.
-func readAll(t *testing.T, conn *grpc.ClientConn, n int) {
+func readAllEvents(t *testing.T, conn *grpc.ClientConn, n int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -112,27 +112,27 @@ func readAll(t *testing.T, conn *grpc.ClientConn, n int) {
 // UNHEALTHY once the TTL has passed, and HEALTHY again when it resumes.
 func TestExternalComponentHeartbeats(t *testing.T) {
 	const ttl = 1500 * time.Millisecond
-	srv := startFlowctl(t, t.TempDir(), nil, "server", "--port", "0", "--no-persistence",
+	srv := startFlowctlCP(t, t.TempDir(), nil, "server", "--port", "0", "--no-persistence",
 		"--heartbeat-ttl", ttl.String(), "--janitor-interval", "100ms")
 	ep := srv.waitFor(`listening on (127\.0\.0\.1:\d+)`)
 
 	plugin, conn := startExternalPlugin(t, ep, "external.generator")
-	stateOf := func() service {
+	stateOf := func() cpService {
 		for _, s := range listJSON(t, ep) {
 			if s.ID == "external.generator" {
 				return s
 			}
 		}
-		return service{}
+		return cpService{}
 	}
-	eventually(t, 10*time.Second, func() string {
+	cpEventually(t, 10*time.Second, func() string {
 		if s := stateOf(); s.State != "SERVICE_STATE_HEALTHY" {
 			return fmt.Sprintf("external component not healthy: %+v", s)
 		}
 		return ""
 	})
-	readAll(t, conn, 500)
-	eventually(t, 10*time.Second, func() string {
+	readAllEvents(t, conn, 500)
+	cpEventually(t, 10*time.Second, func() string {
 		if s := stateOf(); s.Metrics["events_emitted"] != 500 || s.Managed {
 			return fmt.Sprintf("heartbeat metrics do not show 500 emitted events: %+v", s)
 		}
@@ -143,7 +143,7 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped := time.Now()
-	eventually(t, 10*time.Second, func() string {
+	cpEventually(t, 10*time.Second, func() string {
 		if s := stateOf(); s.State != "SERVICE_STATE_UNHEALTHY" {
 			return fmt.Sprintf("silent component is %s", s.State)
 		}
@@ -162,7 +162,7 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 	if err := plugin.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, func() string {
+	cpEventually(t, 10*time.Second, func() string {
 		if s := stateOf(); s.State != "SERVICE_STATE_HEALTHY" {
 			return fmt.Sprintf("resumed component is %s", s.State)
 		}

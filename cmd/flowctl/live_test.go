@@ -67,7 +67,7 @@ sink "file" "out" {
 		return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c) + `\s+HEALTHY\s+\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+0\s+0\s+\d+$`)
 	}
 	var first string
-	eventually(t, 20*time.Second, func() string {
+	cpEventually(t, 20*time.Second, func() string {
 		s := screen()
 		if !strings.Contains(s, "Running.") || !rowRE("sink.out").MatchString(s) || rowRE("sink.out").FindStringSubmatch(s)[1] == "0" {
 			return "no block with moving counters yet:\n" + s
@@ -103,7 +103,7 @@ sink "file" "out" {
 	}
 	// Component names in relayed log lines are coloured: tmux shows the
 	// escape sequences with -e.
-	eventually(t, 20*time.Second, func() string {
+	cpEventually(t, 20*time.Second, func() string {
 		s := screen()
 		if !strings.Contains(s, "EXIT=") {
 			return "apply still running:\n" + s

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get(url) //nolint:noctx // a test against loopback
 	if err != nil {
@@ -33,7 +33,7 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 
 // sample returns the value of name for component (counter, gauge, or a
 // histogram's count), and whether it is there.
-func sample(fams map[string]*dto.MetricFamily, name, component string) (float64, bool) {
+func metricSample(fams map[string]*dto.MetricFamily, name, component string) (float64, bool) {
 	f := fams[name]
 	if f == nil {
 		return 0, false
@@ -59,7 +59,7 @@ func sample(fams map[string]*dto.MetricFamily, name, component string) (float64,
 // the per-component counters are the router's, with latencies, queue
 // depth and restarts; without a terminal, progress lines are printed.
 func TestMetricsDuringRun(t *testing.T) {
-	p, _ := startRun(t, idleAfter(2000), "--metrics-address", "127.0.0.1:0", "--progress-interval", "200ms")
+	p, _ := startRunCP(t, idleAfter(2000), "--metrics-address", "127.0.0.1:0", "--progress-interval", "200ms")
 	base := p.waitFor(`Metrics: (http://127\.0\.0\.1:\d+)/metrics`)
 	want := []struct {
 		metric, component string
@@ -77,17 +77,17 @@ func TestMetricsDuringRun(t *testing.T) {
 		{"flowctl_component_queue_depth_batches", "sink.out", 0},
 	}
 	var fams map[string]*dto.MetricFamily
-	eventually(t, 30*time.Second, func() string {
-		fams = scrape(t, base+"/metrics")
+	cpEventually(t, 30*time.Second, func() string {
+		fams = scrapeMetrics(t, base+"/metrics")
 		for _, w := range want {
-			if v, ok := sample(fams, w.metric, w.component); !ok || v != w.value {
+			if v, ok := metricSample(fams, w.metric, w.component); !ok || v != w.value {
 				return fmt.Sprintf("%s{component=%q} = %v (present %v), want %v", w.metric, w.component, v, ok, w.value)
 			}
 		}
 		return ""
 	})
 	for _, c := range []string{"source.fast", "processor.tag", "sink.out"} {
-		if n, ok := sample(fams, "flowctl_batch_latency_seconds", c); !ok || n == 0 {
+		if n, ok := metricSample(fams, "flowctl_batch_latency_seconds", c); !ok || n == 0 {
 			t.Errorf("no batch latencies for %s", c)
 		}
 	}

@@ -16,40 +16,40 @@ import (
 	"time"
 )
 
-// lockedBuf collects a process's output while the test reads it.
-type lockedBuf struct {
+// cpSyncBuf collects a process's output while the test reads it.
+type cpSyncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuf) Write(p []byte) (int, error) {
+func (l *cpSyncBuf) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuf) String() string {
+func (l *cpSyncBuf) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-// proc is a flowctl process running in the background.
-type proc struct {
+// cpProc is a flowctl process running in the background.
+type cpProc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stdout *lockedBuf
-	stderr *lockedBuf
+	stdout *cpSyncBuf
+	stderr *cpSyncBuf
 	done   chan struct{}
 	code   int
 }
 
-func startFlowctl(t *testing.T, dir string, env []string, args ...string) *proc {
+func startFlowctlCP(t *testing.T, dir string, env []string, args ...string) *cpProc {
 	t.Helper()
 	cmd := exec.Command(flowctlBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{t: t, cmd: cmd, stdout: &lockedBuf{}, stderr: &lockedBuf{}, done: make(chan struct{})}
+	p := &cpProc{t: t, cmd: cmd, stdout: &cpSyncBuf{}, stderr: &cpSyncBuf{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func startFlowctl(t *testing.T, dir string, env []string, args ...string) *proc 
 
 // waitFor waits until re matches the process's stderr and returns the
 // first submatch.
-func (p *proc) waitFor(re string) string {
+func (p *cpProc) waitFor(re string) string {
 	p.t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(30 * time.Second)
@@ -95,7 +95,7 @@ func (p *proc) waitFor(re string) string {
 }
 
 // interrupt sends SIGINT and waits for the exit code.
-func (p *proc) interrupt() int {
+func (p *cpProc) interrupt() int {
 	p.t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -106,7 +106,7 @@ func (p *proc) interrupt() int {
 	return p.code
 }
 
-func (p *proc) wait() int {
+func (p *cpProc) wait() int {
 	p.t.Helper()
 	select {
 	case <-p.done:
@@ -118,18 +118,18 @@ func (p *proc) wait() int {
 
 var controlPlaneRE = `Control plane: (127\.0\.0\.1:\d+)`
 
-// startRun writes pipeline into a new directory and applies it with a
+// startRunCP writes pipeline into a new directory and applies it with a
 // control plane on a free port; it returns the process and the address.
-func startRun(t *testing.T, pipeline string, args ...string) (*proc, string) {
+func startRunCP(t *testing.T, pipeline string, args ...string) (*cpProc, string) {
 	t.Helper()
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "p.hcl"), pipeline)
-	p := startFlowctl(t, dir, nil, append(append([]string{"apply", "--control-plane-port", "0"}, args...), "p.hcl")...)
+	p := startFlowctlCP(t, dir, nil, append(append([]string{"apply", "--control-plane-port", "0"}, args...), "p.hcl")...)
 	return p, p.waitFor(controlPlaneRE)
 }
 
-// counters is a component in `status -o json`.
-type counters struct {
+// cpCounters is a component in `status -o json`.
+type cpCounters struct {
 	ID       string `json:"id"`
 	Kind     string `json:"kind"`
 	State    string `json:"state"`
@@ -140,17 +140,17 @@ type counters struct {
 	Restarts uint64 `json:"restarts,string"`
 }
 
-type statusOut struct {
+type cpStatus struct {
 	Run struct {
-		ID         string     `json:"id"`
-		Pipeline   string     `json:"pipeline"`
-		State      string     `json:"state"`
-		Components []counters `json:"components"`
+		ID         string       `json:"id"`
+		Pipeline   string       `json:"pipeline"`
+		State      string       `json:"state"`
+		Components []cpCounters `json:"components"`
 	} `json:"run"`
-	Services []service `json:"services"`
+	Services []cpService `json:"services"`
 }
 
-type service struct {
+type cpService struct {
 	ID      string             `json:"id"`
 	State   string             `json:"state"`
 	RunID   string             `json:"run_id"`
@@ -159,27 +159,27 @@ type service struct {
 	Metrics map[string]float64 `json:"metrics"`
 }
 
-func statusJSONOf(t *testing.T, endpoint string, args ...string) statusOut {
+func statusJSONOf(t *testing.T, endpoint string, args ...string) cpStatus {
 	t.Helper()
 	r := flowctl(t, ".", append([]string{"status", "--endpoint", endpoint, "-o", "json"}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("status exited %d: %s", r.code, r.stderr)
 	}
-	var s statusOut
+	var s cpStatus
 	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
 		t.Fatalf("status -o json: %v\n%s", err, r.stdout)
 	}
 	return s
 }
 
-func listJSON(t *testing.T, endpoint string, args ...string) []service {
+func listJSON(t *testing.T, endpoint string, args ...string) []cpService {
 	t.Helper()
 	r := flowctl(t, ".", append([]string{"list", "--endpoint", endpoint, "-o", "json"}, args...)...)
 	if r.code != 0 {
 		t.Fatalf("list exited %d: %s", r.code, r.stderr)
 	}
 	var out struct {
-		Services []service `json:"services"`
+		Services []cpService `json:"services"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
 		t.Fatalf("list -o json: %v\n%s", err, r.stdout)
@@ -187,8 +187,8 @@ func listJSON(t *testing.T, endpoint string, args ...string) []service {
 	return out.Services
 }
 
-// eventually retries check until it returns "" or the time is up.
-func eventually(t *testing.T, within time.Duration, check func() string) {
+// cpEventually retries check until it returns "" or the time is up.
+func cpEventually(t *testing.T, within time.Duration, check func() string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -259,9 +259,9 @@ sink "file" "out" {
 // goes on, then interrupts it: every component was there with non-zero
 // counters, and they are the final summary's.
 func TestStatusJSONMatchesSummary(t *testing.T) {
-	p, ep := startRun(t, idleAfter(3000))
-	var last statusOut
-	eventually(t, 30*time.Second, func() string {
+	p, ep := startRunCP(t, idleAfter(3000))
+	var last cpStatus
+	cpEventually(t, 30*time.Second, func() string {
 		s := statusJSONOf(t, ep)
 		same := fmt.Sprint(s.Run.Components) == fmt.Sprint(last.Run.Components)
 		last = s
@@ -278,8 +278,8 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 	if last.Run.State != "RUN_STATE_RUNNING" || last.Run.Pipeline != "p" {
 		t.Errorf("run %s of pipeline %q, want a RUNNING run of p", last.Run.State, last.Run.Pipeline)
 	}
-	watch := startFlowctl(t, ".", nil, "status", "--watch", "-o", "json", "--interval", "100ms", "--endpoint", ep)
-	eventually(t, 10*time.Second, func() string {
+	watch := startFlowctlCP(t, ".", nil, "status", "--watch", "-o", "json", "--interval", "100ms", "--endpoint", ep)
+	cpEventually(t, 10*time.Second, func() string {
 		if n := strings.Count(watch.stdout.String(), "\n"); n < 3 {
 			return fmt.Sprintf("status --watch printed %d lines", n)
 		}
@@ -293,7 +293,7 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 		t.Errorf("status --watch exited %d: %s", code, watch.stderr.String())
 	}
 	for _, l := range strings.Split(strings.TrimSpace(watch.stdout.String()), "\n") {
-		var s statusOut
+		var s cpStatus
 		if err := json.Unmarshal([]byte(l), &s); err != nil || s.Run.ID != last.Run.ID || len(s.Run.Components) != 4 {
 			t.Fatalf("status --watch line %q: %v", l, err)
 		}
@@ -355,10 +355,10 @@ sink "file" "out" {
   path   = "out.jsonl"
 }`)
 	state := filepath.Join(dir, "state")
-	first := startFlowctl(t, dir, nil, "apply", "--control-plane-port", "0", "--state-dir", state, "p.hcl")
+	first := startFlowctlCP(t, dir, nil, "apply", "--control-plane-port", "0", "--state-dir", state, "p.hcl")
 	ep := first.waitFor(controlPlaneRE)
 	var oldRun string
-	eventually(t, 30*time.Second, func() string {
+	cpEventually(t, 30*time.Second, func() string {
 		svcs := listJSON(t, ep)
 		if len(svcs) != 2 || svcs[0].State != "SERVICE_STATE_HEALTHY" || svcs[1].State != "SERVICE_STATE_HEALTHY" {
 			return fmt.Sprintf("first run not healthy yet: %+v", svcs)
@@ -369,9 +369,9 @@ sink "file" "out" {
 	_ = first.cmd.Process.Kill()
 	first.wait()
 
-	second := startFlowctl(t, dir, nil, "apply", "--control-plane-port", "0", "--state-dir", state, "p.hcl")
+	second := startFlowctlCP(t, dir, nil, "apply", "--control-plane-port", "0", "--state-dir", state, "p.hcl")
 	ep = second.waitFor(controlPlaneRE)
-	eventually(t, 30*time.Second, func() string {
+	cpEventually(t, 30*time.Second, func() string {
 		all := listJSON(t, ep, "--all")
 		var cur, old int
 		for _, s := range all {
@@ -414,7 +414,7 @@ func TestControlPlaneFlags(t *testing.T) {
 		t.Errorf("apply on 0.0.0.0 without TLS exited %d:\n%s", r.code, r.stderr)
 	}
 	// An explicitly chosen port that is taken is an error, not a surprise.
-	srv := startFlowctl(t, dir, nil, "server", "--port", "0", "--no-persistence")
+	srv := startFlowctlCP(t, dir, nil, "server", "--port", "0", "--no-persistence")
 	addr := srv.waitFor(`listening on (127\.0\.0\.1:\d+)`)
 	port := addr[strings.LastIndex(addr, ":")+1:]
 	r = flowctl(t, dir, "apply", "--control-plane-port", port, "p.hcl")

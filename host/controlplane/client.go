@@ -3,7 +3,6 @@ package controlplane
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -123,11 +122,6 @@ func (c *Client) Explain(err error) error {
 		return fmt.Errorf("the control plane at %s did not answer in time", c.endpoint)
 	}
 	return fmt.Errorf("control plane at %s: %s", c.endpoint, msg)
-}
-
-// IsUnreachable reports whether err means nothing answered.
-func IsUnreachable(err error) bool {
-	return status.Code(errors.Unwrap(err)) == codes.Unavailable || status.Code(err) == codes.Unavailable
 }
 
 // lastPart keeps the useful end of gRPC's layered transport messages.

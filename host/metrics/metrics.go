@@ -33,7 +33,7 @@ type Metrics struct {
 
 var _ host.Observer = (*Metrics)(nil)
 
-// New returns the metrics of one run of pipeline.
+// New returns the metrics of one run, empty until RunStarted.
 func New() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
