@@ -332,15 +332,15 @@ func (r *Registry) Services(allRuns bool) ([]*flowctlv1.Service, error) {
 // Service returns one registration; runID "" means the current run.
 func (r *Registry) Service(runID, id string) (*flowctlv1.Service, error) {
 	r.mu.Lock()
-	if runID == "" || runID == r.run.GetId() {
-		defer r.mu.Unlock()
-		if e, ok := r.services[id]; ok {
-			return proto.CloneOf(e.svc), nil
-		}
+	if runID == "" {
 		runID = r.run.GetId()
-	} else {
-		r.mu.Unlock()
 	}
+	if e, ok := r.services[id]; ok && runID == r.run.GetId() {
+		defer r.mu.Unlock()
+		return proto.CloneOf(e.svc), nil
+	}
+	r.mu.Unlock()
+	// Deregistered, or of an earlier run: only the store has it.
 	svcs, err := r.store.Services(runID)
 	if err != nil {
 		return nil, err
