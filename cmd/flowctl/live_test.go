@@ -64,7 +64,7 @@ sink "file" "out" {
 	screen := func() string { return run("capture-pane", "-p", "-t", "flowctl") }
 
 	rowRE := func(c string) *regexp.Regexp {
-		return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c) + `\s+HEALTHY\s+\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+0\s+0\s+\d+$`)
+		return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c) + `\s+HEALTHY\s+\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+[0-]\s+0\s+\d+$`)
 	}
 	var first string
 	cpEventually(t, 20*time.Second, func() string {

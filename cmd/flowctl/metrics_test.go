@@ -113,7 +113,7 @@ func TestMetricsDuringRun(t *testing.T) {
 			t.Errorf("/healthz: %s is %s", c.ID, c.State)
 		}
 	}
-	p.waitFor(`progress: sink\.out HEALTHY \d+ 2001 - 2001 0 0 0`)
+	p.waitFor(`progress: sink\.out HEALTHY events/s=\d+ in=2001 acked=2001 failed=0 restarts=0 backlog=0\n`)
 	if code := p.interrupt(); code != exitInterrupted {
 		t.Fatalf("apply exited %d:\n%s", code, p.stderr.String())
 	}

@@ -97,8 +97,18 @@ func (v *statusView) tick() {
 		v.draw()
 		return
 	}
-	for _, l := range lines[1:] { // the header is for the live block
-		fmt.Fprintln(v.out, "progress: "+strings.Join(strings.Fields(l), " "))
+	// Plain lines name each value: they are read one at a time.
+	names := strings.Fields(strings.ToLower(lines[1]))
+	for _, l := range lines[2:] {
+		f := strings.Fields(l)
+		var b strings.Builder
+		b.WriteString("progress: " + f[0] + " " + f[1])
+		for i := 2; i < len(f) && i < len(names); i++ {
+			if f[i] != "-" {
+				b.WriteString(" " + names[i] + "=" + f[i])
+			}
+		}
+		fmt.Fprintln(v.out, b.String())
 	}
 }
 
@@ -184,8 +194,12 @@ func (v *statusView) render(now time.Time) []string {
 		case flowhcl.KindSink:
 			out = "-"
 		}
+		failed := strconv.FormatUint(s.EventsFailed, 10)
+		if s.Address.Kind == flowhcl.KindSource {
+			failed = "-" // as in the summary: a source's failures are restarts
+		}
 		rows = append(rows, []string{addr, state, strconv.FormatFloat(rate, 'f', 0, 64), in, out, acked,
-			strconv.FormatUint(s.EventsFailed, 10), strconv.FormatUint(s.Restarts, 10), strconv.FormatUint(s.Backlog, 10)})
+			failed, strconv.FormatUint(s.Restarts, 10), strconv.FormatUint(s.Backlog, 10)})
 	}
 	v.prevAt = now
 	widths := make([]int, len(rows[0]))
