@@ -6,10 +6,12 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -52,8 +54,9 @@ type announcer struct {
 	received, emitted, acked atomic.Uint64
 	streams                  atomic.Int64
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel   context.CancelFunc
+	done     chan struct{}
+	stopOnce sync.Once
 
 	mu       sync.Mutex
 	runID    string
@@ -107,7 +110,30 @@ func announce(p Plugin, log hclog.Logger) *announcer {
 		cancel: cancel, done: make(chan struct{}), interval: time.Second,
 	}
 	go a.loop(ctx)
+	go a.deregisterOnTerm()
 	return a
+}
+
+// deregisterOnTerm deregisters before a SIGTERM ends the process, so that a
+// component stopped by its orchestrator shows STOPPED at once instead of
+// going UNHEALTHY when its heartbeats stop. The exit status stays that of
+// SIGTERM.
+func (a *announcer) deregisterOnTerm() {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGTERM)
+	select {
+	case <-ch:
+	case <-a.done:
+		signal.Stop(ch)
+		return
+	}
+	a.log.Info("terminated; deregistering from the control plane")
+	a.stop()
+	signal.Reset(syscall.SIGTERM)
+	if self, err := os.FindProcess(os.Getpid()); err == nil {
+		_ = self.Signal(syscall.SIGTERM)
+	}
+	os.Exit(1) // not reached where SIGTERM is deliverable
 }
 
 func clientCredentials() (credentials.TransportCredentials, error) {
@@ -205,11 +231,16 @@ func (a *announcer) heartbeat(ctx context.Context) error {
 	return err
 }
 
-// stop deregisters (bounded by a short deadline) and ends the loop.
+// stop deregisters (bounded by a short deadline) and ends the loop; only
+// the first call does anything.
 func (a *announcer) stop() {
 	if a == nil {
 		return
 	}
+	a.stopOnce.Do(a.deregister)
+}
+
+func (a *announcer) deregister() {
 	a.cancel()
 	<-a.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

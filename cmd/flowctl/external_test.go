@@ -168,5 +168,15 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 		}
 		return ""
 	})
+	// Terminated by its orchestrator, it deregisters on its way out.
+	if err := plugin.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	cpEventually(t, ttl/2, func() string {
+		if s := stateOf(); s.State != "SERVICE_STATE_STOPPED" || s.Message != "plugin stopped" {
+			return fmt.Sprintf("terminated component is %s (%s)", s.State, s.Message)
+		}
+		return ""
+	})
 	srv.interrupt()
 }
