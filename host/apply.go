@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/flowctl/flowctl/host/checkpoint"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
+	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -43,6 +45,8 @@ type ApplyOptions struct {
 	// PluginTLS encrypts the connections to local plugins too (see the
 	// supervisor package doc: they are in a private socket directory).
 	PluginTLS bool
+	// Observers follow the run (control plane, metrics, status display).
+	Observers []Observer
 }
 
 // ConfigError is returned by Apply when a plugin rejects its configuration;
@@ -76,6 +80,9 @@ type run struct {
 	interrupted bool // the sources were stopped before they ended
 	abandoned   bool // the drain outlasted shutdown_timeout
 	watchers    sync.WaitGroup
+
+	// rt is the router once built, for live statistics.
+	rt atomic.Pointer[router.Router]
 }
 
 // member is one component's current plugin instance. A restart replaces
@@ -86,11 +93,15 @@ type member struct {
 	cancelStream context.CancelFunc
 	cancelWatch  context.CancelFunc
 	restarts     int
+	// lastErr is the last failure's first line; meter times its batches.
+	lastErr string
+	meter   *meter
+	stopped bool
 }
 
 // Apply runs plan to completion and returns its summary. The summary is
 // returned also when the run fails, with Err set.
-func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summary, error) {
+func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *Summary, err error) {
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = 10 * time.Second
 	}
@@ -102,6 +113,17 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 	}
 	r := &run{h: h, plan: plan, opts: opts, members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{}}
 	start := time.Now()
+	if obs := observers(opts.Observers); len(obs) > 0 {
+		obs.runStarted(runView{r})
+		// Runs after the deferred stopAll: observers hear the end last.
+		defer func() {
+			if sum == nil {
+				obs.runEnded(r.summary(time.Since(start), err))
+				return
+			}
+			obs.runEnded(sum)
+		}()
+	}
 
 	store, err := checkpoint.Open(opts.StateDir, time.Second)
 	if err != nil {
@@ -139,12 +161,12 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*Summa
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", plan.Config.Pipeline.Name, err)
 	}
+	r.rt.Store(rt)
 	h.say("Running.\n")
 	runErr := r.route(ctx, rt)
 	cancelStreams()
 	r.stopAll(context.WithoutCancel(ctx))
-	sum := r.summary(rt, time.Since(start), runErr)
-	return sum, runErr
+	return r.summary(time.Since(start), runErr), runErr
 }
 
 // DefaultStateDir is where a pipeline keeps its checkpoints unless told
@@ -240,9 +262,11 @@ func (r *run) startAll(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
+			m := &member{c: c, inst: inst, meter: &meter{r: r, addr: c.Address(), kind: c.Address().Kind}}
 			r.mu.Lock()
-			r.members[c.Address()] = &member{c: c, inst: inst}
+			r.members[c.Address()] = m
 			r.mu.Unlock()
+			r.event(EventStarted, m, nil)
 			return nil
 		})
 	}
@@ -254,7 +278,10 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
 	}
-	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum}
+	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum,
+		// The host registers the plugins it runs with the control plane;
+		// they must not register themselves too.
+		Env: []string{pluginsdk.EnvEndpoint + "="}}
 	return supervisor.Start(ctx, driver, spec, supervisor.Options{
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
@@ -362,12 +389,21 @@ func (r *run) open(m *member) (router.Streams, error) {
 	m.cancelStream, m.cancelWatch = cancel, cancelWatch
 	inst := m.inst
 	r.mu.Unlock()
+	r.event(EventServing, m, nil)
+	hopts := r.opts.Health
+	hopts.Report = func(err error) {
+		if err == nil {
+			r.event(EventServing, m, nil)
+		} else {
+			r.event(EventUnwell, m, err)
+		}
+	}
 	r.watchers.Go(func() {
-		if err := inst.Watch(wctx, r.opts.Health); err != nil {
+		if err := inst.Watch(wctx, hopts); err != nil {
 			r.h.Log.Warn("plugin unhealthy", "component", m.c.Address(), "error", err)
 		}
 	})
-	return s, nil
+	return m.meter.meterStreams(s), nil
 }
 
 // restarter returns m's Restart hook: kill what is left of the failed
@@ -381,6 +417,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 			cause = ne.Err
 		}
 		pol := m.c.Node.Component.Restart
+		r.event(EventFailed, m, cause)
 		r.mu.Lock()
 		old := m.inst
 		m.cancelWatch()
@@ -422,6 +459,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 			r.mu.Lock()
 			m.inst = inst
 			r.mu.Unlock()
+			r.event(EventStarted, m, nil)
 			s, err := r.open(m)
 			if err != nil {
 				cause = err
@@ -460,20 +498,27 @@ func outputHint(lines []string) string {
 // idempotent, so this runs again harmlessly on the deferred path.
 func (r *run) stopAll(ctx context.Context) {
 	r.mu.Lock()
-	insts := make([]*supervisor.Instance, 0, len(r.members))
+	ms := make([]*member, 0, len(r.members))
 	for _, m := range r.members {
 		if m.cancelWatch != nil {
 			m.cancelWatch()
 		}
-		insts = append(insts, m.inst)
+		ms = append(ms, m)
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, inst := range insts {
+	for _, m := range ms {
 		wg.Go(func() {
 			sctx, cancel := context.WithTimeout(ctx, r.opts.StopTimeout)
 			defer cancel()
-			inst.Stop(sctx)
+			m.inst.Stop(sctx)
+			r.mu.Lock()
+			first := !m.stopped
+			m.stopped = true
+			r.mu.Unlock()
+			if first {
+				r.event(EventStopped, m, nil)
+			}
 		})
 	}
 	wg.Wait()

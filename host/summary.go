@@ -45,14 +45,30 @@ type ComponentSummary struct {
 	Retried      uint64
 	DeadLettered uint64
 	Restarts     uint64
+	// Backlog counts the batches sent to the plugin (or, for a source,
+	// received from it) that await their answer (ack); LastError is the
+	// first line of its last failure, if any. Neither is in the table.
+	Backlog   uint64
+	LastError string
 }
 
-func (r *run) summary(rt *router.Router, d time.Duration, err error) *Summary {
-	s := &Summary{Pipeline: r.plan.Config.Pipeline.Name, Duration: d, Interrupted: r.interrupted, Abandoned: r.abandoned, Err: err, StateDir: r.opts.StateDir}
-	stats := map[string]router.NodeStats{}
-	for _, st := range rt.Stats() {
-		stats[st.Name] = st
+func (r *run) summary(d time.Duration, err error) *Summary {
+	return &Summary{
+		Pipeline: r.plan.Config.Pipeline.Name, Duration: d, Interrupted: r.interrupted, Abandoned: r.abandoned,
+		Err: err, StateDir: r.opts.StateDir, Components: r.stats(),
 	}
+}
+
+// stats returns every component's counters so far (zero before the router
+// runs), in topological order.
+func (r *run) stats() []ComponentSummary {
+	stats := map[string]router.NodeStats{}
+	if rt := r.rt.Load(); rt != nil {
+		for _, st := range rt.Stats() {
+			stats[st.Name] = st
+		}
+	}
+	out := make([]ComponentSummary, 0, len(r.plan.Components))
 	for _, c := range r.plan.Components {
 		st := stats[c.Address().String()]
 		cs := ComponentSummary{
@@ -63,11 +79,13 @@ func (r *run) summary(rt *router.Router, d time.Duration, err error) *Summary {
 		r.mu.Lock()
 		if m := r.members[c.Address()]; m != nil {
 			cs.Pid = m.inst.Pid()
+			cs.LastError = m.lastErr
+			cs.Backlog = m.meter.backlog()
 		}
 		r.mu.Unlock()
-		s.Components = append(s.Components, cs)
+		out = append(out, cs)
 	}
-	return s
+	return out
 }
 
 // WriteTable prints the summary for a person.

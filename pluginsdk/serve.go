@@ -61,11 +61,13 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 			(*fn)(ctx)
 		}
 	})
+	ann := announce(p, log) // nil unless FLOWCTL_ENDPOINT is set
+	defer ann.stop()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  HandshakeConfig(),
 		VersionedPlugins: VersionedPlugins(&GRPCPlugin{register: register}),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, ServerOptions()...)...)
+			return ann.grpcServer(append(opts, ServerOptions()...))
 		},
 		Logger: log,
 	})

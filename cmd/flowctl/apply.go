@@ -39,15 +39,15 @@ func applyCommand() *cli.Command {
 			"pipeline's shutdown_timeout; a second signal stops at once (checkpoints stay valid: what was not " +
 			"acked is delivered again next time). Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted.\n\n" +
 			"`run` is an alias of `apply`.",
-		Flags: loadFlags(
+		Flags: append(operateFlags(), loadFlags(
 			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "how long a plugin may take to stop before it is killed"},
 			&cli.StringFlag{Name: "state-dir", Usage: "directory of the checkpoint file (default: .flowctl/state/<pipeline> in the pipeline's directory)"},
 			&cli.BoolFlag{Name: "reset", Usage: "delete the checkpoints first: every source starts from its beginning"},
 			&cli.DurationFlag{Name: "shutdown-timeout", Usage: "how long an interrupted run may drain (default: the pipeline's shutdown_timeout, 30s)"},
-			&cli.DurationFlag{Name: "health-interval", Value: 5 * time.Second, Usage: "how often each plugin's health is checked; three failures in a row restart it"},
+			&cli.DurationFlag{Name: "health-interval", Value: 5 * time.Second, Usage: "how often each plugin's health is checked; three failures in a row restart it (at most a third of --heartbeat-ttl)"},
 			&cli.BoolFlag{Name: "plugin-tls", Usage: "encrypt the connections to local plugins too (they use unix sockets in a private directory, so by default they are not)"},
-		),
+		)...),
 		Action: apply,
 	}
 }
@@ -63,6 +63,11 @@ func apply(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ops, err := startOperations(ctx, c, h, plan)
+	if err != nil {
+		return err
+	}
+	defer ops.stop(context.WithoutCancel(ctx))
 	sum, err := h.Apply(ctx, plan, host.ApplyOptions{
 		Interrupt:       interrupt,
 		StartTimeout:    c.Duration("start-timeout"),
@@ -70,7 +75,8 @@ func apply(c *cli.Context) error {
 		StateDir:        c.String("state-dir"),
 		Reset:           c.Bool("reset"),
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
-		Health:          supervisor.HealthOptions{Interval: c.Duration("health-interval")},
+		Health:          supervisor.HealthOptions{Interval: ops.healthInterval(c.Duration("health-interval"))},
+		Observers:       ops.observers,
 		PluginTLS:       c.Bool("plugin-tls"),
 	})
 	var cerr *host.ConfigError

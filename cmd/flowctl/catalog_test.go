@@ -148,12 +148,15 @@ var (
 	h1RE = regexp.MustCompile(`h1:[A-Za-z0-9+/]{43}=`)
 	// logLineRE matches a host log line; its timestamp differs every run.
 	logLineRE = regexp.MustCompile(`(?m)^\d{4}-\d\d-\d\dT\S+ \[[A-Z]+\] .*\n`)
+	// The control plane's address and run id change every run.
+	controlPlaneLineRE = regexp.MustCompile(`(?m)^Control plane: .*\n`)
 )
 
 // normalize replaces what differs between machines and runs in output
 // meant for golden files.
 func (w *workspace) normalize(s string) string {
 	s = logLineRE.ReplaceAllString(s, "")
+	s = controlPlaneLineRE.ReplaceAllString(s, "")
 	s = strings.ReplaceAll(s, w.tree, "$PLUGINS")
 	s = strings.ReplaceAll(s, w.dir, "$WORK")
 	s = h1RE.ReplaceAllString(s, "h1:<hash>")

@@ -114,6 +114,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			graphCommand(),
 			fmtCommand(),
 			pluginsCommand(),
+			listCommand(),
+			statusCommand(),
+			serverCommand(),
 			versionCommand(),
 		},
 	}

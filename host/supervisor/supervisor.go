@@ -299,6 +299,9 @@ type HealthOptions struct {
 	// Failures is how many requests in a row may fail before the plugin is
 	// declared hung. Default 3.
 	Failures int
+	// Report, when set, hears the outcome of every check: nil for a
+	// serving plugin (the host's heartbeat for it), else the failure.
+	Report func(err error)
 }
 
 // Watch asks the plugin for its health every interval until ctx is done.
@@ -332,11 +335,17 @@ func (in *Instance) Watch(ctx context.Context, opts HealthOptions) error {
 			return nil
 		case err == nil && resp.GetStatus() == flowctlv1.HealthResponse_STATUS_SERVING:
 			failed = 0
+			if opts.Report != nil {
+				opts.Report(nil)
+			}
 			continue
 		case err == nil:
 			err = fmt.Errorf("not serving: %s", resp.GetMessage())
 		}
 		failed++
+		if opts.Report != nil {
+			opts.Report(err)
+		}
 		in.log.Warn("health check failed", "error", err, "failures", failed)
 		if failed >= opts.Failures {
 			in.Abort(ctx)
