@@ -1,0 +1,18 @@
+# A webhook receiver for the nats-bridge example: http source → file.
+
+variable "token" {
+  type      = string
+  sensitive = true
+  default   = "change-me"
+}
+
+source "http" "webhook" {
+  address    = "127.0.0.1:9000"
+  path       = "/events"
+  auth_token = var.token
+}
+
+sink "file" "received" {
+  inputs = [source.webhook]
+  path   = "received.jsonl"
+}
