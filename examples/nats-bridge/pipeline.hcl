@@ -47,7 +47,7 @@ processor "cel" "even" {
 
 sink "file" "archive" {
   inputs = [processor.even]
-  path   = "out/orders.jsonl"
+  path   = "out.jsonl"
 }
 
 sink "http" "webhook" {

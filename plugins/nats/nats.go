@@ -31,16 +31,16 @@
 //
 // # Source
 //
-// The source reads a stream through a durable pull consumer with ack policy
-// "all" (created when missing; one consumer per source component). The
-// position of an event is its stream sequence (8 bytes, big-endian). A
-// message is acknowledged to JetStream only when flowctl acks its position,
-// after every sink has it; since flowctl's acks are cumulative, so is the
-// consumer's. A message the source delivered but flowctl never acked (the
-// plugin or flowctl crashed) is delivered again by JetStream after ack_wait:
-// re-delivery comes from the stream, not from memory. An ack for a position
-// this process did not deliver (one an earlier, crashed process emitted) is
-// not sent to JetStream: the next ack of a later message covers it.
+// The source reads a stream through a durable pull consumer with explicit
+// acks (created when missing; one consumer per source component). The
+// position of an event is the reading process's start time and the
+// message's stream sequence. A message is acknowledged to JetStream only
+// when flowctl acks its position, that is once every sink has it. A message
+// the source read but flowctl never acked (the plugin or flowctl crashed)
+// is delivered again by JetStream after ack_wait: re-delivery comes from
+// the stream, not from memory. Acks for positions of an earlier, crashed
+// process are not passed on (this process never read those messages), so
+// JetStream redelivers them too; at least once, never lost.
 //
 // The durable consumer, not flowctl's checkpoint, is the cursor: a
 // restarted source carries on where the consumer stands. Only when the
@@ -69,7 +69,7 @@ func Plugin(version string) pluginsdk.Plugin {
 		Version: version,
 		Components: []pluginsdk.Component{
 			pluginsdk.NewSource("nats",
-				"Reads a JetStream stream through a durable consumer; acks to JetStream only what flowctl acked.",
+				"Reads a JetStream stream through a durable consumer; acks a message to JetStream only once flowctl acked it.",
 				sourceSpec(), newSource),
 			pluginsdk.NewSink("nats",
 				"Publishes events to JetStream, one message per event with the id as Nats-Msg-Id; acks after JetStream's acks.",

@@ -146,7 +146,7 @@ func TestAccRoundTrip(t *testing.T) {
 	if n := len(res.Positions); n != 5 {
 		t.Fatalf("%d batches, want 5 of 10", n)
 	}
-	if seq, _ := ParseSequence(res.Positions[4]); seq != 50 {
+	if _, seq, _ := ParsePosition(res.Positions[4]); seq != 50 {
 		t.Errorf("last position is stream sequence %d, want 50", seq)
 	}
 }
@@ -221,7 +221,7 @@ func TestAccNewConsumerStartsAfterCheckpoint(t *testing.T) {
 	testserver.Acc(t, needs)
 	srv := testserver.StartNATS(t)
 	mustWrite(t, map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}, events(1, 10))
-	res := read(t, map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "late", "end_when_idle": "300ms"}, sdktest.ReadOptions{From: Sequence(6)})
+	res := read(t, map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "late", "end_when_idle": "300ms"}, sdktest.ReadOptions{From: Position(1, 6)})
 	if len(res.Events) != 4 || res.Events[0].ID != "e0007" {
 		t.Fatalf("read %d events from %v, want e0007..e0010", len(res.Events), res.Events)
 	}

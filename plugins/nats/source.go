@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -46,9 +47,17 @@ type Source struct {
 	nc   *nats.Conn
 	iter jetstream.MessagesContext
 
+	epoch uint64 // this process's positions
+
 	// mu guards pending: Read appends, Ack removes, concurrently.
 	mu      sync.Mutex
-	pending []jetstream.Msg // delivered, not acked; in delivery order
+	pending []delivered // handed to flowctl, not acked; in the order read
+}
+
+// delivered is a message handed to flowctl.
+type delivered struct {
+	msg jetstream.Msg
+	seq uint64
 }
 
 var _ pluginsdk.Source = (*Source)(nil)
@@ -95,17 +104,21 @@ func newSource(init pluginsdk.Init) (pluginsdk.Source, error) {
 	return s, nil
 }
 
-// Sequence encodes a stream sequence as a nats source position.
-func Sequence(seq uint64) pluginsdk.Position {
-	return binary.BigEndian.AppendUint64(make(pluginsdk.Position, 0, 8), seq)
+// Position encodes a nats source position: the epoch of the process that
+// read the message (its start time in nanoseconds), then the message's
+// stream sequence, 8 bytes each, big-endian. The epoch tells this
+// process's positions from an earlier one's.
+func Position(epoch, seq uint64) pluginsdk.Position {
+	p := binary.BigEndian.AppendUint64(make(pluginsdk.Position, 0, 16), epoch)
+	return binary.BigEndian.AppendUint64(p, seq)
 }
 
-// ParseSequence decodes a nats source position.
-func ParseSequence(p pluginsdk.Position) (uint64, error) {
-	if len(p) != 8 {
-		return 0, fmt.Errorf("position %q is not a nats position (an 8-byte stream sequence)", p.String())
+// ParsePosition decodes a nats source position.
+func ParsePosition(p pluginsdk.Position) (epoch, seq uint64, err error) {
+	if len(p) != 16 {
+		return 0, 0, fmt.Errorf("position %q is not a nats position (epoch and stream sequence, 16 bytes)", p.String())
 	}
-	return binary.BigEndian.Uint64(p), nil
+	return binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), nil
 }
 
 // Open connects, finds or creates the consumer and starts pulling.
@@ -113,10 +126,11 @@ func (s *Source) Open(ctx context.Context, from pluginsdk.Position) error {
 	var after uint64
 	if len(from) > 0 {
 		var err error
-		if after, err = ParseSequence(from); err != nil {
+		if _, after, err = ParsePosition(from); err != nil {
 			return fmt.Errorf("nats source: cannot resume: %w", err)
 		}
 	}
+	s.epoch = uint64(time.Now().UnixNano())
 	nc, err := s.conn.connect(s.addr)
 	if err != nil {
 		return fmt.Errorf("nats source: %w", err)
@@ -144,13 +158,13 @@ func (s *Source) Open(ctx context.Context, from pluginsdk.Position) error {
 
 // consumerOf returns the durable consumer, creating it when missing (after
 // the checkpoint's sequence when there is one). An existing consumer must
-// ack cumulatively.
+// have explicit acks.
 func (s *Source) consumerOf(ctx context.Context, stream jetstream.Stream, after uint64) (jetstream.Consumer, error) {
 	cons, err := stream.Consumer(ctx, s.consumer)
 	if err == nil {
 		info := cons.CachedInfo()
-		if info.Config.AckPolicy != jetstream.AckAllPolicy {
-			return nil, fmt.Errorf("nats source: consumer %s of stream %s exists with ack policy %q, but this source acks cumulatively and needs \"all\": delete it (nats consumer rm) or name another consumer",
+		if info.Config.AckPolicy != jetstream.AckExplicitPolicy {
+			return nil, fmt.Errorf("nats source: consumer %s of stream %s exists with ack policy %q, but this source acks each message it read and needs \"explicit\": delete it or name another consumer",
 				s.consumer, s.stream, info.Config.AckPolicy.String())
 		}
 		if s.subject != "" && info.Config.FilterSubject != s.subject {
@@ -163,7 +177,7 @@ func (s *Source) consumerOf(ctx context.Context, stream jetstream.Stream, after 
 		return nil, fmt.Errorf("nats source: consumer %s: %w", s.consumer, err)
 	}
 	cfg := jetstream.ConsumerConfig{
-		Durable: s.consumer, AckPolicy: jetstream.AckAllPolicy, AckWait: s.ackWait,
+		Durable: s.consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.ackWait,
 		MaxAckPending: s.maxAckPending, FilterSubject: s.subject, DeliverPolicy: s.deliver,
 	}
 	if after > 0 {
@@ -225,9 +239,9 @@ func (s *Source) record(msg jetstream.Msg) (pluginsdk.Record, error) {
 		return pluginsdk.Record{}, fmt.Errorf("nats source: message %d of stream %s: %w", meta.Sequence.Stream, s.stream, err)
 	}
 	s.mu.Lock()
-	s.pending = append(s.pending, msg)
+	s.pending = append(s.pending, delivered{msg: msg, seq: meta.Sequence.Stream})
 	s.mu.Unlock()
-	return pluginsdk.Record{Event: e, Position: Sequence(meta.Sequence.Stream)}, nil
+	return pluginsdk.Record{Event: e, Position: Position(s.epoch, meta.Sequence.Stream)}, nil
 }
 
 // event turns a message into an event; see the package doc for the mapping.
@@ -268,44 +282,45 @@ func event(msg jetstream.Msg, meta *jetstream.MsgMetadata) (pluginsdk.Event, err
 	return e, nil
 }
 
-// Ack acknowledges, cumulatively, the last delivered message at or before
-// pos. Messages of an earlier process are not known here; a later ack
-// covers them.
+// Ack acknowledges to JetStream, one by one, the messages read up to and
+// including the one at pos: flowctl's acks are cumulative in the order the
+// source read. Stream sequences need not grow in that order (JetStream
+// redelivers older messages after ack_wait), so the cut is found by
+// position, not by comparing sequences. A position of an earlier process
+// (another epoch) acks nothing here: JetStream delivers that process's
+// unacked messages again.
 func (s *Source) Ack(ctx context.Context, pos pluginsdk.Position) error {
-	upTo, err := ParseSequence(pos)
+	epoch, seq, err := ParsePosition(pos)
 	if err != nil {
 		return fmt.Errorf("nats source: ack: %w", err)
 	}
-	s.mu.Lock()
-	// After a restart redelivered messages may follow later ones, so the
-	// message to ack is the highest sequence covered, not the last seen.
-	var last jetstream.Msg
-	var lastSeq uint64
-	keep := s.pending[:0]
-	for _, m := range s.pending {
-		meta, _ := m.Metadata() // parsed once already in record
-		if meta.Sequence.Stream > upTo {
-			keep = append(keep, m)
-			continue
-		}
-		if meta.Sequence.Stream >= lastSeq {
-			last, lastSeq = m, meta.Sequence.Stream
-		}
-	}
-	clear(s.pending[len(keep):])
-	s.pending = keep
-	s.mu.Unlock()
-	if last == nil {
+	if epoch != s.epoch {
 		return nil
 	}
-	// Waiting for the server's confirmation keeps the consumer's ack floor
-	// in step with flowctl's checkpoint. A lost ack only means a redelivery.
-	// The position is already checkpointed: tell JetStream even when the
-	// stream is ending.
+	s.mu.Lock()
+	cut := slices.IndexFunc(s.pending, func(d delivered) bool { return d.seq == seq })
+	if cut < 0 {
+		s.mu.Unlock()
+		s.log.Warn("ack for a position this source has no message for", "sequence", seq)
+		return nil
+	}
+	acked := slices.Clone(s.pending[:cut+1])
+	clear(s.pending[:cut+1])
+	s.pending = s.pending[cut+1:]
+	s.mu.Unlock()
+	for _, d := range acked[:len(acked)-1] {
+		if err := d.msg.Ack(); err != nil {
+			s.log.Warn("ack not sent; JetStream will deliver the message again", "sequence", d.seq, "error", err)
+		}
+	}
+	// Waiting for the server's confirmation of the last one keeps the
+	// consumer in step with flowctl's checkpoint. The position is already
+	// checkpointed: tell JetStream even when the stream is ending. A lost
+	// ack only means a redelivery.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := last.DoubleAck(actx); err != nil {
-		s.log.Warn("JetStream did not confirm an ack; the messages may be delivered again", "up_to", upTo, "error", err)
+	if err := acked[len(acked)-1].msg.DoubleAck(actx); err != nil {
+		s.log.Warn("JetStream did not confirm an ack; messages may be delivered again", "sequence", seq, "error", err)
 	}
 	return nil
 }

@@ -1,5 +1,10 @@
 # A webhook receiver for the nats-bridge example: http source → file.
 
+variable "listen" {
+  type    = string
+  default = "127.0.0.1:9000"
+}
+
 variable "token" {
   type      = string
   sensitive = true
@@ -7,12 +12,12 @@ variable "token" {
 }
 
 source "http" "webhook" {
-  address    = "127.0.0.1:9000"
+  address    = var.listen
   path       = "/events"
   auth_token = var.token
 }
 
 sink "file" "received" {
   inputs = [source.webhook]
-  path   = "received.jsonl"
+  path   = "out.jsonl"
 }
