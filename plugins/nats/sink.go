@@ -134,9 +134,9 @@ func (s *Sink) Write(ctx context.Context, batch []pluginsdk.Event) error {
 // message builds the NATS message for e: data as payload, the rest in
 // headers. Header values cannot hold line breaks.
 func (s *Sink) message(e *pluginsdk.Event) (*nats.Msg, error) {
-	for what, v := range map[string]string{"id": e.ID, "type": e.Type, "content type": e.ContentType} {
-		if strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("nats sink: event %q: the %s contains a line break, which a NATS header cannot carry", e.ID, what)
+	for _, f := range [...]struct{ what, v string }{{"id", e.ID}, {"type", e.Type}, {"content type", e.ContentType}} {
+		if strings.ContainsAny(f.v, "\r\n") {
+			return nil, fmt.Errorf("nats sink: event %q: the %s contains a line break, which a NATS header cannot carry", e.ID, f.what)
 		}
 	}
 	msg := nats.NewMsg(s.subject)

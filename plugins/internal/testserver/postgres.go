@@ -51,8 +51,12 @@ func StartPostgres(t testing.TB) *Postgres {
 		t.Fatalf("testserver: %v", err)
 	}
 	// Not t.TempDir: its parents are private to the test's user, and the
-	// server may run as another.
-	dir, err := os.MkdirTemp("", "flowctl-pg-")
+	// server may run as another, who can reach /tmp but maybe not $TMPDIR.
+	base := ""
+	if cred != nil {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "flowctl-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
