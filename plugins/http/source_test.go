@@ -2,9 +2,19 @@ package http
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -311,4 +321,85 @@ func TestSourceConformance(t *testing.T) {
 		sdktest.Case{Name: "sink", Kind: pluginsdk.KindSink, Component: "http",
 			Config: map[string]any{"url": newReceiver(t, false).URL}, Input: events(1, 3)},
 	)
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "flowctl test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestSourceServesHTTPS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	addr := freeAddr(t)
+	st := openSource(t, map[string]any{"address": addr, "tls_cert_file": certFile, "tls_key_file": keyFile})
+	eventually := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(eventually) {
+			t.Fatalf("nothing listens at %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	client := &nethttp.Client{Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DisableKeepAlives: true}}
+	answer := make(chan error, 1)
+	go func() {
+		resp, err := client.Post("https://"+addr+"/events", "application/json", strings.NewReader(eventsBody(1, 2)))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
+		answer <- err
+	}()
+	evs, pos := st.batch()
+	if len(evs) != 2 {
+		t.Fatalf("batch %v", evs)
+	}
+	st.ack(pos)
+	if err := <-answer; err != nil {
+		t.Fatal(err)
+	}
+	// Plain HTTP to the HTTPS port is refused.
+	resp, err := nethttp.Post("http://"+addr+"/events", "application/json", strings.NewReader(eventsBody(3, 3)))
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("plain HTTP accepted on the HTTPS listener")
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/flowctl/flowctl/plugins/internal/testserver"
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
 const version = "0.0.0-test"
@@ -184,4 +187,53 @@ func TestAccSinkErrors(t *testing.T) {
 			t.Fatalf("nacks %v", nacks)
 		}
 	})
+}
+
+// A batch that fails because the connection was lost is nacked; the next
+// one reconnects.
+func TestAccSinkReconnects(t *testing.T) {
+	testserver.Acc(t, "a PostgreSQL server (apt-get install postgresql)")
+	pg := testserver.StartPostgres(t)
+	h := sdktest.New(t, Plugin(version))
+	h.MustConfigure(t, pluginsdk.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "re"})
+	stream, err := h.Sink.Stream(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(seq uint64, evs []pluginsdk.Event) *flowctlv1.SinkAck {
+		t.Helper()
+		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(evs)), Events: pluginsdk.AppendEvents(nil, evs)}}
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		ack, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ack
+	}
+	if ack := send(1, events(1, 10)); !ack.GetOk() {
+		t.Fatalf("first batch: %v", ack)
+	}
+	conn := pg.Connect(t)
+	var killed int
+	if err := conn.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'flowctl sink.test'`).Scan(&killed); err != nil || killed != 1 {
+		t.Fatalf("terminated %d sink connections: %v", killed, err)
+	}
+	if ack := send(2, events(11, 20)); ack.GetOk() || !strings.Contains(ack.GetError(), "write 10 events") {
+		t.Fatalf("batch on a terminated connection: %v", ack)
+	}
+	if ack := send(3, events(11, 20)); !ack.GetOk() {
+		t.Fatalf("batch after the reconnect: %v", ack)
+	}
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM re`).Scan(&n); err != nil || n != 20 {
+		t.Fatalf("%d rows, want 20: %v", n, err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		t.Fatalf("stream end: %v", err)
+	}
 }

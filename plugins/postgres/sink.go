@@ -59,6 +59,9 @@ func newSink(init pluginsdk.Init) (pluginsdk.Sink, error) {
 		}
 		return nil, pluginsdk.NewAttrError(fmt.Errorf("cannot parse the connection string: %w", err), "connection")
 	}
+	if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+		cfg.RuntimeParams["application_name"] = "flowctl " + init.Address // shows in pg_stat_activity
+	}
 	table, err := parseTable(init.Config.String("table"))
 	if err != nil {
 		return nil, pluginsdk.NewAttrError(err, "table")
