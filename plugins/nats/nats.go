@@ -37,8 +37,9 @@
 // message's stream sequence. A message is acknowledged to JetStream only
 // when flowctl acks its position, that is once every sink has it. A message
 // the source read but flowctl never acked (the plugin or flowctl crashed)
-// is delivered again by JetStream after ack_wait: re-delivery comes from
-// the stream, not from memory. Acks for positions of an earlier, crashed
+// is delivered again by JetStream after ack_wait (at once when the source
+// was stopped in order: it naks what it holds): re-delivery comes from the
+// stream, not from memory. Acks for positions of an earlier, crashed
 // process are not passed on (this process never read those messages), so
 // JetStream redelivers them too; at least once, never lost.
 //

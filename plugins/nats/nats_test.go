@@ -181,18 +181,23 @@ func TestAccSourceAcksOnlyWhatFlowctlAcked(t *testing.T) {
 	srv := testserver.StartNATS(t)
 	mustWrite(t, map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}, events(1, 30))
 	js := jetStream(t, srv)
-	cfg := map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "acks", "ack_wait": "1s"}
+	cfg := map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "acks", "ack_wait": "5s"}
 	first := read(t, cfg, sdktest.ReadOptions{Limit: 30, NoAck: true})
 	if len(first.Events) != 30 {
 		t.Fatalf("first read: %d events", len(first.Events))
 	}
 	info := consumerInfo(t, js, "ORDERS", "acks")
-	if info.AckFloor.Stream != 0 || info.NumAckPending != 30 {
-		t.Fatalf("without flowctl's acks: ack floor %d, %d pending; want 0 and 30", info.AckFloor.Stream, info.NumAckPending)
+	if info.AckFloor.Stream != 0 || info.Delivered.Stream != 30 {
+		t.Fatalf("without flowctl's acks: delivered up to %d, ack floor %d; want 30 and 0", info.Delivered.Stream, info.AckFloor.Stream)
 	}
-	// A new process gets them again once ack_wait passed, and acks them.
-	cfg["end_when_idle"] = "2s" // over ack_wait; ends after the last ack, so all acks are in
+	// A new process gets them again (the first nakked them as it stopped),
+	// and acks them.
+	cfg["end_when_idle"] = "500ms" // ends after the last ack, so all acks are in
+	start := time.Now()
 	again := read(t, cfg, sdktest.ReadOptions{MaxBatch: 7})
+	if took := time.Since(start); took > 3*time.Second { // ack_wait is 5s
+		t.Errorf("the redelivery took %s: the first process did not nak what it held", took)
+	}
 	if len(again.Events) != 30 || again.Events[0].ID != "e0001" || again.Events[29].ID != "e0030" {
 		t.Fatalf("redelivered %d events", len(again.Events))
 	}

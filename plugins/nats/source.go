@@ -325,14 +325,29 @@ func (s *Source) Ack(ctx context.Context, pos pluginsdk.Position) error {
 	return nil
 }
 
-// Teardown stops pulling and closes the connection; messages delivered
-// and not acked are delivered again after ack_wait. It is safe after a
-// failed or missing Open.
+// Teardown stops pulling and hands back to JetStream (nak) every message
+// this process holds but flowctl did not ack, so the next run gets them at
+// once instead of after ack_wait. It is safe after a failed or missing
+// Open.
 func (s *Source) Teardown(context.Context) error {
 	if s.iter != nil {
-		s.iter.Stop()
+		s.iter.Drain() // what was prefetched still comes out of Next
+		for {
+			m, err := s.iter.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+			if err != nil {
+				break
+			}
+			_ = m.Nak()
+		}
 	}
+	s.mu.Lock()
+	for _, d := range s.pending {
+		_ = d.msg.Nak()
+	}
+	s.pending = nil
+	s.mu.Unlock()
 	if s.nc != nil {
+		_ = s.nc.FlushTimeout(time.Second) // the naks; if they are lost, ack_wait still redelivers
 		s.nc.Close()
 	}
 	return nil
