@@ -16,9 +16,13 @@ import (
 	"github.com/flowctl/flowctl/drivers/process"
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/catalog"
+	"github.com/flowctl/flowctl/plugins/cel"
 	"github.com/flowctl/flowctl/plugins/discard"
 	"github.com/flowctl/flowctl/plugins/file"
 	"github.com/flowctl/flowctl/plugins/generator"
+	"github.com/flowctl/flowctl/plugins/http"
+	"github.com/flowctl/flowctl/plugins/nats"
+	"github.com/flowctl/flowctl/plugins/postgres"
 	"github.com/flowctl/flowctl/plugins/stdout"
 	"github.com/flowctl/flowctl/plugins/transform"
 	"github.com/flowctl/flowctl/pluginsdk"
@@ -43,6 +47,11 @@ func builtinPlugins() []pluginsdk.Plugin {
 		stdout.Plugin(version),
 		discard.Plugin(version),
 		transform.Plugin(version),
+		// Connectors (issue 8).
+		cel.Plugin(version),
+		postgres.Plugin(version),
+		nats.Plugin(version),
+		http.Plugin(version),
 	}
 	for _, p := range testPlugins {
 		ps = append(ps, p(version))
@@ -99,7 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Description: "A pipeline is an HCL file (or a directory of them) of sources, processors and sinks. " +
 			"Each is a plugin process; flowctl starts them, routes events between them with acknowledgements " +
 			"and backpressure, and stops them when the sources end or you press Ctrl-C.\n\n" +
-			"Built-in plugins (no install needed): generator, file, stdout, discard, transform. Third-party " +
+			"Built-in plugins (no install needed): generator, file, stdout, discard, transform, cel, postgres, nats, http. Third-party " +
 			"plugins are declared in the pipeline's required_plugins, installed with `flowctl plugins install` " +
 			"and pinned by `flowctl plugins lock` in .flowctl.lock.hcl.",
 		Writer:                 stdout,

@@ -1,0 +1,354 @@
+package nats
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/flowctl/flowctl/pluginsdk"
+)
+
+func sourceSpec() *pluginsdk.Spec {
+	return pluginsdk.NewSpec(append(connAttrs(),
+		pluginsdk.String("stream", "JetStream stream to read.").Required(),
+		pluginsdk.String("consumer", "Name of the durable consumer holding this source's place in the stream; created when missing. One per source component.").Required(),
+		pluginsdk.String("subject", "Read only messages on this subject (wildcards allowed) when creating the consumer; empty: the whole stream."),
+		pluginsdk.String("deliver", `Where a new consumer starts: "all" (the first message) or "new" (messages stored from now on).`).Default("all"),
+		pluginsdk.Duration("ack_wait", "How long JetStream waits for an ack before delivering a message again; longer than the pipeline takes to deliver a batch.").Default("30s"),
+		pluginsdk.Number("max_ack_pending", "Most messages delivered and not yet acked.").Default(10000),
+		pluginsdk.Duration("end_when_idle", `End the input once no message arrived for this long while none awaited its ack; keep it above ack_wait so redeliveries are awaited ("0s": never).`).Default("0s"),
+	)...)
+}
+
+// Source reads a stream through a durable pull consumer.
+type Source struct {
+	log           hclog.Logger
+	addr          string
+	conn          connConfig
+	stream        string
+	consumer      string
+	subject       string
+	deliver       jetstream.DeliverPolicy
+	ackWait       time.Duration
+	maxAckPending int
+	idle          time.Duration
+
+	nc   *nats.Conn
+	iter jetstream.MessagesContext
+
+	epoch uint64 // this process's positions
+
+	// mu guards pending: Read appends, Ack removes, concurrently.
+	mu      sync.Mutex
+	pending []delivered // handed to flowctl, not acked; in the order read
+}
+
+// delivered is a message handed to flowctl.
+type delivered struct {
+	msg jetstream.Msg
+	seq uint64
+}
+
+var _ pluginsdk.Source = (*Source)(nil)
+
+func newSource(init pluginsdk.Init) (pluginsdk.Source, error) {
+	conn, err := parseConn(init.Config)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{
+		log: init.Logger, addr: init.Address, conn: conn,
+		stream: init.Config.String("stream"), consumer: init.Config.String("consumer"),
+		subject: init.Config.String("subject"), ackWait: init.Config.Duration("ack_wait"),
+		maxAckPending: int(init.Config.Int("max_ack_pending")), idle: init.Config.Duration("end_when_idle"),
+	}
+	if err := validName(s.stream); err != nil {
+		return nil, pluginsdk.NewAttrError(err, "stream")
+	}
+	if err := validName(s.consumer); err != nil {
+		return nil, pluginsdk.NewAttrError(err, "consumer")
+	}
+	if s.subject != "" {
+		if err := validSubject(s.subject, true); err != nil {
+			return nil, pluginsdk.NewAttrError(err, "subject")
+		}
+	}
+	switch d := init.Config.String("deliver"); d {
+	case "all":
+		s.deliver = jetstream.DeliverAllPolicy
+	case "new":
+		s.deliver = jetstream.DeliverNewPolicy
+	default:
+		return nil, pluginsdk.NewAttrError(fmt.Errorf(`%q: want "all" or "new"`, d), "deliver")
+	}
+	if s.ackWait < time.Second {
+		return nil, pluginsdk.NewAttrError(errors.New("must be at least 1s"), "ack_wait")
+	}
+	if s.maxAckPending < 1 {
+		return nil, pluginsdk.NewAttrError(errors.New("must be at least 1"), "max_ack_pending")
+	}
+	if s.idle < 0 {
+		return nil, pluginsdk.NewAttrError(errors.New("must not be negative"), "end_when_idle")
+	}
+	return s, nil
+}
+
+// Position encodes a nats source position: the epoch of the process that
+// read the message (its start time in nanoseconds), then the message's
+// stream sequence, 8 bytes each, big-endian. The epoch tells this
+// process's positions from an earlier one's.
+func Position(epoch, seq uint64) pluginsdk.Position {
+	p := binary.BigEndian.AppendUint64(make(pluginsdk.Position, 0, 16), epoch)
+	return binary.BigEndian.AppendUint64(p, seq)
+}
+
+// ParsePosition decodes a nats source position.
+func ParsePosition(p pluginsdk.Position) (epoch, seq uint64, err error) {
+	if len(p) != 16 {
+		return 0, 0, fmt.Errorf("position %q is not a nats position (epoch and stream sequence, 16 bytes)", p.String())
+	}
+	return binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), nil
+}
+
+// Open connects, finds or creates the consumer and starts pulling.
+func (s *Source) Open(ctx context.Context, from pluginsdk.Position) error {
+	var after uint64
+	if len(from) > 0 {
+		var err error
+		if _, after, err = ParsePosition(from); err != nil {
+			return fmt.Errorf("nats source: cannot resume: %w", err)
+		}
+	}
+	s.epoch = uint64(time.Now().UnixNano())
+	nc, err := s.conn.connect(s.addr)
+	if err != nil {
+		return fmt.Errorf("nats source: %w", err)
+	}
+	s.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("nats source: %w", err)
+	}
+	stream, err := js.Stream(ctx, s.stream)
+	if err != nil {
+		return fmt.Errorf("nats source: stream %s: %w", s.stream, err)
+	}
+	cons, err := s.consumerOf(ctx, stream, after)
+	if err != nil {
+		return err
+	}
+	iter, err := cons.Messages()
+	if err != nil {
+		return fmt.Errorf("nats source: consumer %s: %w", s.consumer, err)
+	}
+	s.iter = iter
+	return nil
+}
+
+// consumerOf returns the durable consumer, creating it when missing (after
+// the checkpoint's sequence when there is one). An existing consumer must
+// have explicit acks.
+func (s *Source) consumerOf(ctx context.Context, stream jetstream.Stream, after uint64) (jetstream.Consumer, error) {
+	cons, err := stream.Consumer(ctx, s.consumer)
+	if err == nil {
+		info := cons.CachedInfo()
+		if info.Config.AckPolicy != jetstream.AckExplicitPolicy {
+			return nil, fmt.Errorf("nats source: consumer %s of stream %s exists with ack policy %q, but this source acks each message it read and needs \"explicit\": delete it or name another consumer",
+				s.consumer, s.stream, info.Config.AckPolicy.String())
+		}
+		if s.subject != "" && info.Config.FilterSubject != s.subject {
+			s.log.Warn("consumer exists with another subject filter; keeping it", "consumer", s.consumer, "filter", info.Config.FilterSubject)
+		}
+		s.log.Info("resuming from the durable consumer", "consumer", s.consumer, "acked_up_to", info.AckFloor.Stream)
+		return cons, nil
+	}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("nats source: consumer %s: %w", s.consumer, err)
+	}
+	cfg := jetstream.ConsumerConfig{
+		Durable: s.consumer, AckPolicy: jetstream.AckExplicitPolicy, AckWait: s.ackWait,
+		MaxAckPending: s.maxAckPending, FilterSubject: s.subject, DeliverPolicy: s.deliver,
+	}
+	if after > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+	}
+	cons, err = stream.CreateConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("nats source: create consumer %s on stream %s: %w", s.consumer, s.stream, err)
+	}
+	s.log.Info("created durable consumer", "consumer", s.consumer, "stream", s.stream, "start_after", after)
+	return cons, nil
+}
+
+// Read returns the next message, waiting for one.
+func (s *Source) Read(ctx context.Context, _ int) ([]pluginsdk.Record, error) {
+	if s.iter == nil {
+		return nil, errors.New("nats source: read without a successful open")
+	}
+	for {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if s.idle > 0 {
+			rctx, cancel = context.WithTimeout(ctx, s.idle)
+		}
+		msg, err := s.iter.Next(jetstream.NextContext(rctx))
+		cancel()
+		switch {
+		case err == nil:
+			rec, err := s.record(msg)
+			if err != nil {
+				return nil, err
+			}
+			return []pluginsdk.Record{rec}, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded) && s.awaitingAcks() == 0:
+			s.log.Info("no message for end_when_idle; ending the input", "end_when_idle", s.idle)
+			return nil, pluginsdk.ErrEndOfInput
+		case errors.Is(err, context.DeadlineExceeded):
+			continue // idle, but acks are outstanding: more may be redelivered
+		default:
+			return nil, fmt.Errorf("nats source: consumer %s: %w", s.consumer, err)
+		}
+	}
+}
+
+func (s *Source) awaitingAcks() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+func (s *Source) record(msg jetstream.Msg) (pluginsdk.Record, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return pluginsdk.Record{}, fmt.Errorf("nats source: message on %s: %w", msg.Subject(), err)
+	}
+	e, err := event(msg, meta)
+	if err != nil {
+		return pluginsdk.Record{}, fmt.Errorf("nats source: message %d of stream %s: %w", meta.Sequence.Stream, s.stream, err)
+	}
+	s.mu.Lock()
+	s.pending = append(s.pending, delivered{msg: msg, seq: meta.Sequence.Stream})
+	s.mu.Unlock()
+	return pluginsdk.Record{Event: e, Position: Position(s.epoch, meta.Sequence.Stream)}, nil
+}
+
+// event turns a message into an event; see the package doc for the mapping.
+func event(msg jetstream.Msg, meta *jetstream.MsgMetadata) (pluginsdk.Event, error) {
+	h := msg.Headers()
+	e := pluginsdk.Event{
+		ID:          h.Get(jetstream.MsgIDHeader),
+		Type:        h.Get(headerType),
+		ContentType: h.Get(headerContent),
+		Data:        msg.Data(),
+		Time:        meta.Timestamp,
+	}
+	if e.ID == "" {
+		e.ID = meta.Stream + "-" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	if e.Type == "" {
+		e.Type = msg.Subject()
+	}
+	if v := h.Get(headerTime); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return e, fmt.Errorf("header %s: %w", headerTime, err)
+		}
+		e.Time = t
+	}
+	if v := h.Get(headerKey); v != "" {
+		k, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return e, fmt.Errorf("header %s: %w", headerKey, err)
+		}
+		e.Key = k
+	}
+	if v := h.Get(headerAttributes); v != "" {
+		if err := json.Unmarshal([]byte(v), &e.Attributes); err != nil {
+			return e, fmt.Errorf("header %s: %w", headerAttributes, err)
+		}
+	}
+	return e, nil
+}
+
+// Ack acknowledges to JetStream, one by one, the messages read up to and
+// including the one at pos: flowctl's acks are cumulative in the order the
+// source read. Stream sequences need not grow in that order (JetStream
+// redelivers older messages after ack_wait), so the cut is found by
+// position, not by comparing sequences. A position of an earlier process
+// (another epoch) acks nothing here: JetStream delivers that process's
+// unacked messages again.
+func (s *Source) Ack(ctx context.Context, pos pluginsdk.Position) error {
+	epoch, seq, err := ParsePosition(pos)
+	if err != nil {
+		return fmt.Errorf("nats source: ack: %w", err)
+	}
+	if epoch != s.epoch {
+		return nil
+	}
+	s.mu.Lock()
+	cut := slices.IndexFunc(s.pending, func(d delivered) bool { return d.seq == seq })
+	if cut < 0 {
+		s.mu.Unlock()
+		s.log.Warn("ack for a position this source has no message for", "sequence", seq)
+		return nil
+	}
+	acked := slices.Clone(s.pending[:cut+1])
+	clear(s.pending[:cut+1])
+	s.pending = s.pending[cut+1:]
+	s.mu.Unlock()
+	for _, d := range acked[:len(acked)-1] {
+		if err := d.msg.Ack(); err != nil {
+			s.log.Warn("ack not sent; JetStream will deliver the message again", "sequence", d.seq, "error", err)
+		}
+	}
+	// Waiting for the server's confirmation of the last one keeps the
+	// consumer in step with flowctl's checkpoint. The position is already
+	// checkpointed: tell JetStream even when the stream is ending. A lost
+	// ack only means a redelivery.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := acked[len(acked)-1].msg.DoubleAck(actx); err != nil {
+		s.log.Warn("JetStream did not confirm an ack; messages may be delivered again", "sequence", seq, "error", err)
+	}
+	return nil
+}
+
+// Teardown stops pulling and hands back to JetStream (nak) every message
+// this process holds but flowctl did not ack, so the next run gets them at
+// once instead of after ack_wait. It is safe after a failed or missing
+// Open.
+func (s *Source) Teardown(context.Context) error {
+	if s.iter != nil {
+		s.iter.Drain() // what was prefetched still comes out of Next
+		for {
+			m, err := s.iter.Next(jetstream.NextMaxWait(100 * time.Millisecond))
+			if err != nil {
+				break
+			}
+			_ = m.Nak()
+		}
+	}
+	s.mu.Lock()
+	for _, d := range s.pending {
+		_ = d.msg.Nak()
+	}
+	s.pending = nil
+	s.mu.Unlock()
+	if s.nc != nil {
+		_ = s.nc.FlushTimeout(time.Second) // the naks; if they are lost, ack_wait still redelivers
+		s.nc.Close()
+	}
+	return nil
+}
