@@ -369,7 +369,9 @@ func (d Diagnostic) proto() *flowctlv1.Diagnostic {
 }
 
 // AttrError is an error about one attribute; a component constructor returns
-// it so the user sees the error at that attribute in the pipeline file.
+// it so the user sees the error at that attribute in the pipeline file. To
+// report several problems at once, return them joined with errors.Join:
+// each becomes a diagnostic of its own.
 type AttrError struct {
 	Path []string
 	Err  error

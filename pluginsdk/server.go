@@ -169,7 +169,9 @@ func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureReque
 		inst.sink, err = comp.newSink(init)
 	}
 	if err != nil {
-		resp.Diagnostics = append(resp.Diagnostics, errorDiagnostic(err).proto())
+		for _, d := range errorDiagnostics(err) {
+			resp.Diagnostics = append(resp.Diagnostics, d.proto())
+		}
 		return resp, nil
 	}
 	s.inst = inst
@@ -185,12 +187,22 @@ func hasErrors(diags []Diagnostic) bool {
 	return false
 }
 
-func errorDiagnostic(err error) Diagnostic {
+// errorDiagnostics turns a constructor's error into diagnostics: one per
+// error that errors.Join joined, each at its attribute when it is (or
+// wraps) an AttrError.
+func errorDiagnostics(err error) []Diagnostic {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []Diagnostic
+		for _, e := range joined.Unwrap() {
+			out = append(out, errorDiagnostics(e)...)
+		}
+		return out
+	}
 	var ae *AttrError
 	if errors.As(err, &ae) {
-		return Diagnostic{Summary: "Invalid configuration", Detail: ae.Err.Error(), Path: ae.Path}
+		return []Diagnostic{{Summary: "Invalid configuration", Detail: ae.Err.Error(), Path: ae.Path}}
 	}
-	return Diagnostic{Summary: "Invalid configuration", Detail: err.Error()}
+	return []Diagnostic{{Summary: "Invalid configuration", Detail: err.Error()}}
 }
 
 func (b *baseService) Health(ctx context.Context, _ *flowctlv1.HealthRequest) (*flowctlv1.HealthResponse, error) {

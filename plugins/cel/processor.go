@@ -63,6 +63,8 @@ func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 		return nil, fmt.Errorf("cel: build the environment: %w", err)
 	}
 	p := &Processor{}
+	// Every bad expression is reported, not just the first.
+	var errs []error
 	if src := init.Config.String("filter"); src != "" {
 		prg, usesData, err := compile(env, src, func(t *celgo.Type) error {
 			if !t.IsAssignableType(celgo.BoolType) {
@@ -71,21 +73,26 @@ func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, pluginsdk.NewAttrError(err, "filter")
+			errs = append(errs, pluginsdk.NewAttrError(err, "filter"))
 		}
 		p.filter, p.needsData = prg, usesData
 	}
 	set := init.Config.StringMap("set")
 	for _, attr := range slices.Sorted(maps.Keys(set)) {
 		if attr == "" {
-			return nil, pluginsdk.NewAttrError(errors.New("an attribute name may not be empty"), "set")
+			errs = append(errs, pluginsdk.NewAttrError(errors.New("an attribute name may not be empty"), "set"))
+			continue
 		}
 		prg, usesData, err := compile(env, set[attr], checkSetType)
 		if err != nil {
-			return nil, pluginsdk.NewAttrError(err, "set", attr)
+			errs = append(errs, pluginsdk.NewAttrError(err, "set", attr))
+			continue
 		}
 		p.set = append(p.set, setter{attr: attr, prg: prg})
 		p.needsData = p.needsData || usesData
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return p, nil
 }
