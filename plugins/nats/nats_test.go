@@ -186,9 +186,12 @@ func TestAccSourceAcksOnlyWhatFlowctlAcked(t *testing.T) {
 	if len(first.Events) != 30 {
 		t.Fatalf("first read: %d events", len(first.Events))
 	}
+	// Nothing is acked. (Delivered is not checked: the source naks what it
+	// holds as it stops, and JetStream winds its delivered sequence back
+	// when the last message delivered is nakked.)
 	info := consumerInfo(t, js, "ORDERS", "acks")
-	if info.AckFloor.Stream != 0 || info.Delivered.Stream != 30 {
-		t.Fatalf("without flowctl's acks: delivered up to %d, ack floor %d; want 30 and 0", info.Delivered.Stream, info.AckFloor.Stream)
+	if info.AckFloor.Stream != 0 || info.Delivered.Stream == 0 {
+		t.Fatalf("without flowctl's acks: delivered up to %d, ack floor %d; want some delivered and an ack floor of 0", info.Delivered.Stream, info.AckFloor.Stream)
 	}
 	// A new process gets them again (the first nakked them as it stopped),
 	// and acks them.
