@@ -157,7 +157,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	if err != nil {
 		return nil, err
 	}
-	rt, err := router.New(nodes, router.Options{Logger: h.Log, Checkpoint: r.checkpoint})
+	rt, err := router.New(nodes, router.Options{Logger: h.Log, Checkpoint: r.checkpoint, CheckpointInterval: CheckpointInterval})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", plan.Config.Pipeline.Name, err)
 	}
@@ -168,6 +168,14 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	r.stopAll(context.WithoutCancel(ctx))
 	return r.summary(time.Since(start), runErr), runErr
 }
+
+// CheckpointInterval is the shortest time between two checkpoints of a
+// source. Each checkpoint is a synced write; a source sending a thousand
+// small batches a second would otherwise cost a thousand of them. Credits do
+// not wait for checkpoints, so this costs no throughput, only up to this
+// much delay before a source hears that its events were delivered (and, on
+// a crash, up to this much more to deliver again).
+const CheckpointInterval = 10 * time.Millisecond
 
 // DefaultStateDir is where a pipeline keeps its checkpoints unless told
 // otherwise: .flowctl/state/<pipeline name> next to the pipeline file.

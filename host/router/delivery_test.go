@@ -181,8 +181,8 @@ func checkRestarts(t *testing.T, r *Router, want map[string]uint64) {
 }
 
 // checkSourceAcked checks that the source was acked up to last, and that the
-// plugin never held more than maxUnacked batches unacked.
-func checkSourceAcked(t *testing.T, name string, src *fakeSource, last uint64, maxUnacked int) {
+// plugin never held more than maxInFlight batches in flight.
+func checkSourceAcked(t *testing.T, name string, src *fakeSource, last uint64, maxInFlight int) {
 	t.Helper()
 	acks := src.ackPositions()
 	if len(acks) == 0 || acks[len(acks)-1] != last {
@@ -190,8 +190,8 @@ func checkSourceAcked(t *testing.T, name string, src *fakeSource, last uint64, m
 	}
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	if src.maxUnacked > maxUnacked {
-		t.Errorf("%s had %d batches unacked, want at most %d", name, src.maxUnacked, maxUnacked)
+	if src.maxInFlight > maxInFlight {
+		t.Errorf("%s had %d batches in flight, want at most %d", name, src.maxInFlight, maxInFlight)
 	}
 }
 

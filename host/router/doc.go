@@ -19,7 +19,7 @@
 // Every queue is bounded and nothing is ever dropped:
 //
 //   - A source gets Options.MaxInFlight credits when its stream opens and one
-//     more per batch acked. A source that sends more batches than it was
+//     more per batch released (delivered everywhere). A source that sends more batches than it was
 //     granted breaks the protocol and fails the run.
 //   - Each processor and sink has one inbox of capacity MaxInFlight, shared by
 //     all of its input edges (fan-in: any interleaving, FIFO per edge). A full
@@ -43,11 +43,14 @@
 // When a ticket's last reference is released it is done. Per source, the
 // router releases the longest run of done tickets in the order the source sent
 // them, so positions are acked in order even when a later batch completes
-// first. For each release it calls Options.Checkpoint (when set) with the last
-// released position and then sends the source a SourceAck with that position
-// and one credit per released ticket. Releases that happen close together may
-// be coalesced into one ack. Checkpoint calls and acks for one source happen on
-// one goroutine, in position order.
+// first. A release gives the source one credit per ticket at once, in a
+// SourceAck without a position. The released positions are then
+// checkpointed: Options.Checkpoint is called with the last released position,
+// and only once it returns is the source sent a SourceAck with that position.
+// Checkpoints of one source are at least Options.CheckpointInterval apart;
+// releases in between are checkpointed and acked together (at once when the
+// source is finished). Checkpoint calls and acks for one source happen on one
+// goroutine, in position order.
 //
 // # Ends
 //

@@ -255,15 +255,19 @@ type fakeSource struct {
 	quitErr      error
 
 	problems
-	mu         sync.Mutex
-	open       *flowctlv1.SourceOpen   // the latest open
-	opens      []*flowctlv1.SourceOpen // every open, one per stream
-	acks       []*flowctlv1.SourceAck
-	sent       []uint64 // positions of the batches sent
-	ackedUpTo  int      // how many of sent are acked
-	granted    uint64   // credits granted on every stream
-	maxUnacked int
-	quit       bool // quitAfter or quitAfterEnd has happened
+	mu        sync.Mutex
+	open      *flowctlv1.SourceOpen   // the latest open
+	opens     []*flowctlv1.SourceOpen // every open, one per stream
+	acks      []*flowctlv1.SourceAck
+	sent      []uint64 // positions of the batches sent
+	ackedUpTo int      // how many of sent are acked
+	granted   uint64   // credits granted on every stream
+	// maxInFlight is the most batches the source held in flight on one
+	// stream: sent, with no credit back for them yet. Position acks may
+	// come later than credits (checkpoints are coalesced), so in-flight is
+	// counted by credits.
+	maxInFlight int
+	quit        bool // quitAfter or quitAfterEnd has happened
 }
 
 func (f *fakeSource) stream(ctx context.Context) SourceStream {
@@ -342,7 +346,7 @@ func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResp
 			next = last + 1
 			f.mu.Lock()
 			f.sent = append(f.sent, uint64(last))
-			f.maxUnacked = max(f.maxUnacked, len(f.sent)-f.ackedUpTo)
+			f.maxInFlight = max(f.maxInFlight, int(streamSent)-int(streamGranted-uint64(open.GetCredits())))
 			if streamSent > streamGranted && !f.greedy {
 				f.add("sent %d batches with %d credits", streamSent, streamGranted)
 			}
@@ -364,12 +368,16 @@ func (f *fakeSource) run(p *plug[*flowctlv1.SourceRequest, *flowctlv1.SourceResp
 	}
 }
 
-// onAck checks that ack is cumulative, in order, and on a batch boundary.
+// onAck checks that a position ack is cumulative, in order, and on a batch
+// boundary. An ack without a position only gives credits.
 func (f *fakeSource) onAck(ack *flowctlv1.SourceAck) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.acks = append(f.acks, ack)
 	f.granted += uint64(ack.GetCredits())
+	if len(ack.GetPosition()) == 0 {
+		return
+	}
 	at := unpos(ack.GetPosition())
 	n := f.ackedUpTo
 	for n < len(f.sent) && f.sent[n] <= at {
@@ -390,7 +398,9 @@ func (f *fakeSource) ackPositions() []uint64 {
 	defer f.mu.Unlock()
 	var out []uint64
 	for _, a := range f.acks {
-		out = append(out, unpos(a.GetPosition()))
+		if len(a.GetPosition()) > 0 {
+			out = append(out, unpos(a.GetPosition()))
+		}
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/errgroup"
@@ -114,6 +115,12 @@ type Options struct {
 	// concurrently. An error fails the run and the ack is not sent. position
 	// must not be modified.
 	Checkpoint func(source string, position []byte, events uint64) error
+
+	// CheckpointInterval is the shortest time between two checkpoints of a
+	// source: positions released meanwhile are checkpointed, and acked to
+	// the source, together. Credits do not wait for checkpoints. Zero
+	// checkpoints every release as it comes.
+	CheckpointInterval time.Duration
 }
 
 // Router moves batches between the streams of one pipeline run. Build it with

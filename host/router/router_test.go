@@ -420,8 +420,8 @@ func TestCreditsRespected(t *testing.T) {
 	f.checkFakes(t) // the fake source flags any batch beyond its credits
 	src.mu.Lock()
 	defer src.mu.Unlock()
-	if src.maxUnacked > maxInFlight {
-		t.Errorf("source had %d batches unacked, want at most %d", src.maxUnacked, maxInFlight)
+	if src.maxInFlight > maxInFlight {
+		t.Errorf("source had %d batches in flight, want at most %d", src.maxInFlight, maxInFlight)
 	}
 	if want := uint64(maxInFlight + 300); src.granted != want {
 		t.Errorf("source was granted %d credits in all, want %d (open + one per batch)", src.granted, want)
@@ -465,6 +465,44 @@ func TestCheckpointPositionsIncrease(t *testing.T) {
 		if acks := src.ackPositions(); !slices.Equal(acks, cps) {
 			t.Errorf("%s acks %v differ from checkpoints %v", name, acks, cps)
 		}
+	}
+}
+
+// With a checkpoint interval, a source sending many small batches is
+// checkpointed far less often than once a batch, credits do not wait for
+// checkpoints (it never runs dry for long), and every checkpoint is acked,
+// the last at the last position.
+func TestCheckpointInterval(t *testing.T) {
+	f := newFixture(testCtx(t))
+	src := &fakeSource{events: 3000, batch: 2}
+	f.source("source.gen", src).sink("sink.out", &fakeSink{delay: 50 * time.Microsecond}, "source.gen")
+	var mu sync.Mutex
+	var cps []uint64
+	var events uint64
+	_, err := f.run(t, Options{MaxInFlight: 4, CheckpointInterval: 20 * time.Millisecond, Checkpoint: func(_ string, p []byte, n uint64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		cps = append(cps, unpos(p))
+		events += n
+		return nil
+	}})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	f.checkFakes(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if batches := src.sentBatches(); len(cps) == 0 || len(cps) > batches/5 {
+		t.Errorf("%d checkpoints for %d batches, want far fewer", len(cps), batches)
+	}
+	if cps[len(cps)-1] != 2999 || events != 3000 {
+		t.Errorf("last checkpoint %d covering %d events in all, want 2999 and 3000", cps[len(cps)-1], events)
+	}
+	if acks := src.ackPositions(); !slices.Equal(acks, cps) {
+		t.Errorf("acked positions %v differ from checkpoints %v", tail(acks), tail(cps))
+	}
+	if src.maxInFlight > 4 {
+		t.Errorf("source had %d batches in flight, want at most 4", src.maxInFlight)
 	}
 }
 

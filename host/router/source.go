@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -33,6 +34,13 @@ type sourceRunner struct {
 
 	ended    atomic.Bool // SourceEnd received
 	draining bool        // owned by the current sendLoop, then by run
+
+	// unsaved is what was released (and credited back) but not yet
+	// checkpointed: checkpoints are written at most every
+	// Options.CheckpointInterval. savedAt is when the last one was. Owned
+	// like draining.
+	unsaved release
+	savedAt time.Time
 }
 
 func newSourceRunner(r *Router, n *node, spec Node) *sourceRunner {
@@ -97,11 +105,13 @@ func (s *sourceRunner) run(ctx context.Context) error {
 func (s *sourceRunner) settle(ctx context.Context) error {
 	for {
 		rel := s.tr.take()
-		if rel.tickets > 0 {
-			if err := s.checkpoint(ctx, rel); err != nil {
+		s.unsaved.add(rel)
+		if s.unsaved.tickets > 0 {
+			if err := s.checkpoint(ctx, s.unsaved); err != nil {
 				return err
 			}
-			s.stats.eventsAcked.Add(rel.events)
+			s.stats.eventsAcked.Add(s.unsaved.events)
+			s.unsaved = release{}
 		}
 		if rel.finished {
 			return nil
@@ -153,8 +163,12 @@ type sourceConn struct {
 	dropped  uint64 // batches dropped because of Drain
 }
 
-// sendLoop opens the source, then sends an ack for every release of tickets
-// until the source is finished: ended or drained, and every ticket acked.
+// sendLoop opens the source, then, until the source is finished (ended or
+// drained, and every ticket acked): gives the source one credit per
+// released ticket as soon as it is released, and acks the released
+// positions once they are checkpointed. Checkpoints are written at most
+// every Options.CheckpointInterval, so a source that sends many small
+// batches does not cost a synced write each, and credits never wait for one.
 func (c *sourceConn) sendLoop(ctx context.Context) error {
 	s := c.s
 	open := proto.Clone(s.open).(*flowctlv1.SourceOpen)
@@ -171,6 +185,15 @@ func (c *sourceConn) sendLoop(ctx context.Context) error {
 	if s.draining {
 		drain = nil
 	}
+	var (
+		timer *time.Timer
+		due   <-chan time.Time // fires when unsaved positions are due
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	peerGone := false
 	for {
 		select {
@@ -183,22 +206,43 @@ func (c *sourceConn) sendLoop(ctx context.Context) error {
 			s.out.close()
 			s.tr.close()
 			s.log.Debug("draining source")
+		case <-due:
+			due = nil
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 
 		rel := s.tr.take()
-		if rel.tickets > 0 {
-			if !peerGone {
-				select {
-				case <-c.peerClosed:
-					peerGone = true
-					s.log.Warn("source plugin ended its stream before its last acks; positions are still checkpointed")
-				default:
-				}
+		if !peerGone && (rel.tickets > 0 || s.unsaved.tickets > 0) {
+			select {
+			case <-c.peerClosed:
+				peerGone = true
+				s.log.Warn("source plugin ended its stream before its last acks; positions are still checkpointed")
+			default:
 			}
-			if err := c.ack(ctx, rel, peerGone); err != nil {
+		}
+		// Released tickets are owed a checkpoint from here on, whatever
+		// happens to the stream: a restarted source's stream takes over.
+		s.unsaved.add(rel)
+		if rel.tickets > 0 {
+			if err := c.credit(ctx, rel.tickets, peerGone); err != nil {
 				return err
+			}
+		}
+		if s.unsaved.tickets > 0 {
+			wait := s.r.opts.CheckpointInterval - time.Since(s.savedAt)
+			switch {
+			case rel.finished || wait <= 0:
+				if err := c.save(ctx, peerGone); err != nil {
+					return err
+				}
+			case due == nil:
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				due = timer.C
 			}
 		}
 		if rel.finished {
@@ -212,29 +256,37 @@ func (c *sourceConn) sendLoop(ctx context.Context) error {
 	}
 }
 
-// ack checkpoints rel and acks it to the source with one credit per released
-// ticket; none while draining, and no message at all when the plugin has
-// already gone. Once checkpointed, rel is done: if the ack cannot be sent,
-// the source's next stream resumes after it anyway.
-func (c *sourceConn) ack(ctx context.Context, rel release, peerGone bool) error {
+// credit gives the source n more batches to send; nothing while draining,
+// and no message at all when the plugin has already gone.
+func (c *sourceConn) credit(ctx context.Context, n int, peerGone bool) error {
+	if peerGone || c.s.draining {
+		return nil
+	}
+	c.granted.Add(uint64(n))
+	req := &flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Ack{Ack: &flowctlv1.SourceAck{Credits: uint32(n)}}}
+	if err := c.stream.Send(req); err != nil {
+		return c.sendErr(ctx, err)
+	}
+	return nil
+}
+
+// save checkpoints the unsaved releases and acks their last position to the
+// source (unless the plugin has gone). Once checkpointed they are done: if
+// the ack cannot be sent, the source's next stream resumes after them anyway.
+func (c *sourceConn) save(ctx context.Context, peerGone bool) error {
 	s := c.s
+	rel := s.unsaved
 	if err := s.checkpoint(c.runCtx, rel); err != nil {
 		return err
 	}
 	s.stats.eventsAcked.Add(rel.events)
-	if !peerGone {
-		credits := uint32(rel.tickets)
-		if s.draining {
-			credits = 0
-		}
-		c.granted.Add(uint64(credits))
-		req := &flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Ack{Ack: &flowctlv1.SourceAck{
-			Position: rel.position,
-			Credits:  credits,
-		}}}
-		if err := c.stream.Send(req); err != nil {
-			return c.sendErr(ctx, err)
-		}
+	s.unsaved, s.savedAt = release{}, time.Now()
+	if peerGone {
+		return nil
+	}
+	req := &flowctlv1.SourceRequest{Msg: &flowctlv1.SourceRequest_Ack{Ack: &flowctlv1.SourceAck{Position: rel.position}}}
+	if err := c.stream.Send(req); err != nil {
+		return c.sendErr(ctx, err)
 	}
 	return nil
 }

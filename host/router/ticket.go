@@ -98,6 +98,16 @@ type release struct {
 	finished bool
 }
 
+// add merges a later release into r.
+func (r *release) add(later release) {
+	if later.tickets == 0 {
+		return
+	}
+	r.tickets += later.tickets
+	r.events += later.events
+	r.position = later.position
+}
+
 // take returns and resets what was released since the last take.
 func (tr *tracker) take() release {
 	tr.mu.Lock()

@@ -1211,7 +1211,9 @@ func (x *SourceOpen) GetLingerNanos() int64 {
 }
 
 // SourceAck tells the source that every event up to and including position
-// has been delivered; acks are cumulative and arrive in position order.
+// has been delivered; acks are cumulative and arrive in position order. An
+// ack may carry only credits (no position): the host returns credits as soon
+// as batches are delivered and acks positions once they are checkpointed.
 type SourceAck struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Position []byte                 `protobuf:"bytes,1,opt,name=position,proto3" json:"position,omitempty"`
