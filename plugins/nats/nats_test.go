@@ -2,12 +2,15 @@ package nats
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -186,12 +189,12 @@ func TestAccSourceAcksOnlyWhatFlowctlAcked(t *testing.T) {
 	if len(first.Events) != 30 {
 		t.Fatalf("first read: %d events", len(first.Events))
 	}
-	// Nothing is acked. (Delivered is not checked: the source naks what it
-	// holds as it stops, and JetStream winds its delivered sequence back
-	// when the last message delivered is nakked.)
+	// Nothing is acked. Naks leave the delivered sequence alone: JetStream
+	// winds it back only when it loses a nakked message (see
+	// TestAccSourceTeardownHandsBackWhatItHeld).
 	info := consumerInfo(t, js, "ORDERS", "acks")
-	if info.AckFloor.Stream != 0 || info.Delivered.Stream == 0 {
-		t.Fatalf("without flowctl's acks: delivered up to %d, ack floor %d; want some delivered and an ack floor of 0", info.Delivered.Stream, info.AckFloor.Stream)
+	if info.AckFloor.Stream != 0 || info.Delivered.Stream != 30 {
+		t.Fatalf("without flowctl's acks: delivered up to %d, ack floor %d; want 30 and 0", info.Delivered.Stream, info.AckFloor.Stream)
 	}
 	// A new process gets them again (the first nakked them as it stopped),
 	// and acks them.
@@ -207,6 +210,78 @@ func TestAccSourceAcksOnlyWhatFlowctlAcked(t *testing.T) {
 	info = consumerInfo(t, js, "ORDERS", "acks")
 	if info.AckFloor.Stream != 30 || info.NumAckPending != 0 {
 		t.Fatalf("after flowctl's acks: ack floor %d, %d pending; want 30 and 0", info.AckFloor.Stream, info.NumAckPending)
+	}
+}
+
+// A source torn down while no other reader waits hands back everything it
+// received, the messages flowctl got and those still prefetched: the next
+// reader gets them all at once, in stream order, each once. Teardown is
+// called directly so that it ends before another reader's pull request or
+// a consumer info request reaches the server: either makes the server drop
+// a pull request the source left behind, which would hide the loss.
+func TestAccSourceTeardownHandsBackWhatItHeld(t *testing.T) {
+	testserver.Acc(t, needs)
+	srv := testserver.StartNATS(t)
+	mustWrite(t, map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}, events(1, 30))
+	raw := fmt.Appendf(nil, `{"url": %q, "stream": "ORDERS", "consumer": "held", "ack_wait": "5s"}`, srv.URL())
+	cfg, diags := pluginsdk.ParseConfig(sourceSpec(), raw)
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	src, err := newSource(pluginsdk.Init{Config: cfg, Logger: hclog.NewNullLogger(), Address: "source.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Open(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+	for n := 0; n < 10; {
+		recs, err := src.Read(t.Context(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(recs)
+	}
+	// The other 20 are prefetched once JetStream has delivered them all.
+	js := jetStream(t, srv)
+	for deadline := time.Now().Add(5 * time.Second); consumerInfo(t, js, "ORDERS", "held").Delivered.Stream < 30; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("JetStream did not deliver all 30 messages to the source")
+		}
+	}
+	if err := src.Teardown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	info := consumerInfo(t, js, "ORDERS", "held")
+	if info.Delivered.Stream != 30 || info.AckFloor.Stream != 0 {
+		t.Errorf("after teardown: delivered up to %d, ack floor %d; want 30 and 0 (a delivered sequence wound back means JetStream lost a nakked message)",
+			info.Delivered.Stream, info.AckFloor.Stream)
+	}
+	// A bounded read: when one reader gets a stream sequence twice, Ack
+	// finds only the first copy, the second stays awaiting its ack and
+	// end_when_idle never ends the input.
+	h := sdktest.New(t, Plugin(version))
+	h.MustConfigure(t, pluginsdk.KindSource, "nats", map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "held", "end_when_idle": "500ms"})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	again, err := h.ReadSource(ctx, sdktest.ReadOptions{})
+	if took := time.Since(start); took > 3*time.Second { // ack_wait is 5s
+		t.Errorf("the redelivery took %s: teardown did not nak all it held", took)
+	}
+	if err != nil {
+		t.Fatalf("second read: %v", err)
+	}
+	var ids []string
+	for _, e := range again.Events {
+		ids = append(ids, e.ID)
+	}
+	var want []string
+	for _, e := range events(1, 30) {
+		want = append(want, e.ID)
+	}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("redelivered %v\nwant %v", ids, want)
 	}
 }
 

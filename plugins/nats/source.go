@@ -45,6 +45,7 @@ type Source struct {
 	idle          time.Duration
 
 	nc   *nats.Conn
+	cons jetstream.Consumer
 	iter jetstream.MessagesContext
 
 	epoch uint64 // this process's positions
@@ -148,6 +149,7 @@ func (s *Source) Open(ctx context.Context, from pluginsdk.Position) error {
 	if err != nil {
 		return err
 	}
+	s.cons = cons
 	iter, err := cons.Messages()
 	if err != nil {
 		return fmt.Errorf("nats source: consumer %s: %w", s.consumer, err)
@@ -325,30 +327,83 @@ func (s *Source) Ack(ctx context.Context, pos pluginsdk.Position) error {
 	return nil
 }
 
+// teardownWait bounds how long Teardown waits for the server: to stop
+// delivering, to drop the pull request and to receive the naks.
+const teardownWait = 5 * time.Second
+
 // Teardown stops pulling and hands back to JetStream (nak) every message
-// this process holds but flowctl did not ack, so the next run gets them at
-// once instead of after ack_wait. It is safe after a failed or missing
-// Open.
-func (s *Source) Teardown(context.Context) error {
-	if s.iter != nil {
-		s.iter.Drain() // what was prefetched still comes out of Next
-		for {
-			m, err := s.iter.Next(jetstream.NextMaxWait(100 * time.Millisecond))
-			if err != nil {
-				break
-			}
-			_ = m.Nak()
-		}
-	}
+// this process received but flowctl did not ack, whether flowctl was given
+// it or it was still prefetched, so the next run gets them at once instead
+// of after ack_wait. It is safe after a failed or missing Open.
+func (s *Source) Teardown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, teardownWait)
+	defer cancel()
+	prefetched := s.stopPulling(ctx)
 	s.mu.Lock()
+	held := make([]jetstream.Msg, 0, len(s.pending)+len(prefetched))
 	for _, d := range s.pending {
-		_ = d.msg.Nak()
+		held = append(held, d.msg)
 	}
+	held = append(held, prefetched...) // received after the pending ones: nakked in the order received
 	s.pending = nil
 	s.mu.Unlock()
+	if len(held) > 0 {
+		s.dropPullRequest(ctx)
+		for _, m := range held {
+			_ = m.Nak() // fire and forget: the flush below sees them to the server
+		}
+	}
 	if s.nc != nil {
-		_ = s.nc.FlushTimeout(time.Second) // the naks; if they are lost, ack_wait still redelivers
+		if err := s.nc.FlushWithContext(ctx); err != nil && len(held) > 0 {
+			s.log.Warn("naks not confirmed; JetStream delivers the messages again after ack_wait", "messages", len(held), "error", err)
+		}
 		s.nc.Close()
 	}
 	return nil
+}
+
+// stopPulling drains the pull iterator and returns the messages it had
+// prefetched but Read never took. Draining unsubscribes the iterator's inbox
+// and flushes, so once the iterator reports closed the server has dropped
+// the inbox and delivers nothing more to this process; every message it
+// delivered before is among those returned.
+func (s *Source) stopPulling(ctx context.Context) []jetstream.Msg {
+	if s.iter == nil {
+		return nil
+	}
+	s.iter.Drain()
+	var out []jetstream.Msg
+	for {
+		m, err := s.iter.Next(jetstream.NextContext(ctx))
+		switch {
+		case err == nil:
+			out = append(out, m)
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return out
+		case ctx.Err() != nil:
+			s.log.Warn("pull not stopped in time; messages delivered meanwhile come back after ack_wait", "error", err)
+			return out
+		}
+		// Anything else is a status of the iterator (heartbeat, reconnect): keep draining.
+	}
+}
+
+// dropPullRequest makes JetStream forget this process's pull request before
+// the naks reach it. The request outlives the inbox it names: the server
+// keeps it in the consumer's waiting list until it expires (30s) or the
+// list is next checked for interest. A nakked message the consumer picks
+// up for such a request is lost: nats-server (2.9, and 2.10 by its source)
+// takes it off the redelivery queue, finds nobody listening, and instead
+// of putting it back winds the consumer's stream sequence back by one. It
+// then comes back only after ack_wait, and the last message delivered is
+// delivered a second time. Asking for the consumer's info makes the server
+// check the waiting list for interest and drop the requests nobody listens
+// to; the naks sent after the answer find no such request.
+func (s *Source) dropPullRequest(ctx context.Context) {
+	if s.cons == nil {
+		return
+	}
+	if _, err := s.cons.Info(ctx); err != nil {
+		s.log.Warn("consumer info failed; a nakked message may come back only after ack_wait", "consumer", s.consumer, "error", err)
+	}
 }
