@@ -43,6 +43,9 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := NewLogger(p.Name)
+	if addr := os.Getenv(EnvListen); addr != "" {
+		return serveNetwork(p, addr, log, stdout)
+	}
 	var stop atomic.Pointer[func(context.Context)]
 	register := func(s *grpc.Server) {
 		fn := RegisterServices(s, p, log)

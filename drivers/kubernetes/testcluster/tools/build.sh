@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds kube-apiserver, kubelet and etcd from this module's pinned versions
+# into $CACHE_DIR/k8s/<key>/, where <key> hashes go.mod and go.sum: a second
+# run with the same pins does nothing. Prints the directory.
+set -euo pipefail
+cd "$(dirname "$0")"
+export PATH=/usr/local/go/bin:$PATH
+cache="${CACHE_DIR:-$HOME/.cache/flowctl}"
+k8s=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod)
+key=$(cat go.mod go.sum build.sh | sha256sum | cut -c1-12)
+out="$cache/k8s/$k8s-$key"
+mkdir -p "$out"
+ver="k8s.io/component-base/version"
+minor=$(echo "$k8s" | cut -d. -f2)
+ldflags="-s -w -X $ver.gitVersion=$k8s -X $ver.gitMajor=1 -X $ver.gitMinor=$minor -X $ver.gitTreeState=clean"
+build() { # name package cgo
+  [ -x "$out/$1" ] && return
+  echo "building $1 ($2) into $out; the first build takes a while" >&2
+  CGO_ENABLED=$3 go build -trimpath -ldflags "$ldflags" -o "$out/.$1.tmp" "$2"
+  mv "$out/.$1.tmp" "$out/$1"
+}
+build etcd go.etcd.io/etcd/server/v3 0
+build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver 0
+build kubelet k8s.io/kubernetes/cmd/kubelet 1
+echo "$out"
