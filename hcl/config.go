@@ -177,7 +177,7 @@ type parser struct {
 	// defaultDriver holds the components without a driver block of their
 	// own, to be given the pipeline's.
 	defaultDriver []*Component
-	locals         map[string]*Local
+	locals        map[string]*Local
 	// flowctl is the first flowctl block, to report a second one against.
 	flowctl *hcl.Block
 	plugins map[string]*RequiredPlugin
