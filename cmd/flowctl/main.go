@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowctl/flowctl/drivers"
 	"github.com/flowctl/flowctl/drivers/docker"
+	"github.com/flowctl/flowctl/drivers/kubernetes"
 	"github.com/flowctl/flowctl/drivers/process"
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/catalog"
@@ -153,8 +154,9 @@ func newHost(c *cli.Context) (*host.Host, error) {
 // their engine only when a component uses them.
 func newDrivers(log hclog.Logger) map[string]drivers.Driver {
 	return map[string]drivers.Driver{
-		process.Name: process.Driver{},
-		docker.Name:  docker.New(log),
+		process.Name:    process.Driver{},
+		docker.Name:     docker.New(log),
+		kubernetes.Name: kubernetes.New(log),
 	}
 }
 

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/flowctl/flowctl/drivers"
+	"github.com/flowctl/flowctl/drivers/kubernetes/testcluster"
+)
+
+const accNamespace = "flowctl-acc"
+
+// startCluster starts etcd, kube-apiserver and kube-scheduler for t, with
+// the namespace the tests use (and its default ServiceAccount, which a
+// controller manager would create).
+func startCluster(t *testing.T) (*testcluster.Cluster, kubernetes.Interface) {
+	t.Helper()
+	requireAcc(t, "etcd, kube-apiserver and kube-scheduler built by `make k8s-testcluster`")
+	if _, err := testcluster.BinDir(); err != nil {
+		t.Fatalf("FLOWCTL_ACC=1 but %v", err)
+	}
+	dir, err := os.MkdirTemp("", "flowctl-k8s-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := testcluster.Start(t.Context(), dir)
+	t.Cleanup(func() {
+		if c != nil {
+			c.Stop()
+		}
+		_ = os.RemoveAll(dir)
+	})
+	if err != nil {
+		t.Fatalf("start the test cluster: %v", err)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: accNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().ServiceAccounts(accNamespace).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return c, cs
+}
+
+// podRecorder records the pod events of a namespace.
+type podRecorder struct {
+	mu      sync.Mutex
+	added   []*corev1.Pod
+	deleted []string
+}
+
+func recordPods(t *testing.T, cs kubernetes.Interface) *podRecorder {
+	t.Helper()
+	w, err := cs.CoreV1().Pods(accNamespace).Watch(t.Context(), metav1.ListOptions{LabelSelector: drivers.LabelRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	r := &podRecorder{}
+	go func() {
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			r.mu.Lock()
+			switch ev.Type {
+			case watch.Added:
+				r.added = append(r.added, pod)
+			case watch.Deleted:
+				r.deleted = append(r.deleted, pod.Name)
+			}
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *podRecorder) snapshot() ([]*corev1.Pod, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*corev1.Pod(nil), r.added...), append([]string(nil), r.deleted...)
+}
+
+// nothingLeft fails t when a pod, service or secret of pipeline remains.
+func nothingLeft(t *testing.T, cs kubernetes.Interface, pipeline string) {
+	t.Helper()
+	sel := metav1.ListOptions{LabelSelector: drivers.LabelPipeline + "=" + pipeline}
+	ctx := t.Context()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pods, err1 := cs.CoreV1().Pods(accNamespace).List(ctx, sel)
+		svcs, err2 := cs.CoreV1().Services(accNamespace).List(ctx, sel)
+		secrets, err3 := cs.CoreV1().Secrets(accNamespace).List(ctx, sel)
+		if err1 != nil || err2 != nil || err3 != nil {
+			t.Fatal(err1, err2, err3)
+		}
+		n := len(pods.Items) + len(svcs.Items) + len(secrets.Items)
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("left behind: %d pods, %d services, %d secrets", len(pods.Items), len(svcs.Items), len(secrets.Items))
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func kubernetesPipeline(name, kubeconfig string) string {
+	return fmt.Sprintf(`
+pipeline %q {}
+source "generator" "ticks" {
+  count = 100
+}
+sink "discard" "out" {
+  inputs = [source.ticks]
+  driver "kubernetes" {
+    kubeconfig        = %q
+    namespace         = %q
+    image             = "flowctl-plugin/flowctl:acc"
+    image_pull_policy = "Never"
+    resources         = { cpu = "100m", memory = "64Mi" }
+    labels            = { team = "acc" }
+  }
+}
+`, name, kubeconfig, accNamespace)
+}
+
+// TestAccKubernetesAPI is the API tier: against a real kube-apiserver and
+// scheduler with no node, the driver creates the plugin's Pod, Service and
+// Secret, labelled and shaped as documented, watches the Pod, reports that
+// it cannot start with the scheduler's events, and deletes everything.
+func TestAccKubernetesAPI(t *testing.T) {
+	c, cs := startCluster(t)
+	rec := recordPods(t, cs)
+	dir := t.TempDir()
+	name := uniqueName("acc-k8s")
+	writeFile(t, filepath.Join(dir, "pipeline.hcl"), kubernetesPipeline(name, c.Kubeconfig))
+
+	r := flowctl(t, dir, "apply", "--start-timeout", "15s", "pipeline.hcl")
+	if r.code != 1 {
+		t.Fatalf("apply exit %d, want 1 (no node can run the pod):\n%s", r.code, r.stderr)
+	}
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`Error: plugin failed to start: sink\.out: pod flowctl-acc/flowctl-acc-k8s-\d+-sink-out-[0-9a-f]{6} did not become ready within 15s \(--start-timeout\)`),
+		regexp.MustCompile(`pod status: Pending; Unschedulable: .*no nodes available to schedule pods`),
+		regexp.MustCompile(`pod events:\n  Warning FailedScheduling: .*no nodes available to schedule pods`),
+	} {
+		if !want.MatchString(r.stderr) {
+			t.Errorf("stderr does not match %s:\n%s", want, r.stderr)
+		}
+	}
+
+	added, deleted := rec.snapshot()
+	if len(added) != 1 {
+		t.Fatalf("the driver created %d pods, want 1", len(added))
+	}
+	pod := added[0]
+	for k, want := range map[string]string{drivers.LabelComponent: "sink.out", drivers.LabelPipeline: name, "team": "acc"} {
+		if got := pod.Labels[k]; got != want {
+			t.Errorf("pod label %s = %q, want %q", k, got, want)
+		}
+	}
+	if pod.Labels[drivers.LabelRun] == "" || pod.Labels[drivers.LabelOwner] == "" {
+		t.Errorf("pod has no run or owner label: %v", pod.Labels)
+	}
+	ctr := pod.Spec.Containers[0]
+	if ctr.Image != "flowctl-plugin/flowctl:acc" || ctr.ImagePullPolicy != corev1.PullNever || pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("pod image %q pull %q restart %q", ctr.Image, ctr.ImagePullPolicy, pod.Spec.RestartPolicy)
+	}
+	if !slicesEqual(ctr.Args, []string{"__plugin", "discard"}) {
+		t.Errorf("container args %q, want the built-in plugin's", ctr.Args)
+	}
+	if p := ctr.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/healthz" || p.HTTPGet.Port.IntValue() != drivers.HealthPort {
+		t.Errorf("readiness probe %+v, want GET /healthz on the health port", ctr.ReadinessProbe)
+	}
+	if q := ctr.Resources.Limits[corev1.ResourceMemory]; q.String() != "64Mi" {
+		t.Errorf("memory limit %s, want 64Mi", q.String())
+	}
+	if len(deleted) == 0 || deleted[0] != pod.Name {
+		// Deletion may still be on its way to the watch.
+		time.Sleep(time.Second)
+		if _, deleted = rec.snapshot(); len(deleted) == 0 || deleted[0] != pod.Name {
+			t.Errorf("the pod %s was not deleted (deleted: %v)", pod.Name, deleted)
+		}
+	}
+	nothingLeft(t, cs, name)
+}
+
+func slicesEqual(a, b []string) bool {
+	return strings.Join(a, "\x00") == strings.Join(b, "\x00")
+}
+
+// TestAccKubernetesStaleCleanup SIGKILLs the host while its pod waits to be
+// scheduled: the objects outlive it, and the next apply deletes them.
+func TestAccKubernetesStaleCleanup(t *testing.T) {
+	c, cs := startCluster(t)
+	dir := t.TempDir()
+	name := uniqueName("acc-k8s-stale")
+	writeFile(t, filepath.Join(dir, "pipeline.hcl"), kubernetesPipeline(name, c.Kubeconfig))
+
+	cmd := exec.CommandContext(t.Context(), flowctlBin, "apply", "--start-timeout", "2m", "pipeline.hcl")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sel := metav1.ListOptions{LabelSelector: drivers.LabelPipeline + "=" + name}
+	var stale string
+	for deadline := time.Now().Add(30 * time.Second); stale == "" && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		pods, err := cs.CoreV1().Pods(accNamespace).List(t.Context(), sel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pods.Items) > 0 {
+			stale = pods.Items[0].Name
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	if stale == "" {
+		t.Fatalf("no pod appeared:\n%s", stderr.String())
+	}
+	if _, err := cs.CoreV1().Pods(accNamespace).Get(t.Context(), stale, metav1.GetOptions{}); err != nil {
+		t.Fatalf("the pod did not outlive its host: %v", err)
+	}
+
+	r := flowctl(t, dir, "apply", "--start-timeout", "3s", "pipeline.hcl")
+	want := fmt.Sprintf("Removed pod %s/%s (sink.out of run ", accNamespace, stale)
+	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "left behind by a flowctl that is no longer running.") {
+		t.Errorf("the next apply did not remove the stale pod; stderr:\n%s\nwant %q", r.stderr, want)
+	}
+	nothingLeft(t, cs, name)
+}
+
+// TestKubernetesUnreachable: a kubeconfig whose API server does not answer
+// is an error that names it, before anything is created.
+func TestKubernetesUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	writeFile(t, kubeconfig, strings.ReplaceAll(`apiVersion: v1
+kind: Config
+clusters:
+- name: gone
+  cluster:
+    server: https://ADDR
+users:
+- name: u
+  user:
+    token: x
+contexts:
+- name: gone
+  context:
+    cluster: gone
+    user: u
+current-context: gone
+`, "ADDR", addr))
+	writeFile(t, filepath.Join(dir, "pipeline.hcl"), kubernetesPipeline("unreachable", kubeconfig))
+	r := flowctl(t, dir, "apply", "pipeline.hcl")
+	want := "Error: plugin failed to start: sink.out: the Kubernetes cluster at https://" + addr + " is unreachable: "
+	if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "connection refused. Check the kubeconfig") {
+		t.Errorf("exit %d, stderr:\n%s\nwant it to contain %q", r.code, r.stderr, want)
+	}
+}
