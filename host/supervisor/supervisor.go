@@ -170,6 +170,15 @@ func (in *Instance) Location() string {
 	return fmt.Sprintf("pid %d", in.Pid())
 }
 
+// RemoteAddr is the address a remote plugin is reached at; "" for local
+// processes.
+func (in *Instance) RemoteAddr() string {
+	if in.inst != nil && in.inst.Reattach != nil && in.inst.Reattach.Addr != nil {
+		return in.inst.Reattach.Addr.String()
+	}
+	return ""
+}
+
 // Pid is the plugin's process id, or 0 when it is not a local process.
 func (in *Instance) Pid() int {
 	if rc := in.client.ReattachConfig(); rc != nil {
