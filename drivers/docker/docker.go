@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/mount"
@@ -385,7 +386,7 @@ func (c *containerInstance) wait(ctx context.Context) error {
 		c.log.Debug("container exited", "status", res.StatusCode)
 		return nil
 	case err := <-errs:
-		if client.IsErrNotFound(err) {
+		if cerrdefs.IsNotFound(err) {
 			return nil
 		}
 		return err
@@ -407,7 +408,7 @@ func (c *containerInstance) remove(ctx context.Context) {
 	switch {
 	case err == nil:
 		c.log.Debug("container removed")
-	case client.IsErrNotFound(err), strings.Contains(err.Error(), "already in progress"):
+	case cerrdefs.IsNotFound(err), strings.Contains(err.Error(), "already in progress"):
 	default:
 		c.log.Warn("remove container", "error", err)
 	}
@@ -433,7 +434,7 @@ func (d *Driver) CleanStale(ctx context.Context, _ []drivers.Spec) ([]string, er
 		if !drivers.OwnerGone(c.Labels[drivers.LabelOwner]) {
 			continue
 		}
-		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !client.IsErrNotFound(err) {
+		if err := cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return removed, fmt.Errorf("remove stale container %s: %w", c.ID[:12], err)
 		}
 		name := c.ID[:12]

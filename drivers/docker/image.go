@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/client"
 
@@ -74,7 +75,7 @@ func (d *Driver) pluginImage(ctx context.Context, cli *client.Client, spec drive
 func (d *Driver) ensureImage(ctx context.Context, cli *client.Client, spec drivers.Spec, tag, sum string) error {
 	if _, err := cli.ImageInspect(ctx, tag); err == nil {
 		return nil
-	} else if !client.IsErrNotFound(err) {
+	} else if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("look up image %s: %w", tag, err)
 	}
 	if err := checkStatic(spec.Path); err != nil {
@@ -168,7 +169,7 @@ func imagePresent(ctx context.Context, cli *client.Client, image string) error {
 	switch {
 	case err == nil:
 		return nil
-	case client.IsErrNotFound(err):
+	case cerrdefs.IsNotFound(err):
 		return fmt.Errorf("image %q is not on the Docker daemon at %s: flowctl does not pull images; `docker pull` or `docker build` it first", image, cli.DaemonHost())
 	default:
 		return fmt.Errorf("look up image %q: %w", image, err)
