@@ -148,6 +148,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		"--service-account-signing-key-file="+filepath.Join(pki, "sa.key"),
 		"--service-cluster-ip-range=10.96.0.0/24",
 		"--allow-privileged=true",
+		"--endpoint-reconciler-type=none", // no kubernetes Service endpoints for a loopback address
 		"--enable-priority-and-fairness=false",
 		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--v=0")
