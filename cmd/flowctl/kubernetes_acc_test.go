@@ -295,3 +295,101 @@ current-context: gone
 		t.Errorf("exit %d, stderr:\n%s\nwant it to contain %q", r.code, r.stderr, want)
 	}
 }
+
+// TestAccKubernetesNode is the node tier: a kubelet on containerd joins the
+// test cluster, images are imported with ctr, and a pipeline's plugins run
+// as Pods (imagePullPolicy Never), reached through port-forwards; the
+// stdout sink's output comes back through its Pod's log and is counted.
+func TestAccKubernetesNode(t *testing.T) {
+	c, cs := startCluster(t)
+	if err := testcluster.NodePrerequisites(); err != nil {
+		t.Fatalf("FLOWCTL_ACC=1 but %v", err)
+	}
+	dir := t.TempDir()
+	images := []string{
+		buildImage(t, dir, "flowctl.test/flowctl:acc", flowctlBin, "flowctl"),
+		buildImage(t, dir, "flowctl.test/pause:acc", buildPause(t, dir), "pause"),
+	}
+	if err := c.StartNode(t.Context(), testcluster.NodeOptions{Images: images, PauseImage: "flowctl.test/pause:acc"}); err != nil {
+		t.Fatalf("start the test node: %v\nkubelet log:\n%s\ncontainerd log:\n%s", err, c.LogTail("kubelet", 40), c.LogTail("containerd", 20))
+	}
+	name := uniqueName("acc-k8s-node")
+	driver := fmt.Sprintf(`driver "kubernetes" {
+    kubeconfig        = %q
+    namespace         = %q
+    image             = "flowctl.test/flowctl:acc"
+    image_pull_policy = "Never"
+  }`, c.Kubeconfig, accNamespace)
+	writeFile(t, filepath.Join(dir, "pipeline.hcl"), fmt.Sprintf(`
+pipeline %q {
+  %s
+}
+source "generator" "ticks" {
+  count = 3000
+}
+processor "transform" "tag" {
+  inputs = [source.ticks]
+  set    = { where = "pod" }
+}
+sink "stdout" "out" {
+  inputs = [processor.tag]
+}
+`, name, driver))
+	r := flowctl(t, dir, "apply", "--start-timeout", "2m", "pipeline.hcl")
+	if r.code != 0 {
+		t.Fatalf("apply exit %d:\n%s\nkubelet log:\n%s", r.code, r.stderr, c.LogTail("kubelet", 30))
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.Contains(l, `"where":"pod"`) {
+			got = append(got, l)
+		}
+	}
+	if len(got) != 3000 {
+		t.Errorf("stdout has %d transformed events, want 3000:\n%.2000s", len(got), r.stdout)
+	}
+	for _, row := range []string{`source\.ticks .* kubernetes +- +3000 +3000`, `processor\.tag .* kubernetes +3000 +3000`, `sink\.out .* kubernetes +3000 +- +3000`} {
+		if !regexp.MustCompile(row).MatchString(r.stderr) {
+			t.Errorf("summary has no row %q:\n%s", row, r.stderr)
+		}
+	}
+	nothingLeft(t, cs, name)
+}
+
+// buildImage wraps the static binary bin into a FROM scratch image with
+// the docker CLI and saves it to a tarball for ctr.
+func buildImage(t *testing.T, dir, ref, bin, name string) string {
+	t.Helper()
+	ctx := filepath.Join(dir, "image-"+name)
+	if err := os.MkdirAll(ctx, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ctx, name), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(ctx, "Dockerfile"), fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [\"/%s\"]\n", name, name, name))
+	if out, err := exec.Command("docker", "build", "-q", "-t", ref, ctx).CombinedOutput(); err != nil {
+		t.Fatalf("docker build %s: %v\n%s", ref, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", ref).Run() })
+	tarball := filepath.Join(dir, name+".tar")
+	if out, err := exec.Command("docker", "save", "-o", tarball, ref).CombinedOutput(); err != nil {
+		t.Fatalf("docker save %s: %v\n%s", ref, err, out)
+	}
+	return tarball
+}
+
+func buildPause(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "pause-bin")
+	cmd := exec.Command("go", "build", "-o", out, "github.com/flowctl/flowctl/drivers/kubernetes/testcluster/pause")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build pause: %v\n%s", err, b)
+	}
+	return out
+}

@@ -49,6 +49,9 @@ type Cluster struct {
 
 	mu    sync.Mutex
 	procs []*proc
+	// nodeDir and containerdSock are the node tier's, when it runs.
+	nodeDir        string
+	containerdSock string
 }
 
 type proc struct {
@@ -204,12 +207,17 @@ current-context: test
 
 // start runs one binary of the cluster, logging to DIR/NAME.log.
 func (c *Cluster) start(name string, args ...string) (*proc, error) {
+	return c.startPath(name, filepath.Join(c.Bin, name), args...)
+}
+
+// startPath runs the program at path as name.
+func (c *Cluster) startPath(name, path string, args ...string) (*proc, error) {
 	logPath := filepath.Join(c.Dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(c.Bin, name), args...) //nolint:gosec // the test's own binaries
+	cmd := exec.Command(path, args...) //nolint:gosec // the test's own binaries
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -239,7 +247,8 @@ func (c *Cluster) proc(name string) *proc {
 	return nil
 }
 
-// Stop ends every process, last started first, and waits for them.
+// Stop ends every process, last started first, and waits for them. The
+// node's containers are killed between its kubelet and its containerd.
 func (c *Cluster) Stop() {
 	c.mu.Lock()
 	procs := append([]*proc(nil), c.procs...)
@@ -247,6 +256,9 @@ func (c *Cluster) Stop() {
 	c.mu.Unlock()
 	for i := len(procs) - 1; i >= 0; i-- {
 		p := procs[i]
+		if p.name == "containerd" {
+			c.killTasks()
+		}
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 		select {
 		case <-p.done:
@@ -255,6 +267,45 @@ func (c *Cluster) Stop() {
 			<-p.done
 		}
 	}
+	c.stopNode()
+}
+
+// killTasks kills and deletes every container of the node's containerd.
+func (c *Cluster) killTasks() {
+	ctr := func(args ...string) string {
+		out, _ := exec.Command("/usr/bin/ctr", append([]string{"-a", c.containerdSock, "-n", "k8s.io"}, args...)...).Output()
+		return string(out)
+	}
+	for _, id := range strings.Fields(ctr("tasks", "ls", "-q")) {
+		ctr("tasks", "kill", "-s", "SIGKILL", id)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for _, id := range strings.Fields(ctr("tasks", "ls", "-q")) {
+		ctr("tasks", "delete", "-f", id)
+	}
+	for _, id := range strings.Fields(ctr("containers", "ls", "-q")) {
+		ctr("containers", "delete", id)
+	}
+}
+
+// kubectlGet GETs an API path as the admin user.
+func (c *Cluster) kubectlGet(ctx context.Context, path string) ([]byte, error) {
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second} //nolint:gosec // loopback test cluster
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Server+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+	}
+	return body, err
 }
 
 // LogTail returns the last lines of a process's log, for failure messages.
