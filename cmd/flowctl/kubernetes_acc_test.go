@@ -337,7 +337,7 @@ sink "stdout" "out" {
 `, name, driver))
 	r := flowctl(t, dir, "apply", "--start-timeout", "2m", "pipeline.hcl")
 	if r.code != 0 {
-		t.Fatalf("apply exit %d:\n%s\nkubelet log:\n%s", r.code, r.stderr, c.LogTail("kubelet", 30))
+		t.Fatalf("apply exit %d:\n%s\ncontainerd log:\n%s", r.code, r.stderr, c.LogTail("containerd", 30))
 	}
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {

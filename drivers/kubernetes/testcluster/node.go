@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,6 +89,9 @@ state = %q
   address = %q
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
+  # Root here lacks CAP_SYS_RESOURCE, so no container may get a lower OOM
+  # score adjustment than containerd's own (runc fails otherwise).
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -148,7 +152,13 @@ imageGCLowThresholdPercent: 99
 		"--cert-dir="+filepath.Join(dir, "kubelet", "pki"), "--hostname-override="+NodeName, "--v=1"); err != nil {
 		return err
 	}
-	return waitFor(120*time.Second, "kubelet (node Ready)", func() error { return c.nodeReady(ctx) }, c.proc("kubelet"))
+	if err := waitFor(120*time.Second, "kubelet (node Ready)", func() error { return c.nodeReady(ctx) }, c.proc("kubelet")); err != nil {
+		return err
+	}
+	// The kubelet registers its node with the not-ready taint; the node
+	// lifecycle controller of kube-controller-manager, which this cluster
+	// does not run, lifts it once the node is Ready. Do what it would.
+	return c.apiRequest(ctx, http.MethodPatch, "/api/v1/nodes/"+NodeName, "application/merge-patch+json", `{"spec":{"taints":null}}`)
 }
 
 // nodeReady asks the API server whether the node is Ready.

@@ -290,10 +290,23 @@ func (c *Cluster) killTasks() {
 
 // kubectlGet GETs an API path as the admin user.
 func (c *Cluster) kubectlGet(ctx context.Context, path string) ([]byte, error) {
+	return c.do(ctx, http.MethodGet, path, "", "")
+}
+
+// apiRequest sends body to an API path as the admin user.
+func (c *Cluster) apiRequest(ctx context.Context, method, path, contentType, body string) error {
+	_, err := c.do(ctx, method, path, contentType, body)
+	return err
+}
+
+func (c *Cluster) do(ctx context.Context, method, path, contentType, body string) ([]byte, error) {
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second} //nolint:gosec // loopback test cluster
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Server+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, c.Server+path, strings.NewReader(body))
 	if err != nil {
 		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
 	resp, err := hc.Do(req)
@@ -301,11 +314,11 @@ func (c *Cluster) kubectlGet(ctx context.Context, path string) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, out)
 	}
-	return body, err
+	return out, err
 }
 
 // LogTail returns the last lines of a process's log, for failure messages.
