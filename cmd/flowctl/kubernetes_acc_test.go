@@ -339,6 +339,7 @@ sink "stdout" "out" {
 	if r.code != 0 {
 		t.Fatalf("apply exit %d:\n%s\ncontainerd log:\n%s", r.code, r.stderr, c.LogTail("containerd", 30))
 	}
+	t.Run("pod deleted mid-run", func(t *testing.T) { testPodDeletedMidRun(t, c, cs, dir, driver) })
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if strings.Contains(l, `"where":"pod"`) {
@@ -352,6 +353,81 @@ sink "stdout" "out" {
 		if !regexp.MustCompile(row).MatchString(r.stderr) {
 			t.Errorf("summary has no row %q:\n%s", row, r.stderr)
 		}
+	}
+	nothingLeft(t, cs, name)
+}
+
+// testPodDeletedMidRun deletes the processor's Pod while events flow: the
+// supervisor starts a new Pod and every event arrives.
+func testPodDeletedMidRun(t *testing.T, c *testcluster.Cluster, cs kubernetes.Interface, dir, driver string) {
+	name := uniqueName("acc-k8s-kill")
+	const n = 8000
+	writeFile(t, filepath.Join(dir, "kill.hcl"), fmt.Sprintf(`
+pipeline %q {
+  restart {
+    attempts = 3
+    delay    = "200ms"
+  }
+}
+source "generator" "ticks" {
+  count = %d
+  rate  = 1000
+  batch {
+    size = 50
+  }
+}
+processor "transform" "tag" {
+  inputs = [source.ticks]
+  set    = { where = "pod" }
+  %s
+}
+sink "file" "out" {
+  inputs = [processor.tag]
+  path   = "kill.jsonl"
+}
+`, name, n, driver))
+	cmd := exec.CommandContext(t.Context(), flowctlBin, "apply", "--start-timeout", "2m", "kill.hcl")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deleted := ""
+	for deadline := time.Now().Add(90 * time.Second); deleted == "" && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if countLines(filepath.Join(dir, "kill.jsonl")) < 1000 {
+			continue
+		}
+		pods, err := cs.CoreV1().Pods(accNamespace).List(t.Context(), metav1.ListOptions{LabelSelector: drivers.LabelPipeline + "=" + name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if p.Labels[drivers.LabelComponent] == "processor.tag" {
+				grace := int64(0)
+				if err := cs.CoreV1().Pods(accNamespace).Delete(t.Context(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+					t.Fatal(err)
+				}
+				deleted = p.Name
+			}
+		}
+	}
+	if deleted == "" {
+		_ = cmd.Process.Kill()
+		t.Fatalf("never saw the processor's pod with output flowing:\n%s", stderr.String())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("apply: %v\n%s\nkubelet log:\n%s", err, stderr.String(), c.LogTail("kubelet", 20))
+	}
+	distinct := map[string]bool{}
+	for _, id := range idsOf(readLines(t, filepath.Join(dir, "kill.jsonl"))) {
+		distinct[id] = true
+	}
+	if len(distinct) != n {
+		t.Errorf("%d distinct events arrived, want %d\n%s", len(distinct), n, stderr.String())
+	}
+	if !regexp.MustCompile(`processor\.tag: restarted \(pod flowctl-acc/flowctl-acc-k8s-kill-\d+-processor-tag-[0-9a-f]{6}\)`).MatchString(stderr.String()) {
+		t.Errorf("no restart of processor.tag in a new pod:\n%s", stderr.String())
 	}
 	nothingLeft(t, cs, name)
 }
