@@ -29,10 +29,6 @@ import (
 type Spec struct {
 	// Component is the pipeline address the instance serves, e.g. "sink.out".
 	Component string
-	// Plugin names the plugin (e.g. "generator") and Version its version,
-	// for image names and labels.
-	Plugin  string
-	Version string
 	// Path is the plugin executable and Args its arguments.
 	Path string
 	Args []string

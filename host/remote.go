@@ -62,8 +62,6 @@ func (r *run) prepareRemote(ctx context.Context) error {
 func (r *run) spec(c *PlannedComponent) drivers.Spec {
 	return drivers.Spec{
 		Component: c.Address().String(),
-		Plugin:    c.Plugin.Name,
-		Version:   c.Plugin.Version,
 		Path:      c.Plugin.Path,
 		Args:      c.Plugin.Args,
 		Dir:       r.plan.Dir,
