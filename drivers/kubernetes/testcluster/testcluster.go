@@ -3,7 +3,7 @@
 // kube-scheduler, built from their Go modules by tools/build.sh (pinned in
 // tools/go.mod, cached under $CACHE_DIR/k8s), on loopback ports, with a
 // kubeconfig that authenticates with a static token. Stop ends every
-// process and deletes the data.
+// process; the caller deletes the directory.
 //
 // Without a node the cluster is the API tier: objects are created, watched,
 // scheduled (or not) and deleted, but no Pod runs. StartNode adds the node
