@@ -305,6 +305,38 @@ sink "file" "out" {
 		t.Errorf("plan does not name the processor's driver:\n%s%s", r.stdout, r.stderr)
 	}
 	noContainersLeft(t, cli, name)
+
+	// The same with an image of flowctl given by name: the container's
+	// command is the built-in plugin's arguments.
+	image := "flowctl.test/flowctl:docker-acc"
+	buildImage(t, dir, image, flowctlBin, "flowctl")
+	writeFile(t, filepath.Join(dir, "image.hcl"), fmt.Sprintf(`
+pipeline %q {}
+source "generator" "ticks" {
+  count = 500
+}
+processor "transform" "tag" {
+  inputs = [source.ticks]
+  set    = { where = "image" }
+  driver "docker" {
+    image = %q
+  }
+}
+sink "file" "out" {
+  inputs = [processor.tag]
+  path   = "image.jsonl"
+}
+`, name, image))
+	r = flowctl(t, dir, "apply", "--reset", "image.hcl")
+	if r.code != 0 {
+		t.Fatalf("apply with an image: exit %d:\n%s", r.code, r.stderr)
+	}
+	lines = readLines(t, filepath.Join(dir, "image.jsonl"))
+	sameSeq(t, "image", idsOf(lines), ids("", 1, 500))
+	if lines[0].Attributes["where"] != "image" {
+		t.Errorf("not transformed: %+v", lines[0])
+	}
+	noContainersLeft(t, cli, name)
 }
 
 // TestAccDockerErrors: a daemon that is not there and an image that is not
