@@ -340,6 +340,29 @@ sink "stdout" "out" {
 		t.Fatalf("apply exit %d:\n%s\ncontainerd log:\n%s", r.code, r.stderr, c.LogTail("containerd", 30))
 	}
 	t.Run("pod deleted mid-run", func(t *testing.T) { testPodDeletedMidRun(t, c, cs, dir, driver) })
+	t.Run("image not on the node", func(t *testing.T) {
+		name := uniqueName("acc-k8s-noimage")
+		writeFile(t, filepath.Join(dir, "noimage.hcl"), fmt.Sprintf(`
+pipeline %q {}
+source "generator" "ticks" {
+  count = 10
+}
+sink "discard" "out" {
+  inputs = [source.ticks]
+  %s
+}
+`, name, strings.Replace(driver, "flowctl.test/flowctl:acc", "flowctl.test/missing:0", 1)))
+		r := flowctl(t, dir, "apply", "--start-timeout", "1m", "noimage.hcl")
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`Error: plugin failed to start: sink\.out: pod flowctl-acc/\S+ cannot start its container: ErrImageNeverPull: `),
+			regexp.MustCompile(`pod events:\n(  .*\n)*  Normal Scheduled: Successfully assigned flowctl-acc/\S+ to flowctl-test-node\n(  .*\n)*  Warning ErrImageNeverPull: Container image "flowctl.test/missing:0" is not present with pull policy of Never`),
+		} {
+			if r.code != 1 || !want.MatchString(r.stderr) {
+				t.Errorf("exit %d, stderr does not match %s:\n%s", r.code, want, r.stderr)
+			}
+		}
+		nothingLeft(t, cs, name)
+	})
 	var got []string
 	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if strings.Contains(l, `"where":"pod"`) {
