@@ -53,6 +53,9 @@ type Pipeline struct {
 	// every component without one of its own; the built-in defaults when
 	// there is none. Component.Restart is what applies to each component.
 	Restart Restart
+	// Driver is the pipeline block's driver block, the driver of every
+	// component without one of its own; nil when there is none.
+	Driver *Driver
 	// DeclRange is the block header's range; the zero Range when the file
 	// has no pipeline block.
 	DeclRange hcl.Range
@@ -80,8 +83,11 @@ type Component struct {
 	// OnError is what the component does with events it fails, with
 	// defaults applied; nil for sources, never nil for processors and sinks.
 	OnError *OnError
+	// Driver is where the component's plugin runs: its own driver block,
+	// else the pipeline block's, else the local process driver. Never nil.
+	Driver *Driver
 	// Body is the plugin's part of the block: everything except the
-	// host-owned settings (inputs, batch, restart, on_error, retry,
+	// host-owned settings (inputs, batch, restart, on_error, retry, driver,
 	// dead_letter). DecodeComponent decodes it.
 	Body hcl.Body
 	// DeclRange is the block header; TypeRange and NameRange its labels.
@@ -136,12 +142,12 @@ var rootSchema = &hcl.BodySchema{
 
 var pipelineSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: "description"}, {Name: shutdownTimeoutAttr}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: restartBlock}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: restartBlock}, {Type: driverBlock, LabelNames: []string{"name"}}},
 }
 
 var componentSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}, {Name: onErrorAttr}, {Name: deadLetterAttr}},
-	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}, {Type: restartBlock}, {Type: retryBlock}},
+	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}, {Type: restartBlock}, {Type: retryBlock}, {Type: driverBlock, LabelNames: []string{"name"}}},
 }
 
 var batchSchema = &hcl.BodySchema{
@@ -168,7 +174,10 @@ type parser struct {
 	// defaultRestart holds the components without a restart block of their
 	// own, to be given the pipeline's once every block is read.
 	defaultRestart []*Component
-	locals         map[string]*Local
+	// defaultDriver holds the components without a driver block of their
+	// own, to be given the pipeline's.
+	defaultDriver []*Component
+	locals        map[string]*Local
 	// flowctl is the first flowctl block, to report a second one against.
 	flowctl *hcl.Block
 	plugins map[string]*RequiredPlugin
@@ -206,6 +215,9 @@ func (p *parser) pipeline(block *hcl.Block) hcl.Diagnostics {
 	if ok {
 		p.cfg.Pipeline.Restart = restart
 	}
+	driver, _, moreDiags := parseDriver("pipeline block", content.Blocks)
+	diags = append(diags, moreDiags...)
+	p.cfg.Pipeline.Driver = driver
 	return diags
 }
 
@@ -275,6 +287,17 @@ func (p *parser) component(kind Kind, block *hcl.Block) hcl.Diagnostics {
 		c.Restart = restart
 	} else {
 		p.defaultRestart = append(p.defaultRestart, c)
+	}
+
+	driver, ok, moreDiags := parseDriver(kind.String(), content.Blocks)
+	diags = append(diags, moreDiags...)
+	switch {
+	case !ok:
+		p.defaultDriver = append(p.defaultDriver, c)
+	case driver != nil:
+		c.Driver = driver
+	default:
+		c.Driver = defaultDriver() // an unknown driver, reported
 	}
 
 	onError, moreDiags := parseOnError(kind, content)

@@ -22,6 +22,7 @@
 //	    delay     = "1s"            # wait before the first restart, doubling (default 1s)
 //	    max_delay = "30s"           # longest wait (default 30s, never below delay)
 //	  }
+//	  driver "docker" {}            # default driver of every component (default: process)
 //	}
 //	source "generator" "ticks" {    # kind, component type, component name
 //	  count = var.count
@@ -48,6 +49,9 @@
 //	  inputs      = [processor.tag]
 //	  dead_letter = sink.failed     # alone: on_error = "dead_letter"
 //	  path        = var.output
+//	  driver "kubernetes" {         # any component; replaces the pipeline's whole
+//	    image = "flowctl:0.1.0"     # (driver.go lists each driver's settings)
+//	  }
 //	}
 //	sink "file" "failed" {          # a dead-letter sink needs no inputs
 //	  path = "failed.jsonl"
@@ -56,8 +60,8 @@
 // A component's address is kind.name (source.ticks); names are unique per
 // kind. The block's first label is the component type the plugin serves.
 //
-// The host owns inputs, batch, restart, on_error, retry and dead_letter in
-// every component block: no plugin sees them or can declare an attribute by
+// The host owns inputs, batch, restart, on_error, retry, dead_letter and
+// driver in every component block: no plugin sees them or can declare an attribute by
 // those names. A component's restart block (or else the pipeline's) says how
 // its plugin is restarted after it crashes; a source has nothing else, since
 // it does not fail event by event. on_error says what a processor or sink
@@ -75,13 +79,13 @@
 // first phase with errors and prints them with WriteDiagnostics.
 //
 //  1. Parse / ParseFile: syntax, block structure, names, duplicates, the
-//     host-owned parts of the pipeline block (shutdown_timeout, restart)
-//     and of component blocks (inputs, batch, restart, on_error, retry,
-//     dead_letter). Inputs and dead_letter are read from the syntax as
+//     host-owned parts of the pipeline block (shutdown_timeout, restart,
+//     driver) and of component blocks (inputs, batch, restart, on_error,
+//     retry, dead_letter, driver). Inputs and dead_letter are read from the syntax as
 //     references, never evaluated; whether they name a declared component
 //     is the DAG's business (host/pipeline). Everything Parse evaluates
-//     (variable defaults and types, descriptions, batch and delivery
-//     settings) must be a constant: no variable has a value yet.
+//     (variable defaults and types, descriptions, batch, delivery and
+//     driver settings) must be a constant: no variable has a value yet.
 //  2. Config.EvalContext: the value of every variable (-var from the command
 //     line, else the default), and the function table.
 //  3. DecodeComponent: a component's remaining body against its plugin's

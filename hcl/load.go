@@ -175,6 +175,12 @@ func parseSources(dir, name string, files []source) (*Config, hcl.Diagnostics) {
 	for _, c := range p.defaultRestart {
 		c.Restart = cfg.Pipeline.Restart
 	}
+	for _, c := range p.defaultDriver {
+		c.Driver = cfg.Pipeline.Driver
+		if c.Driver == nil {
+			c.Driver = defaultDriver()
+		}
+	}
 	diags = append(diags, p.resolveLocals()...)
 	return cfg, diags
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/flowctl/flowctl/host/checkpoint"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
-	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -63,6 +62,10 @@ type run struct {
 	plan  *Plan
 	opts  ApplyOptions
 	store *checkpoint.Store
+	// id names the run in remote drivers' labels; authority issues the
+	// certificates of remote plugins (nil when none runs remotely).
+	id        string
+	authority *drivers.Authority
 
 	// streamCtx parents every plugin stream; it ends when routing does.
 	streamCtx context.Context
@@ -111,7 +114,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir(plan)
 	}
-	r := &run{h: h, plan: plan, opts: opts, members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{}}
+	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{}}
 	start := time.Now()
 	if obs := observers(opts.Observers); len(obs) > 0 {
 		obs.runStarted(runView{r})
@@ -144,6 +147,9 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	// Plugins are stopped on every path, also when ctx is already done.
 	defer r.stopAll(context.WithoutCancel(ctx))
 	h.say("Starting %d plugins for pipeline %q...\n", len(plan.Components), plan.Config.Pipeline.Name)
+	if err := r.prepareRemote(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.startAll(ctx); err != nil {
 		return nil, err
 	}
@@ -286,11 +292,7 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
 	}
-	spec := drivers.Spec{Component: c.Address().String(), Path: c.Plugin.Path, Args: c.Plugin.Args, Dir: r.plan.Dir, Checksum: c.Plugin.Checksum,
-		// The host registers the plugins it runs with the control plane;
-		// they must not register themselves too.
-		Env: []string{pluginsdk.EnvEndpoint + "="}}
-	return supervisor.Start(ctx, driver, spec, supervisor.Options{
+	return supervisor.Start(ctx, driver, r.spec(c), supervisor.Options{
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
 	})
@@ -473,7 +475,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 				cause = err
 				continue
 			}
-			r.h.say("%s: restarted (pid %d).\n", m.c.Address(), inst.Pid())
+			r.h.say("%s: restarted (%s).\n", m.c.Address(), inst.Location())
 			return s, nil
 		}
 	}

@@ -12,7 +12,11 @@ package host
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -132,7 +136,12 @@ func (h *Host) planComponent(ctx context.Context, rs *resolver, comp *flowhcl.Co
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: "process"}, diags
+	driver := comp.Driver.Name
+	if _, ok := h.Drivers[driver]; !ok {
+		return nil, append(diags, diagAt(comp.Driver.DeclRange, "Driver not available",
+			fmt.Sprintf("This flowctl has no %q driver; it has %s.", driver, strings.Join(slices.Sorted(maps.Keys(h.Drivers)), ", ")))...)
+	}
+	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver}, diags
 }
 
 func topoSorted(plan *Plan) []*PlannedComponent {

@@ -35,11 +35,12 @@ const (
 	// EnvComponentID names the registration; default <plugin>@<host>:<pid>.
 	EnvComponentID = "FLOWCTL_COMPONENT_ID"
 	EnvToken       = "FLOWCTL_TOKEN"
-	// EnvTLSCA turns TLS on and verifies the control plane with this CA;
-	// EnvTLSCert and EnvTLSKey are the client certificate for mutual TLS.
-	EnvTLSCA   = "FLOWCTL_TLS_CA"
-	EnvTLSCert = "FLOWCTL_TLS_CERT"
-	EnvTLSKey  = "FLOWCTL_TLS_KEY"
+	// EnvEndpointCA turns TLS on and verifies the control plane with this
+	// CA; EnvEndpointCert and EnvEndpointKey are the client certificate for
+	// mutual TLS. (EnvTLSCert and friends are network mode's.)
+	EnvEndpointCA   = "FLOWCTL_TLS_CA"
+	EnvEndpointCert = "FLOWCTL_TLS_CERT"
+	EnvEndpointKey  = "FLOWCTL_TLS_KEY"
 )
 
 // announcer registers the plugin with a control plane and heartbeats. Its
@@ -137,7 +138,7 @@ func (a *announcer) deregisterOnTerm() {
 }
 
 func clientCredentials() (credentials.TransportCredentials, error) {
-	ca, cert, key := os.Getenv(EnvTLSCA), os.Getenv(EnvTLSCert), os.Getenv(EnvTLSKey)
+	ca, cert, key := os.Getenv(EnvEndpointCA), os.Getenv(EnvEndpointCert), os.Getenv(EnvEndpointKey)
 	if ca == "" && cert == "" && key == "" {
 		return insecure.NewCredentials(), nil
 	}
@@ -145,17 +146,17 @@ func clientCredentials() (credentials.TransportCredentials, error) {
 	if ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", EnvTLSCA, err)
+			return nil, fmt.Errorf("%s: %w", EnvEndpointCA, err)
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: %s holds no PEM certificate", EnvTLSCA, ca)
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", EnvEndpointCA, ca)
 		}
 	}
 	if cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", EnvTLSCert, EnvTLSKey, err)
+			return nil, fmt.Errorf("%s/%s: %w", EnvEndpointCert, EnvEndpointKey, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

@@ -49,6 +49,9 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 		log.Warn("cannot profile", "error", err)
 	}
 	defer stopProfile()
+	if addr := os.Getenv(EnvListen); addr != "" {
+		return serveNetwork(p, addr, log, stdout)
+	}
 	var stop atomic.Pointer[func(context.Context)]
 	register := func(s *grpc.Server) {
 		fn := RegisterServices(s, p, log)

@@ -19,12 +19,16 @@ import (
 // function tears down the configured component, if any, and is safe to call
 // more than once.
 func RegisterServices(s *grpc.Server, p Plugin, log hclog.Logger) (stop func(context.Context)) {
+	return registerServices(s, p, log).teardown
+}
+
+func registerServices(s *grpc.Server, p Plugin, log hclog.Logger) *server {
 	srv := &server{plugin: p, log: log}
 	flowctlv1.RegisterPluginServer(s, &baseService{srv: srv})
 	flowctlv1.RegisterSourceServer(s, &sourceService{srv: srv})
 	flowctlv1.RegisterProcessorServer(s, &processorService{srv: srv})
 	flowctlv1.RegisterSinkServer(s, &sinkService{srv: srv})
-	return srv.teardown
+	return srv
 }
 
 // server holds the one component instance a plugin process runs: the host

@@ -13,6 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/flowctl/flowctl/drivers"
+	"github.com/flowctl/flowctl/drivers/docker"
+	"github.com/flowctl/flowctl/drivers/kubernetes"
 	"github.com/flowctl/flowctl/drivers/process"
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/catalog"
@@ -164,11 +166,21 @@ func newHost(c *cli.Context) (*host.Host, error) {
 			Builtins:    names,
 			Version:     version,
 		}),
-		Drivers:  map[string]drivers.Driver{process.Name: process.Driver{}},
+		Drivers:  newDrivers(log),
 		UI:       c.App.ErrWriter,
 		Stdout:   c.App.Writer,
 		LogLevel: level,
 	}, nil
+}
+
+// newDrivers lists the drivers a pipeline may name; remote ones connect to
+// their engine only when a component uses them.
+func newDrivers(log hclog.Logger) map[string]drivers.Driver {
+	return map[string]drivers.Driver{
+		process.Name:    process.Driver{},
+		docker.Name:     docker.New(log),
+		kubernetes.Name: kubernetes.New(log),
+	}
 }
 
 func asExitCoder(err error, target *cli.ExitCoder) bool {

@@ -16,6 +16,13 @@
 // SocketDir (go-plugin's shared temporary directory) it is always on.
 // Remote plugins (network mode) always use TLS.
 //
+// Remote drivers (docker, kubernetes) hand back a reattach address instead of
+// a command: the plugin serves in network mode, and the supervisor attaches
+// with go-plugin's reattach over the mutual TLS the driver set up, using the
+// protocol version the plugin's handshake line negotiated. Their output
+// comes through the driver: the log is relayed under the component's name
+// as go-plugin does for local processes.
+//
 // An Instance owns its go-plugin client. Stop asks the plugin to drain and
 // tear down (Stop RPC), then kills it; Kill skips the request. Either leaves
 // no process behind, and both are safe to call after a failed start.
@@ -68,6 +75,9 @@ type Instance struct {
 	Driver  string
 	// Path is the plugin binary, for messages.
 	Path string
+	// Where names a remote instance ("container 3f2a9c01b7de"); empty for
+	// local processes.
+	Where string
 
 	log    hclog.Logger
 	client *plugin.Client
@@ -94,11 +104,15 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 	if opts.SocketDir != "" {
 		spec.Env = append(spec.Env, plugin.EnvUnixSocketDir+"="+opts.SocketDir)
 	}
+	in := &Instance{Address: spec.Component, Driver: driver.Name(), Path: spec.Path, log: log, stderr: newTailBuffer(20), startTimeout: opts.StartTimeout}
+	spec.Stdout = opts.Stdout
+	spec.Stderr = io.MultiWriter(in.stderr, &logRelay{log: log})
+	spec.StartTimeout = opts.StartTimeout
 	di, err := driver.Prepare(ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrPluginStart, spec.Component, err)
+		return nil, fmt.Errorf("%w: %s: %w%s", ErrPluginStart, spec.Component, err, in.stderrHint())
 	}
-	in := &Instance{Address: spec.Component, Driver: driver.Name(), Path: spec.Path, log: log, inst: di, stderr: newTailBuffer(20), startTimeout: opts.StartTimeout}
+	in.inst, in.Where = di, di.Where
 	cfg := &plugin.ClientConfig{
 		HandshakeConfig:  pluginsdk.HandshakeConfig(),
 		VersionedPlugins: pluginsdk.VersionedPlugins(nil),
@@ -111,6 +125,12 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 		Stderr:           in.stderr,
 		SyncStdout:       opts.Stdout,
 		GRPCDialOptions:  pluginsdk.DialOptions(),
+	}
+	if di.Reattach != nil {
+		// A reattached client dispenses from Plugins, for the version the
+		// plugin's handshake line negotiated.
+		cfg.Plugins = pluginsdk.VersionedPlugins(nil)[di.Reattach.ProtocolVersion]
+		cfg.TLSConfig = di.TLS
 	}
 	if len(spec.Checksum) > 0 && di.Cmd != nil {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: spec.Checksum, Hash: sha256.New()}
@@ -159,7 +179,28 @@ func (in *Instance) handshake(ctx context.Context) error {
 	in.conn = conn
 	in.Plugin = flowctlv1.NewPluginClient(conn)
 	in.Protocol = in.client.NegotiatedVersion()
+	if in.inst.Reattach != nil {
+		in.Protocol = in.inst.Reattach.ProtocolVersion
+	}
 	return nil
+}
+
+// Location names where the plugin runs, for people: "pid 1234" or the
+// remote driver's words ("container 3f2a9c01b7de").
+func (in *Instance) Location() string {
+	if in.Where != "" {
+		return in.Where
+	}
+	return fmt.Sprintf("pid %d", in.Pid())
+}
+
+// RemoteAddr is the address a remote plugin is reached at; "" for local
+// processes.
+func (in *Instance) RemoteAddr() string {
+	if in.inst != nil && in.inst.Reattach != nil && in.inst.Reattach.Addr != nil {
+		return in.inst.Reattach.Addr.String()
+	}
+	return ""
 }
 
 // Pid is the plugin's process id, or 0 when it is not a local process.
@@ -254,7 +295,7 @@ func (in *Instance) Kill(ctx context.Context) {
 	case <-done:
 	case <-time.After(killGrace):
 		in.log.Warn("plugin did not shut down; killing its process")
-		in.killProcess()
+		in.killProcess(ctx)
 		<-done
 	}
 	in.cleanup(ctx)
@@ -265,14 +306,25 @@ const killGrace = 3 * time.Second
 
 // Abort ends a plugin known to be broken (hung, or crashed) at once.
 func (in *Instance) Abort(ctx context.Context) {
-	in.killProcess()
+	in.killProcess(ctx)
 	in.client.Kill()
 	in.cleanup(ctx)
 }
 
-func (in *Instance) killProcess() {
-	if in.inst != nil && in.inst.Cmd != nil && in.inst.Cmd.Process != nil {
+func (in *Instance) killProcess(ctx context.Context) {
+	if in.inst == nil {
+		return
+	}
+	if in.inst.Cmd != nil && in.inst.Cmd.Process != nil {
 		_ = in.inst.Cmd.Process.Kill()
+	}
+	// A remote plugin's runner ends its container or pod.
+	if rc := in.inst.Reattach; rc != nil && rc.ReattachFunc != nil {
+		if r, err := rc.ReattachFunc(); err == nil {
+			if err := r.Kill(ctx); err != nil {
+				in.log.Warn("kill remote plugin", "instance", in.Where, "error", err)
+			}
+		}
 	}
 }
 
@@ -325,6 +377,9 @@ func (in *Instance) Watch(ctx context.Context, opts HealthOptions) error {
 		case <-tick.C:
 		}
 		if in.client.Exited() {
+			if in.Where != "" {
+				return fmt.Errorf("%s: plugin exited (%s)", in.Address, in.Where)
+			}
 			return fmt.Errorf("%s: plugin process exited", in.Address)
 		}
 		hctx, cancel := context.WithTimeout(ctx, opts.Interval)

@@ -1,0 +1,89 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/flowctl/flowctl/drivers"
+	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/pluginsdk"
+)
+
+// This file is what Apply does for remote drivers (docker, kubernetes): a
+// run id for their labels, a certificate authority for network mode, and
+// the removal of what crashed earlier runs left behind.
+
+// newRunID names one apply: the start time and a random suffix, short and
+// valid as a label value everywhere.
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return time.Now().UTC().Format("20060102t150405") + "-" + hex.EncodeToString(b)
+}
+
+// prepareRemote issues the run's CA when a component runs remotely, and
+// lets each remote driver in use remove what runs whose host is gone left
+// behind. A driver that cannot clean up (its daemon is down) says why when
+// its first plugin starts; here it is only logged.
+func (r *run) prepareRemote(ctx context.Context) error {
+	byDriver := map[drivers.Remote][]drivers.Spec{}
+	var order []drivers.Remote
+	for _, c := range r.plan.Components {
+		rd, ok := r.h.Drivers[c.Driver].(drivers.Remote)
+		if !ok {
+			continue
+		}
+		if r.authority == nil {
+			a, err := drivers.NewAuthority(r.id)
+			if err != nil {
+				return err
+			}
+			r.authority = a
+		}
+		if _, seen := byDriver[rd]; !seen {
+			order = append(order, rd)
+		}
+		byDriver[rd] = append(byDriver[rd], r.spec(c))
+	}
+	for _, rd := range order {
+		removed, err := rd.CleanStale(ctx, byDriver[rd])
+		for _, what := range removed {
+			r.h.say("Removed %s, left behind by a flowctl that is no longer running.\n", what)
+		}
+		if err != nil {
+			r.h.Log.Debug("clean up stale plugins", "driver", rd.Name(), "error", err)
+		}
+	}
+	return nil
+}
+
+// spec describes c's plugin instance to its driver.
+func (r *run) spec(c *PlannedComponent) drivers.Spec {
+	return drivers.Spec{
+		Component: c.Address().String(),
+		Path:      c.Plugin.Path,
+		Args:      c.Plugin.Args,
+		Dir:       r.plan.Dir,
+		Checksum:  c.Plugin.Checksum,
+		Pipeline:  r.plan.Config.Pipeline.Name,
+		RunID:     r.id,
+		Options:   driverOptions(c.Node.Component.Driver),
+		Authority: r.authority,
+		// The host registers the plugins it runs with the control plane;
+		// they must not register themselves too.
+		Env: []string{pluginsdk.EnvEndpoint + "="},
+	}
+}
+
+func driverOptions(d *flowhcl.Driver) drivers.Options {
+	if d == nil {
+		return drivers.Options{}
+	}
+	return drivers.Options{
+		Image: d.Image, Env: d.Env, Mounts: d.Mounts, Network: d.Network, CPU: d.CPU, Memory: d.Memory,
+		Namespace: d.Namespace, Resources: d.Resources, Labels: d.Labels, ServiceAccount: d.ServiceAccount,
+		Kubeconfig: d.Kubeconfig, PullPolicy: d.PullPolicy,
+	}
+}
