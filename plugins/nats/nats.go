@@ -33,20 +33,28 @@
 //
 // The source reads a stream through a durable pull consumer with explicit
 // acks (created when missing; one consumer per source component). The
-// position of an event is the reading process's start time and the
-// message's stream sequence. A message is acknowledged to JetStream only
-// when flowctl acks its position, that is once every sink has it. A message
-// the source read but flowctl never acked (the plugin or flowctl crashed)
-// is delivered again by JetStream after ack_wait (at once when the source
-// was stopped in order: it naks what it holds): re-delivery comes from the
-// stream, not from memory. Acks for positions of an earlier, crashed
-// process are not passed on (this process never read those messages), so
-// JetStream redelivers them too; at least once, never lost.
+// position of an event is the reading process's start time, the number of
+// the delivery in that process and the message's stream sequence (see
+// Position). A message is acknowledged to JetStream only when flowctl acks
+// its position, that is once every sink has it. A message the source read
+// but flowctl never acked (the plugin or flowctl crashed) is delivered
+// again by JetStream after ack_wait (at once when the source was stopped in
+// order: it naks what it holds): re-delivery comes from the stream, not
+// from memory. Acks for positions of an earlier, crashed process are not
+// passed on (this process never read those messages), so JetStream
+// redelivers them too; at least once, never lost.
+//
+// JetStream also delivers a message again to the same process when
+// ack_wait runs out while flowctl still holds it (a slow sink). The second
+// copy is a new event with a position of its own, after the first; each
+// copy is acked to JetStream when flowctl acks its position.
 //
 // The durable consumer, not flowctl's checkpoint, is the cursor: a
 // restarted source carries on where the consumer stands. Only when the
 // consumer does not exist yet and flowctl resumes from a checkpoint does
-// the new consumer start after the checkpoint's stream sequence.
+// the new consumer start after the checkpoint's stream sequence. A
+// checkpoint written by an earlier version (positions of 16 bytes, without
+// the delivery) resumes the same way.
 //
 // The source runs until flowctl stops it, or, with end_when_idle, ends once
 // no message arrived for that long while none was awaiting its ack.

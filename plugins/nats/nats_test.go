@@ -149,7 +149,7 @@ func TestAccRoundTrip(t *testing.T) {
 	if n := len(res.Positions); n != 5 {
 		t.Fatalf("%d batches, want 5 of 10", n)
 	}
-	if _, seq, _ := ParsePosition(res.Positions[4]); seq != 50 {
+	if _, _, seq, _ := ParsePosition(res.Positions[4]); seq != 50 {
 		t.Errorf("last position is stream sequence %d, want 50", seq)
 	}
 }
@@ -257,9 +257,9 @@ func TestAccSourceTeardownHandsBackWhatItHeld(t *testing.T) {
 		t.Errorf("after teardown: delivered up to %d, ack floor %d; want 30 and 0 (a delivered sequence wound back means JetStream lost a nakked message)",
 			info.Delivered.Stream, info.AckFloor.Stream)
 	}
-	// A bounded read: when one reader gets a stream sequence twice, Ack
-	// finds only the first copy, the second stays awaiting its ack and
-	// end_when_idle never ends the input.
+	// A bounded read: should a message get stuck awaiting its ack (a copy
+	// delivered twice to the reader and acked once), end_when_idle would
+	// never end the input.
 	h := sdktest.New(t, Plugin(version))
 	h.MustConfigure(t, pluginsdk.KindSource, "nats", map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "held", "end_when_idle": "500ms"})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
@@ -299,14 +299,27 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, stream, consumer string)
 }
 
 // A consumer created while flowctl resumes from a checkpoint starts after
-// the checkpoint's sequence.
+// the checkpoint's sequence, also from a checkpoint an earlier version
+// wrote.
 func TestAccNewConsumerStartsAfterCheckpoint(t *testing.T) {
 	testserver.Acc(t, needs)
 	srv := testserver.StartNATS(t)
 	mustWrite(t, map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}, events(1, 10))
-	res := read(t, map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "late", "end_when_idle": "300ms"}, sdktest.ReadOptions{From: Position(1, 6)})
-	if len(res.Events) != 4 || res.Events[0].ID != "e0007" {
-		t.Fatalf("read %d events from %v, want e0007..e0010", len(res.Events), res.Events)
+	tests := []struct {
+		name     string
+		consumer string
+		from     pluginsdk.Position
+	}{
+		{"position", "late", Position(1, 9, 6)},
+		{"position of an earlier version", "older", legacyPosition(1, 6)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := read(t, map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": tt.consumer, "end_when_idle": "300ms"}, sdktest.ReadOptions{From: tt.from})
+			if len(res.Events) != 4 || res.Events[0].ID != "e0007" {
+				t.Fatalf("read %d events from %v, want e0007..e0010", len(res.Events), res.Events)
+			}
+		})
 	}
 }
 

@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -50,15 +51,18 @@ type Source struct {
 
 	epoch uint64 // this process's positions
 
-	// mu guards pending: Read appends, Ack removes, concurrently.
-	mu      sync.Mutex
-	pending []delivered // handed to flowctl, not acked; in the order read
+	// mu guards deliveries and pending: Read appends, Ack removes,
+	// concurrently.
+	mu         sync.Mutex
+	deliveries uint64      // messages handed to flowctl by this process, redeliveries included
+	pending    []delivered // handed to flowctl, not acked; in the order read, so by delivery
 }
 
 // delivered is a message handed to flowctl.
 type delivered struct {
-	msg jetstream.Msg
-	seq uint64
+	msg      jetstream.Msg
+	delivery uint64 // its number among this process's deliveries, from 1
+	seq      uint64 // its stream sequence
 }
 
 var _ pluginsdk.Source = (*Source)(nil)
@@ -105,21 +109,46 @@ func newSource(init pluginsdk.Init) (pluginsdk.Source, error) {
 	return s, nil
 }
 
+// Lengths of a nats source position, and of the positions of earlier
+// versions (without the delivery), which checkpoints may still hold.
+const (
+	positionLen       = 24
+	legacyPositionLen = 16
+)
+
 // Position encodes a nats source position: the epoch of the process that
-// read the message (its start time in nanoseconds), then the message's
-// stream sequence, 8 bytes each, big-endian. The epoch tells this
-// process's positions from an earlier one's.
-func Position(epoch, seq uint64) pluginsdk.Position {
-	p := binary.BigEndian.AppendUint64(make(pluginsdk.Position, 0, 16), epoch)
+// read the message (its start time in nanoseconds), the message's delivery
+// (its number among the messages that process handed to flowctl, from 1,
+// redeliveries included) and its stream sequence; 8 bytes each,
+// big-endian, 24 in all.
+//
+// The epoch tells this process's positions from an earlier one's. The
+// delivery makes each position unique and ordered as the process read:
+// a stream sequence is neither, since JetStream delivers an unacked
+// message again after ack_wait, also to the process still holding the
+// first copy. Byte order is therefore the order of the events (a later
+// process has a later epoch). The stream sequence is where a consumer
+// created on resume starts after.
+func Position(epoch, delivery, seq uint64) pluginsdk.Position {
+	p := make(pluginsdk.Position, 0, positionLen)
+	p = binary.BigEndian.AppendUint64(p, epoch)
+	p = binary.BigEndian.AppendUint64(p, delivery)
 	return binary.BigEndian.AppendUint64(p, seq)
 }
 
-// ParsePosition decodes a nats source position.
-func ParsePosition(p pluginsdk.Position) (epoch, seq uint64, err error) {
-	if len(p) != 16 {
-		return 0, 0, fmt.Errorf("position %q is not a nats position (epoch and stream sequence, 16 bytes)", p.String())
+// ParsePosition decodes a nats source position. It also accepts the
+// 16-byte positions of earlier versions (epoch and stream sequence) that a
+// checkpoint may still hold: their delivery is 0, which no position of
+// this version has.
+func ParsePosition(p pluginsdk.Position) (epoch, delivery, seq uint64, err error) {
+	switch len(p) {
+	case positionLen:
+		return binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:16]), binary.BigEndian.Uint64(p[16:]), nil
+	case legacyPositionLen:
+		return binary.BigEndian.Uint64(p[:8]), 0, binary.BigEndian.Uint64(p[8:]), nil
+	default:
+		return 0, 0, 0, fmt.Errorf("position %q is not a nats position (epoch, delivery and stream sequence, 24 bytes; or, from earlier versions, epoch and stream sequence, 16 bytes)", p.String())
 	}
-	return binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), nil
 }
 
 // Open connects, finds or creates the consumer and starts pulling.
@@ -127,7 +156,7 @@ func (s *Source) Open(ctx context.Context, from pluginsdk.Position) error {
 	var after uint64
 	if len(from) > 0 {
 		var err error
-		if _, after, err = ParsePosition(from); err != nil {
+		if _, _, after, err = ParsePosition(from); err != nil {
 			return fmt.Errorf("nats source: cannot resume: %w", err)
 		}
 	}
@@ -241,9 +270,11 @@ func (s *Source) record(msg jetstream.Msg) (pluginsdk.Record, error) {
 		return pluginsdk.Record{}, fmt.Errorf("nats source: message %d of stream %s: %w", meta.Sequence.Stream, s.stream, err)
 	}
 	s.mu.Lock()
-	s.pending = append(s.pending, delivered{msg: msg, seq: meta.Sequence.Stream})
+	s.deliveries++
+	d := delivered{msg: msg, delivery: s.deliveries, seq: meta.Sequence.Stream}
+	s.pending = append(s.pending, d)
 	s.mu.Unlock()
-	return pluginsdk.Record{Event: e, Position: Position(s.epoch, meta.Sequence.Stream)}, nil
+	return pluginsdk.Record{Event: e, Position: Position(s.epoch, d.delivery, d.seq)}, nil
 }
 
 // event turns a message into an event; see the package doc for the mapping.
@@ -286,29 +317,32 @@ func event(msg jetstream.Msg, meta *jetstream.MsgMetadata) (pluginsdk.Event, err
 
 // Ack acknowledges to JetStream, one by one, the messages read up to and
 // including the one at pos: flowctl's acks are cumulative in the order the
-// source read. Stream sequences need not grow in that order (JetStream
-// redelivers older messages after ack_wait), so the cut is found by
-// position, not by comparing sequences. A position of an earlier process
-// (another epoch) acks nothing here: JetStream delivers that process's
-// unacked messages again.
+// source read. The cut is found by the position's delivery, which grows in
+// that order. Stream sequences do not (JetStream delivers a message again
+// after ack_wait) and are not unique (the copy delivered again may reach
+// this process while flowctl still holds the first): each copy is acked
+// when flowctl acks its own position. A position of an earlier process
+// (another epoch, or the format of an earlier version) acks nothing here:
+// JetStream delivers that process's unacked messages again.
 func (s *Source) Ack(ctx context.Context, pos pluginsdk.Position) error {
-	epoch, seq, err := ParsePosition(pos)
+	epoch, delivery, seq, err := ParsePosition(pos)
 	if err != nil {
 		return fmt.Errorf("nats source: ack: %w", err)
 	}
-	if epoch != s.epoch {
+	if epoch != s.epoch || delivery == 0 {
 		return nil
 	}
 	s.mu.Lock()
-	cut := slices.IndexFunc(s.pending, func(d delivered) bool { return d.seq == seq })
-	if cut < 0 {
+	cut, found := slices.BinarySearchFunc(s.pending, delivery, func(d delivered, n uint64) int { return cmp.Compare(d.delivery, n) })
+	if !found {
 		s.mu.Unlock()
-		s.log.Warn("ack for a position this source has no message for", "sequence", seq)
+		s.log.Warn("ack for a position whose message is not awaiting its ack", "delivery", delivery, "sequence", seq)
 		return nil
 	}
-	acked := slices.Clone(s.pending[:cut+1])
-	clear(s.pending[:cut+1])
-	s.pending = s.pending[cut+1:]
+	cut++
+	acked := slices.Clone(s.pending[:cut])
+	clear(s.pending[:cut])
+	s.pending = s.pending[cut:]
 	s.mu.Unlock()
 	for _, d := range acked[:len(acked)-1] {
 		if err := d.msg.Ack(); err != nil {
