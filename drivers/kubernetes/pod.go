@@ -190,9 +190,7 @@ func (p *podInstance) failure(ctx context.Context, pod *corev1.Pod, what string)
 	case len(events.Items) == 0:
 		b.WriteString("\npod events: none (is a scheduler running, and a node that can take the pod?)")
 	default:
-		sort.Slice(events.Items, func(i, j int) bool {
-			return eventTime(events.Items[i]).Before(eventTime(events.Items[j]))
-		})
+		sort.SliceStable(events.Items, func(i, j int) bool { return eventBefore(events.Items[i], events.Items[j]) })
 		b.WriteString("\npod events:")
 		for _, e := range events.Items {
 			fmt.Fprintf(&b, "\n  %s %s: %s", e.Type, e.Reason, strings.TrimSpace(e.Message))
@@ -203,6 +201,19 @@ func (p *podInstance) failure(ctx context.Context, pod *corev1.Pod, what string)
 		b.WriteString("\npod log:\n  " + strings.ReplaceAll(strings.TrimSpace(string(raw)), "\n", "\n  "))
 	}
 	return errors.New(b.String())
+}
+
+// eventBefore orders events by time. Most event times have whole seconds
+// only, so events of the same second are ordered by resource version, the
+// order the API server stored them in.
+func eventBefore(a, b corev1.Event) bool {
+	ta, tb := eventTime(a).Truncate(time.Second), eventTime(b).Truncate(time.Second)
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	ra, errA := strconv.ParseUint(a.ResourceVersion, 10, 64)
+	rb, errB := strconv.ParseUint(b.ResourceVersion, 10, 64)
+	return errA == nil && errB == nil && ra < rb
 }
 
 func eventTime(e corev1.Event) time.Time {
