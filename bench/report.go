@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -52,6 +53,8 @@ type Scenario struct {
 	// TimeRatio is, for the linearity check, this run's time over the
 	// compared run's: 2 when twice the events take twice the time.
 	TimeRatio float64 `json:"time_ratio,omitempty"`
+	// RunsEventsPerSec is every run's events/s; the row is the median run.
+	RunsEventsPerSec []float64 `json:"runs_events_per_sec"`
 	// CPUSecPerMEvents and PeakRSSMB are per process: "host" and each
 	// plugin by name.
 	CPUSecPerMEvents map[string]float64 `json:"cpu_sec_per_mevents"`
@@ -65,6 +68,22 @@ func (r *Scenario) setUsage(procs []procUsage) {
 		r.CPUSecPerMEvents[p.Name] = round(p.CPU / (float64(r.Events) / 1e6))
 		r.PeakRSSMB[p.Name] = round(p.PeakRSSMB)
 	}
+}
+
+// median returns the run with the median events/s (of an even number, the
+// slower middle one), listing every run's.
+func median(runs []*Scenario) *Scenario {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b *Scenario) int { return cmp.Compare(a.EventsPerSec, b.EventsPerSec) })
+	m := sorted[(len(sorted)-1)/2]
+	m.RunsEventsPerSec = nil
+	for _, r := range runs {
+		m.RunsEventsPerSec = append(m.RunsEventsPerSec, float64(int64(r.EventsPerSec)))
+	}
+	for _, r := range runs {
+		m.Lost, m.Duplicated = max(m.Lost, r.Lost), max(m.Duplicated, r.Duplicated)
+	}
+	return m
 }
 
 // finish fills in what compares scenarios with each other.
