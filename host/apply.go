@@ -148,20 +148,20 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	defer r.stopAll(context.WithoutCancel(ctx))
 	h.say("Starting %d plugins for pipeline %q...\n", len(plan.Components), plan.Config.Pipeline.Name)
 	if err := r.prepareRemote(ctx); err != nil {
-		return nil, err
+		return nil, stoppedBy(ctx, err)
 	}
 	if err := r.startAll(ctx); err != nil {
-		return nil, err
+		return nil, stoppedBy(ctx, err)
 	}
 	if err := r.configureAll(ctx); err != nil {
-		return nil, err
+		return nil, stoppedBy(ctx, err)
 	}
 	streamCtx, cancelStreams := context.WithCancel(ctx)
 	defer cancelStreams()
 	r.streamCtx = streamCtx
 	nodes, err := r.nodes(opens)
 	if err != nil {
-		return nil, err
+		return nil, stoppedBy(ctx, err)
 	}
 	rt, err := router.New(nodes, router.Options{Logger: h.Log, Checkpoint: r.checkpoint, CheckpointInterval: CheckpointInterval})
 	if err != nil {
@@ -173,6 +173,16 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	cancelStreams()
 	r.stopAll(context.WithoutCancel(ctx))
 	return r.summary(time.Since(start), runErr), runErr
+}
+
+// stoppedBy returns ctx's error when ctx ended, else err: a step that
+// failed because the caller cancelled (a plugin handshake or a stream open
+// cut short reports it in gRPC's words) failed because of the cancel.
+func stoppedBy(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
 }
 
 // CheckpointInterval is the shortest time between two checkpoints of a
