@@ -200,9 +200,12 @@ func DefaultStateDir(plan *Plan) string {
 }
 
 func (h *Host) say(format string, args ...any) {
-	if h.UI != nil {
-		fmt.Fprintf(h.UI, format, args...)
+	if h.UI == nil {
+		return
 	}
+	h.uiMu.Lock()
+	defer h.uiMu.Unlock()
+	fmt.Fprintf(h.UI, format, args...)
 }
 
 // resume resets or reads the checkpoints and returns each source's open

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"maps"
 	"slices"
 	"strings"
@@ -35,8 +36,13 @@ type Host struct {
 	Catalog *catalog.Catalog
 	// Drivers by name; "process" must be present.
 	Drivers map[string]drivers.Driver
-	// UI receives progress lines for a person; nil discards them.
+	// UI receives progress lines for a person; nil discards them. Lines
+	// come from several goroutines (a restart's among them), one Write
+	// each, never two at once.
 	UI io.Writer
+	// uiMu serialises writes to UI, which need not be safe for concurrent
+	// use (a bytes.Buffer in tests).
+	uiMu sync.Mutex
 	// Stdout receives what plugins print (the stdout sink); nil discards it.
 	Stdout io.Writer
 	// LogLevel is passed to plugins.
