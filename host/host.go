@@ -14,10 +14,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
