@@ -79,3 +79,39 @@ func TestPluginDiagnostics(t *testing.T) {
 	}
 	checkGolden(t, "testdata/plugin/plugin.golden", FormatDiagnostics(cfg.Files, diags))
 }
+
+// A plugin may narrow a diagnostic to bytes of a string value (an
+// expression it parses); the host points there when the string is written
+// as it reads, and at the whole value when escapes or interpolation make
+// columns and bytes part ways.
+func TestPluginDiagnosticsWithinValue(t *testing.T) {
+	src := `sink "x" "out" {
+  expr    = "id + 1"
+  escaped = "say \"hi\" + 1"
+  wide    = "é + 1"
+  set     = { a = "b +" }
+}
+`
+	cfg, diags := Parse("within.hcl", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	c := cfg.Components[0]
+	tests := []struct {
+		path       []string
+		start, end uint32
+		want       string // FILE:LINE:COL of the subject
+	}{
+		{[]string{"expr"}, 3, 4, "within.hcl:2:17"},      // the "+"
+		{[]string{"escaped"}, 11, 12, "within.hcl:3:13"}, // escapes: the whole string
+		{[]string{"wide"}, 3, 4, "within.hcl:4:16"},      // columns count characters, not bytes
+		{[]string{"set", "a"}, 2, 3, "within.hcl:5:22"},  // a map item
+		{[]string{"expr"}, 3, 99, "within.hcl:2:13"},     // out of range: the whole string
+	}
+	for _, tt := range tests {
+		d := c.PluginDiagnostics([]*flowctlv1.Diagnostic{{AttributePath: tt.path, ValueStart: tt.start, ValueEnd: tt.end}})
+		if got := posString(*d[0].Subject); got != tt.want {
+			t.Errorf("%v [%d,%d): subject at %s, want %s", tt.path, tt.start, tt.end, got, tt.want)
+		}
+	}
+}

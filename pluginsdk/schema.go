@@ -358,6 +358,9 @@ type Diagnostic struct {
 	Summary string
 	Detail  string
 	Path    []string
+	// ValueStart and ValueEnd, when ValueEnd > 0, narrow the problem to
+	// bytes [ValueStart, ValueEnd) of the string value at Path.
+	ValueStart, ValueEnd int
 }
 
 func (d Diagnostic) proto() *flowctlv1.Diagnostic {
@@ -365,7 +368,8 @@ func (d Diagnostic) proto() *flowctlv1.Diagnostic {
 	if d.Warning {
 		sev = flowctlv1.Severity_SEVERITY_WARNING
 	}
-	return &flowctlv1.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, AttributePath: d.Path}
+	return &flowctlv1.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, AttributePath: d.Path,
+		ValueStart: uint32(d.ValueStart), ValueEnd: uint32(d.ValueEnd)}
 }
 
 // AttrError is an error about one attribute; a component constructor returns
@@ -375,6 +379,19 @@ func (d Diagnostic) proto() *flowctlv1.Diagnostic {
 type AttrError struct {
 	Path []string
 	Err  error
+	// Start and End, when End > 0, narrow the error to bytes [Start, End)
+	// of the attribute's string value; see Within.
+	Start, End int
+}
+
+// Within narrows e to bytes [start, end) of the attribute's string value,
+// for a value the plugin parses (an expression, a template): the host then
+// points at that spot in the pipeline file, not at the whole string.
+func (e *AttrError) Within(start, end int) *AttrError {
+	if start >= 0 && end > start {
+		e.Start, e.End = start, end
+	}
+	return e
 }
 
 // NewAttrError returns an error about attribute path[0] (and element path[1:]).

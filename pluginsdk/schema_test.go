@@ -1,6 +1,7 @@
 package pluginsdk
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -68,4 +69,27 @@ func TestDefaultOfWrongTypePanics(t *testing.T) {
 		}
 	}()
 	Number("n", "a number").Default("ten")
+}
+
+// A constructor's joined errors become one diagnostic each, at their
+// attributes, narrowed within a value when the error says where.
+func TestErrorDiagnostics(t *testing.T) {
+	err := errors.Join(
+		NewAttrError(errors.New("does not compile"), "filter").Within(3, 4),
+		NewAttrError(errors.New("empty"), "set", "a"),
+		errors.New("no attribute"),
+	)
+	got := errorDiagnostics(err)
+	if len(got) != 3 {
+		t.Fatalf("%d diagnostics, want 3: %+v", len(got), got)
+	}
+	if d := got[0]; d.Detail != "does not compile" || len(d.Path) != 1 || d.ValueStart != 3 || d.ValueEnd != 4 {
+		t.Errorf("first %+v", d)
+	}
+	if d := got[1]; len(d.Path) != 2 || d.Path[1] != "a" || d.ValueEnd != 0 {
+		t.Errorf("second %+v", d)
+	}
+	if d := got[2]; d.Path != nil || d.Detail != "no attribute" {
+		t.Errorf("third %+v", d)
+	}
 }

@@ -204,7 +204,7 @@ func errorDiagnostics(err error) []Diagnostic {
 	}
 	var ae *AttrError
 	if errors.As(err, &ae) {
-		return []Diagnostic{{Summary: "Invalid configuration", Detail: ae.Err.Error(), Path: ae.Path}}
+		return []Diagnostic{{Summary: "Invalid configuration", Detail: ae.Err.Error(), Path: ae.Path, ValueStart: ae.Start, ValueEnd: ae.End}}
 	}
 	return []Diagnostic{{Summary: "Invalid configuration", Detail: err.Error()}}
 }

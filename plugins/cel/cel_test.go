@@ -198,3 +198,22 @@ func TestDoesNotModifyInputAttributes(t *testing.T) {
 		t.Errorf("input %v output %v", shared, out[0].Attributes)
 	}
 }
+
+func TestByteSpan(t *testing.T) {
+	for _, tt := range []struct {
+		src          string
+		line, column int
+		start, end   int
+	}{
+		{"id + 1", 1, 3, 3, 4},
+		{"data.seq * 2 +", 1, 14, 13, 14}, // past the end: the last character
+		{"é + x", 1, 2, 3, 4},             // columns are characters
+		{"a ||\nb +", 2, 2, 7, 8},
+		{"a ||\nb +", 2, 9, 7, 8},
+		{"x", 3, 0, 0, 0}, // no such line
+	} {
+		if start, end := byteSpan(tt.src, tt.line, tt.column); start != tt.start || end != tt.end {
+			t.Errorf("byteSpan(%q, %d, %d) = %d, %d; want %d, %d", tt.src, tt.line, tt.column, start, end, tt.start, tt.end)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"time"
 
 	celgo "cel.dev/cel-go/cel"
@@ -73,7 +74,7 @@ func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, pluginsdk.NewAttrError(err, "filter"))
+			errs = append(errs, attrError(err, "filter"))
 		}
 		p.filter, p.needsData = prg, usesData
 	}
@@ -85,7 +86,7 @@ func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 		}
 		prg, usesData, err := compile(env, set[attr], checkSetType)
 		if err != nil {
-			errs = append(errs, pluginsdk.NewAttrError(err, "set", attr))
+			errs = append(errs, attrError(err, "set", attr))
 			continue
 		}
 		p.set = append(p.set, setter{attr: attr, prg: prg})
@@ -114,7 +115,11 @@ func checkSetType(t *celgo.Type) error {
 func compile(env *celgo.Env, src string, checkType func(*celgo.Type) error) (celgo.Program, bool, error) {
 	ast, iss := env.CompileSource(common.NewStringSource(src, "expression"))
 	if iss.Err() != nil {
-		return nil, false, fmt.Errorf("the CEL expression does not compile:\n%s", strings.ReplaceAll(iss.Err().Error(), "ERROR: ", ""))
+		ce := &compileError{msg: "the CEL expression does not compile:\n" + strings.ReplaceAll(iss.Err().Error(), "ERROR: ", "")}
+		if errs := iss.Errors(); len(errs) > 0 && errs[0].Location != nil {
+			ce.start, ce.end = byteSpan(src, errs[0].Location.Line(), errs[0].Location.Column())
+		}
+		return nil, false, ce
 	}
 	if err := checkType(ast.OutputType()); err != nil {
 		return nil, false, err
@@ -124,6 +129,53 @@ func compile(env *celgo.Env, src string, checkType func(*celgo.Type) error) (cel
 		return nil, false, fmt.Errorf("the CEL expression cannot be planned: %w", err)
 	}
 	return prg, readsData(ast), nil
+}
+
+// compileError is an expression that does not compile, with where in it
+// the (first) problem is, so the host can point at it in the pipeline file.
+type compileError struct {
+	msg        string
+	start, end int // bytes of the expression; end 0 when unknown
+}
+
+func (e *compileError) Error() string { return e.msg }
+
+// attrError is the AttrError for an expression at path, narrowed to the
+// spot a compile error names.
+func attrError(err error, path ...string) *pluginsdk.AttrError {
+	ae := pluginsdk.NewAttrError(err, path...)
+	var ce *compileError
+	if errors.As(err, &ce) && ce.end > 0 {
+		ae.Within(ce.start, ce.end)
+	}
+	return ae
+}
+
+// byteSpan turns CEL's location (line from 1, column in characters from 0)
+// into the bytes of src holding that character. A location past the end
+// (an expression that stops too soon) names the last character.
+func byteSpan(src string, line, column int) (start, end int) {
+	if line < 1 || column < 0 || src == "" {
+		return 0, 0
+	}
+	off := 0
+	for l := 1; l < line; l++ {
+		i := strings.IndexByte(src[off:], '\n')
+		if i < 0 {
+			return 0, 0
+		}
+		off += i + 1
+	}
+	for c := 0; c < column && off < len(src) && src[off] != '\n'; c++ {
+		_, size := utf8.DecodeRuneInString(src[off:])
+		off += size
+	}
+	if off >= len(src) || src[off] == '\n' {
+		_, size := utf8.DecodeLastRuneInString(src[:off])
+		return off - size, off
+	}
+	_, size := utf8.DecodeRuneInString(src[off:])
+	return off, off + size
 }
 
 // readsData reports whether the checked expression refers to data.

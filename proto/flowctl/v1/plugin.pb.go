@@ -709,6 +709,12 @@ type Diagnostic struct {
 	Summary       string                 `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
 	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
 	AttributePath []string               `protobuf:"bytes,4,rep,name=attribute_path,json=attributePath,proto3" json:"attribute_path,omitempty"`
+	// When value_end is above zero, the problem is at bytes
+	// [value_start, value_end) of the string value attribute_path names (an
+	// expression the plugin parses, say); the host points there when the
+	// value is written as a plain string literal, else at the whole value.
+	ValueStart    uint32 `protobuf:"varint,5,opt,name=value_start,json=valueStart,proto3" json:"value_start,omitempty"`
+	ValueEnd      uint32 `protobuf:"varint,6,opt,name=value_end,json=valueEnd,proto3" json:"value_end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -769,6 +775,20 @@ func (x *Diagnostic) GetAttributePath() []string {
 		return x.AttributePath
 	}
 	return nil
+}
+
+func (x *Diagnostic) GetValueStart() uint32 {
+	if x != nil {
+		return x.ValueStart
+	}
+	return 0
+}
+
+func (x *Diagnostic) GetValueEnd() uint32 {
+	if x != nil {
+		return x.ValueEnd
+	}
+	return 0
 }
 
 type ConfigureRequest struct {
@@ -1796,13 +1816,16 @@ const file_flowctl_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"components\x18\x03 \x03(\v2\x1b.flowctl.v1.ComponentSchemaR\n" +
 	"components\x12+\n" +
-	"\x11protocol_versions\x18\x04 \x03(\rR\x10protocolVersions\"\x97\x01\n" +
+	"\x11protocol_versions\x18\x04 \x03(\rR\x10protocolVersions\"\xd5\x01\n" +
 	"\n" +
 	"Diagnostic\x120\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\x14.flowctl.v1.SeverityR\bseverity\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12%\n" +
-	"\x0eattribute_path\x18\x04 \x03(\tR\rattributePath\"\x91\x01\n" +
+	"\x0eattribute_path\x18\x04 \x03(\tR\rattributePath\x12\x1f\n" +
+	"\vvalue_start\x18\x05 \x01(\rR\n" +
+	"valueStart\x12\x1b\n" +
+	"\tvalue_end\x18\x06 \x01(\rR\bvalueEnd\"\x91\x01\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x10.flowctl.v1.KindR\x04kind\x12\x1c\n" +
 	"\tcomponent\x18\x02 \x01(\tR\tcomponent\x12\x18\n" +
