@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	celgo "cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common"
