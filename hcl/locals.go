@@ -22,13 +22,8 @@ const localsBlock = "locals"
 
 func (p *parser) localsBlock(block *hcl.Block) hcl.Diagnostics {
 	attrs, diags := block.Body.JustAttributes()
-	names := make([]string, 0, len(attrs))
-	for n := range attrs {
-		names = append(names, n)
-	}
-	slices.SortFunc(names, func(a, b string) int { return attrs[a].Range.Start.Byte - attrs[b].Range.Start.Byte })
-	for _, n := range names {
-		attr := attrs[n]
+	for _, attr := range inOrder(attrs) {
+		n := attr.Name
 		if !hclsyntax.ValidIdentifier(n) {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError, Summary: "Invalid local name",

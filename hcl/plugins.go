@@ -79,14 +79,8 @@ func (p *parser) flowctlBlock(block *hcl.Block) hcl.Diagnostics {
 
 func (p *parser) requiredPlugins(block *hcl.Block) hcl.Diagnostics {
 	attrs, diags := block.Body.JustAttributes()
-	names := make([]string, 0, len(attrs))
-	for name := range attrs {
-		names = append(names, name)
-	}
-	// Declaration order, not map order.
-	slices.SortFunc(names, func(a, b string) int { return attrs[a].Range.Start.Byte - attrs[b].Range.Start.Byte })
-	for _, name := range names {
-		rp, moreDiags := requiredPlugin(attrs[name])
+	for _, attr := range inOrder(attrs) {
+		rp, moreDiags := requiredPlugin(attr)
 		diags = append(diags, moreDiags...)
 		if rp == nil {
 			continue

@@ -2,6 +2,7 @@ package hcl
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -76,4 +77,15 @@ func defaultValue(attr *hcl.Attribute) (cty.Value, hcl.Diagnostics) {
 		}}
 	}
 	return attr.Expr.Value(&hcl.EvalContext{Functions: defaultFunctions()})
+}
+
+// inOrder returns attrs (from JustAttributes, a map) in the order they are
+// written, so diagnostics and declarations follow the file, not map order.
+func inOrder(attrs hcl.Attributes) []*hcl.Attribute {
+	out := make([]*hcl.Attribute, 0, len(attrs))
+	for _, a := range attrs {
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(a, b *hcl.Attribute) int { return a.Range.Start.Byte - b.Range.Start.Byte })
+	return out
 }

@@ -3,7 +3,6 @@ package hcl
 import (
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -39,13 +38,8 @@ func (c *Config) fromVarFile(path string, declared map[string]*Variable, names [
 		return diags
 	}
 	attrs, diags := f.Body.JustAttributes()
-	order := make([]string, 0, len(attrs))
-	for n := range attrs {
-		order = append(order, n)
-	}
-	slices.SortFunc(order, func(a, b string) int { return attrs[a].Range.Start.Byte - attrs[b].Range.Start.Byte })
-	for _, name := range order {
-		attr := attrs[name]
+	for _, attr := range inOrder(attrs) {
+		name := attr.Name
 		v, ok := declared[name]
 		if !ok {
 			d := undeclaredVariable(name, names)
