@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -341,27 +342,19 @@ func ago(now time.Time, unixNano int64) string {
 }
 
 func metricsText(m map[string]float64) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + strconv.FormatFloat(m[k], 'f', -1, 64)
-	}
-	return strings.Join(parts, " ")
+	return pairsText(m, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) })
 }
 
 func mapText(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	return pairsText(m, func(v string) string { return v })
+}
+
+// pairsText renders m as "k=v k=v", sorted by key.
+func pairsText[V any](m map[string]V, format func(V) string) string {
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
+		parts[i] = k + "=" + format(m[k])
 	}
 	return strings.Join(parts, " ")
 }
