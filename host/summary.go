@@ -48,6 +48,7 @@ type ComponentSummary struct {
 	// Backlog counts the batches sent to the plugin (or, for a source,
 	// received from it) that await their answer (ack); LastError is the
 	// first line of its last failure, if any. Neither is in the table.
+	// Backlog is counted only while observers follow the run.
 	Backlog   uint64
 	LastError string
 }
