@@ -15,7 +15,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
 
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // PluginPort is the port a network-mode plugin listens on inside its
@@ -29,15 +29,15 @@ const (
 // material: the magic cookie, the protocol versions this host speaks, and
 // where to listen.
 func NetworkEnv() []string {
-	versions := make([]string, len(pluginsdk.ProtocolVersions))
-	for i, v := range pluginsdk.ProtocolVersions {
+	versions := make([]string, len(wire.ProtocolVersions))
+	for i, v := range wire.ProtocolVersions {
 		versions[i] = strconv.Itoa(v)
 	}
 	return []string{
-		pluginsdk.MagicCookieKey + "=" + pluginsdk.MagicCookieValue,
-		pluginsdk.EnvProtocolVersions + "=" + strings.Join(versions, ","),
-		fmt.Sprintf("%s=:%d", pluginsdk.EnvListen, PluginPort),
-		fmt.Sprintf("%s=:%d", pluginsdk.EnvHealthListen, HealthPort),
+		wire.MagicCookieKey + "=" + wire.MagicCookieValue,
+		wire.EnvProtocolVersions + "=" + strings.Join(versions, ","),
+		fmt.Sprintf("%s=:%d", wire.EnvListen, PluginPort),
+		fmt.Sprintf("%s=:%d", wire.EnvHealthListen, HealthPort),
 	}
 }
 
@@ -70,9 +70,9 @@ func ParseHandshake(line string) (Handshake, error) {
 	if parts[4] != string(plugin.ProtocolGRPC) {
 		return Handshake{}, fmt.Errorf("%w: the plugin serves %q; flowctl plugins speak grpc", ErrHandshake, parts[4])
 	}
-	if !slices.Contains(pluginsdk.ProtocolVersions, v) {
+	if !slices.Contains(wire.ProtocolVersions, v) {
 		// The same words as go-plugin's, which the supervisor explains.
-		return Handshake{}, fmt.Errorf("incompatible API version with plugin. Plugin version: %d, Client versions: %v", v, pluginsdk.ProtocolVersions)
+		return Handshake{}, fmt.Errorf("incompatible API version with plugin. Plugin version: %d, Client versions: %v", v, wire.ProtocolVersions)
 	}
 	return Handshake{Protocol: v, Addr: parts[3]}, nil
 }

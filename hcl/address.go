@@ -7,73 +7,40 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // Kind is the role a component plays in a pipeline. It is also the block type
-// that declares the component: `source`, `processor` or `sink`.
-type Kind int
+// that declares the component: `source`, `processor` or `sink`. It is the
+// protocol's kind (wire.Kind): one type for the language, the host and the
+// SDK.
+type Kind = wire.Kind
 
-// The zero Kind is invalid so that a forgotten assignment is caught.
+// The kinds.
 const (
-	KindSource Kind = iota + 1
-	KindProcessor
-	KindSink
+	KindSource    = wire.KindSource
+	KindProcessor = wire.KindProcessor
+	KindSink      = wire.KindSink
 )
 
 // kinds lists every valid kind in pipeline order (data flows from the first
 // to the last).
-var kinds = []Kind{KindSource, KindProcessor, KindSink}
+var kinds = wire.Kinds
 
 // ErrInvalidKind is returned (wrapped) by ParseKind for a word that names no kind.
-var ErrInvalidKind = errors.New("invalid component kind")
+var ErrInvalidKind = wire.ErrInvalidKind
 
 // ErrInvalidAddress is returned (wrapped) by ParseAddress for text that is
 // not of the form kind.name.
 var ErrInvalidAddress = errors.New("invalid component address")
 
-// String returns the kind as written in HCL.
-func (k Kind) String() string {
-	switch k {
-	case KindSource:
-		return "source"
-	case KindProcessor:
-		return "processor"
-	case KindSink:
-		return "sink"
-	default:
-		return fmt.Sprintf("Kind(%d)", int(k))
-	}
-}
-
 // plural is used in diagnostics ("Declared sources: ticks.").
-func (k Kind) plural() string {
+func plural(k Kind) string {
 	return k.String() + "s"
 }
 
-// Proto returns the protocol's enum value for k.
-func (k Kind) Proto() flowctlv1.Kind {
-	switch k {
-	case KindSource:
-		return flowctlv1.Kind_KIND_SOURCE
-	case KindProcessor:
-		return flowctlv1.Kind_KIND_PROCESSOR
-	case KindSink:
-		return flowctlv1.Kind_KIND_SINK
-	default:
-		return flowctlv1.Kind_KIND_UNSPECIFIED
-	}
-}
-
 // ParseKind parses the HCL spelling of a kind ("source", "processor", "sink").
-func ParseKind(s string) (Kind, error) {
-	for _, k := range kinds {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("%w %q: want source, processor or sink", ErrInvalidKind, s)
-}
+func ParseKind(s string) (Kind, error) { return wire.ParseKind(s) }
 
 // Address names a component within a pipeline: its kind and its name, written
 // kind.name as in `inputs = [source.ticks]`. Names are unique per kind, so

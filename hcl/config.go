@@ -252,7 +252,7 @@ func (p *parser) component(kind Kind, block *hcl.Block) hcl.Diagnostics {
 			Severity: hcl.DiagError,
 			Summary:  "Duplicate " + kind.String(),
 			Detail: fmt.Sprintf("A %s named %q was already declared at %s. Names must be unique among %s; rename one of them.",
-				kind, c.Address.Name, posString(prev.DeclRange), kind.plural()),
+				kind, c.Address.Name, posString(prev.DeclRange), plural(kind)),
 			Subject: c.DeclRange.Ptr(),
 		})
 	}

@@ -1,14 +1,16 @@
 package hcl
 
 import (
-	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // This file holds the host-owned delivery settings: how long the pipeline
@@ -34,52 +36,29 @@ type Restart struct {
 }
 
 // ErrorMode is what a processor or sink does with events it fails: its
-// on_error setting.
-type ErrorMode string
+// on_error setting. It is the protocol's (wire.ErrorMode), shared with the
+// host.
+type ErrorMode = wire.ErrorMode
 
 // The error modes, as written in on_error.
 const (
 	// ErrorFail stops the pipeline; nothing past the failure is acked.
-	ErrorFail ErrorMode = "fail"
+	ErrorFail = wire.ErrorFail
 	// ErrorRetry sends the failed events again, as OnError.Retry says.
 	// Events whose retries run out go to the dead-letter sink when there
 	// is one, and otherwise fail the run.
-	ErrorRetry ErrorMode = "retry"
+	ErrorRetry = wire.ErrorRetry
 	// ErrorDeadLetter sends the failed events, with the error attached,
 	// to the sink OnError.DeadLetter names.
-	ErrorDeadLetter ErrorMode = "dead_letter"
+	ErrorDeadLetter = wire.ErrorDeadLetter
 )
-
-// errorModes lists the valid modes in the order diagnostics name them.
-var errorModes = []ErrorMode{ErrorFail, ErrorRetry, ErrorDeadLetter}
 
 // ErrInvalidErrorMode is returned (wrapped) by ParseErrorMode for a word that
 // names no mode.
-var ErrInvalidErrorMode = errors.New("invalid on_error mode")
-
-// String returns the mode as written in on_error.
-func (m ErrorMode) String() string {
-	return string(m)
-}
+var ErrInvalidErrorMode = wire.ErrInvalidErrorMode
 
 // ParseErrorMode parses an on_error value ("fail", "retry", "dead_letter").
-func ParseErrorMode(s string) (ErrorMode, error) {
-	for _, m := range errorModes {
-		if string(m) == s {
-			return m, nil
-		}
-	}
-	return "", fmt.Errorf("%w %q: want %s", ErrInvalidErrorMode, s, errorModeList())
-}
-
-// errorModeList renders the valid modes as `"fail", "retry" or "dead_letter"`.
-func errorModeList() string {
-	quoted := make([]string, len(errorModes))
-	for i, m := range errorModes {
-		quoted[i] = fmt.Sprintf("%q", m)
-	}
-	return strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
-}
+func ParseErrorMode(s string) (ErrorMode, error) { return wire.ParseErrorMode(s) }
 
 // Backoff is how failed events are retried: at most Attempts times, waiting
 // Delay before the first retry and doubling the wait for each further one,
@@ -407,21 +386,23 @@ func parseOnError(kind Kind, content *hcl.BodyContent) (*OnError, hcl.Diagnostic
 func errorModeValue(attr *hcl.Attribute) (ErrorMode, hcl.Diagnostics) {
 	s, diags := staticString(attr)
 	if diags.HasErrors() {
-		return "", diags
+		return 0, diags
 	}
 	mode, err := ParseErrorMode(s)
 	if err == nil {
 		return mode, nil
 	}
-	detail := fmt.Sprintf("on_error is %s, not %q.", errorModeList(), s)
-	names := make([]string, len(errorModes))
-	for i, m := range errorModes {
-		names[i] = string(m)
+	names := make([]string, len(wire.ErrorModes))
+	quoted := make([]string, len(wire.ErrorModes))
+	for i, m := range wire.ErrorModes {
+		names[i] = m.String()
+		quoted[i] = strconv.Quote(m.String())
 	}
+	detail := fmt.Sprintf("on_error is %s or %s, not %q.", strings.Join(quoted[:len(quoted)-1], ", "), quoted[len(quoted)-1], s)
 	if suggestion := NameSuggestion(s, names); suggestion != "" {
 		detail += fmt.Sprintf(" Did you mean %q?", suggestion)
 	}
-	return "", hcl.Diagnostics{{
+	return 0, hcl.Diagnostics{{
 		Severity: hcl.DiagError,
 		Summary:  "Invalid on_error",
 		Detail:   detail,

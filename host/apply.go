@@ -368,13 +368,7 @@ func (r *run) nodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) ([]router.N
 			n.Inputs = append(n.Inputs, in.String())
 		}
 		if oe := c.Node.Component.OnError; oe != nil {
-			n.OnError = router.ErrorPolicy{Attempts: oe.Retry.Attempts, Delay: oe.Retry.Delay, MaxDelay: oe.Retry.MaxDelay}
-			switch oe.Mode {
-			case flowhcl.ErrorRetry:
-				n.OnError.Mode = router.ErrorRetry
-			case flowhcl.ErrorDeadLetter:
-				n.OnError.Mode = router.ErrorDeadLetter
-			}
+			n.OnError = router.ErrorPolicy{Mode: oe.Mode, Attempts: oe.Retry.Attempts, Delay: oe.Retry.Delay, MaxDelay: oe.Retry.MaxDelay}
 			if oe.DeadLetter != nil {
 				n.OnError.DeadLetter = oe.DeadLetter.Address.String()
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/flowctl/flowctl/drivers"
 	flowhcl "github.com/flowctl/flowctl/hcl"
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // This file is what Apply does for remote drivers (docker, kubernetes): a
@@ -73,7 +73,7 @@ func (r *run) spec(c *PlannedComponent) drivers.Spec {
 		Authority: r.authority,
 		// The host registers the plugins it runs with the control plane;
 		// they must not register themselves too.
-		Env: []string{pluginsdk.EnvEndpoint + "="},
+		Env: []string{wire.EnvEndpoint + "="},
 	}
 }
 

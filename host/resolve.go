@@ -14,8 +14,8 @@ import (
 	"github.com/flowctl/flowctl/hcl/lockfile"
 	"github.com/flowctl/flowctl/host/catalog"
 	"github.com/flowctl/flowctl/host/supervisor"
-	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // HashStatus says how a plugin binary was checked before it may run.
@@ -215,7 +215,7 @@ func (rs *resolver) describe(ctx context.Context, p *catalog.Plugin, rp *flowhcl
 				inst.Path, schema.GetVersion(), addr, inst.Version))
 	}
 	if !sharesProtocol(schema.GetProtocolVersions()) {
-		ours := supervisor.ProtocolList(pluginsdk.ProtocolVersions)
+		ours := supervisor.ProtocolList(wire.ProtocolVersions)
 		return nil, diagAt(rp.DeclRange, "Incompatible plugin protocol",
 			fmt.Sprintf("%s %s speaks flowctl plugin protocol %s, but this flowctl speaks %s. Install a release of the plugin built for protocol %s.",
 				addr, inst.Version, supervisor.ProtocolList(schema.GetProtocolVersions()), ours, ours))
@@ -226,7 +226,7 @@ func (rs *resolver) describe(ctx context.Context, p *catalog.Plugin, rp *flowhcl
 
 func sharesProtocol(theirs []uint32) bool {
 	for _, v := range theirs {
-		if slices.Contains(pluginsdk.ProtocolVersions, int(v)) {
+		if slices.Contains(wire.ProtocolVersions, int(v)) {
 			return true
 		}
 	}

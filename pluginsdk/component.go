@@ -8,64 +8,18 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
-// Kind is what a component does in a pipeline.
-type Kind int
+// Kind is what a component does in a pipeline: source, processor or sink.
+type Kind = wire.Kind
 
 // Component kinds.
 const (
-	KindSource Kind = iota + 1
-	KindProcessor
-	KindSink
+	KindSource    = wire.KindSource
+	KindProcessor = wire.KindProcessor
+	KindSink      = wire.KindSink
 )
-
-// String names the kind as the pipeline language does.
-func (k Kind) String() string {
-	switch k {
-	case KindSource:
-		return "source"
-	case KindProcessor:
-		return "processor"
-	case KindSink:
-		return "sink"
-	}
-	return fmt.Sprintf("Kind(%d)", int(k))
-}
-
-// ParseKind is the inverse of Kind.String.
-func ParseKind(s string) (Kind, error) {
-	for _, k := range []Kind{KindSource, KindProcessor, KindSink} {
-		if k.String() == s {
-			return k, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown component kind %q (want source, processor or sink)", s)
-}
-
-func (k Kind) proto() flowctlv1.Kind {
-	switch k {
-	case KindSource:
-		return flowctlv1.Kind_KIND_SOURCE
-	case KindProcessor:
-		return flowctlv1.Kind_KIND_PROCESSOR
-	case KindSink:
-		return flowctlv1.Kind_KIND_SINK
-	}
-	return flowctlv1.Kind_KIND_UNSPECIFIED
-}
-
-func kindFromProto(k flowctlv1.Kind) Kind {
-	switch k {
-	case flowctlv1.Kind_KIND_SOURCE:
-		return KindSource
-	case flowctlv1.Kind_KIND_PROCESSOR:
-		return KindProcessor
-	case flowctlv1.Kind_KIND_SINK:
-		return KindSink
-	}
-	return 0
-}
 
 // ErrEndOfInput is returned by Source.Read when a finite source has no more
 // events. The SDK then tells the host, and keeps delivering acks.
@@ -180,7 +134,7 @@ func (c Component) Name() string { return c.name }
 
 func (c Component) schema() *flowctlv1.ComponentSchema {
 	return &flowctlv1.ComponentSchema{
-		Kind: c.kind.proto(), Name: c.name, Description: c.description, Attributes: c.spec.proto(),
+		Kind: c.kind.Proto(), Name: c.name, Description: c.description, Attributes: c.spec.proto(),
 	}
 }
 
@@ -230,7 +184,7 @@ func (p Plugin) component(kind Kind, name string) (Component, bool) {
 // Schema returns the plugin's GetSchema answer, also printed by `describe`.
 func (p Plugin) Schema() *flowctlv1.GetSchemaResponse {
 	resp := &flowctlv1.GetSchemaResponse{Name: p.Name, Version: p.Version}
-	for _, v := range ProtocolVersions {
+	for _, v := range wire.ProtocolVersions {
 		resp.ProtocolVersions = append(resp.ProtocolVersions, uint32(v))
 	}
 	for _, c := range p.Components {

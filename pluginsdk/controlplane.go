@@ -22,25 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
-)
-
-// Environment variables of self-registration. A plugin started outside
-// flowctl (by a container runtime, a test, another orchestrator) with
-// FLOWCTL_ENDPOINT set registers itself with that control plane, sends
-// heartbeats with its metrics, and deregisters when it stops. The host
-// clears FLOWCTL_ENDPOINT for the plugins it starts: it registers those
-// itself.
-const (
-	EnvEndpoint = "FLOWCTL_ENDPOINT"
-	// EnvComponentID names the registration; default <plugin>@<host>:<pid>.
-	EnvComponentID = "FLOWCTL_COMPONENT_ID"
-	EnvToken       = "FLOWCTL_TOKEN"
-	// EnvEndpointCA turns TLS on and verifies the control plane with this
-	// CA; EnvEndpointCert and EnvEndpointKey are the client certificate for
-	// mutual TLS. (EnvTLSCert and friends are network mode's.)
-	EnvEndpointCA   = "FLOWCTL_TLS_CA"
-	EnvEndpointCert = "FLOWCTL_TLS_CERT"
-	EnvEndpointKey  = "FLOWCTL_TLS_KEY"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // announcer registers the plugin with a control plane and heartbeats. Its
@@ -67,7 +49,7 @@ type announcer struct {
 // announce starts self-registration when FLOWCTL_ENDPOINT is set; a
 // control plane that cannot be reached is retried, never fatal.
 func announce(p Plugin, log hclog.Logger) *announcer {
-	endpoint := strings.TrimSpace(os.Getenv(EnvEndpoint))
+	endpoint := strings.TrimSpace(os.Getenv(wire.EnvEndpoint))
 	if endpoint == "" {
 		return nil
 	}
@@ -78,7 +60,7 @@ func announce(p Plugin, log hclog.Logger) *announcer {
 		return nil
 	}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if tok := os.Getenv(EnvToken); tok != "" {
+	if tok := os.Getenv(wire.EnvToken); tok != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearerToken(tok)))
 	}
 	conn, err := grpc.NewClient("passthrough:///"+endpoint, opts...)
@@ -87,7 +69,7 @@ func announce(p Plugin, log hclog.Logger) *announcer {
 		return nil
 	}
 	host, _ := os.Hostname()
-	id := os.Getenv(EnvComponentID)
+	id := os.Getenv(wire.EnvComponentID)
 	if id == "" {
 		id = fmt.Sprintf("%s@%s:%d", p.Name, host, os.Getpid())
 	}
@@ -95,8 +77,8 @@ func announce(p Plugin, log hclog.Logger) *announcer {
 	kind := flowctlv1.Kind_KIND_UNSPECIFIED
 	for i, c := range p.Components {
 		kinds = append(kinds, c.Kind().String()+" "+c.Name())
-		if i == 0 || c.Kind().proto() == kind {
-			kind = c.Kind().proto()
+		if i == 0 || c.Kind().Proto() == kind {
+			kind = c.Kind().Proto()
 		} else {
 			kind = flowctlv1.Kind_KIND_UNSPECIFIED
 		}
@@ -138,7 +120,7 @@ func (a *announcer) deregisterOnTerm() {
 }
 
 func clientCredentials() (credentials.TransportCredentials, error) {
-	ca, cert, key := os.Getenv(EnvEndpointCA), os.Getenv(EnvEndpointCert), os.Getenv(EnvEndpointKey)
+	ca, cert, key := os.Getenv(wire.EnvEndpointCA), os.Getenv(wire.EnvEndpointCert), os.Getenv(wire.EnvEndpointKey)
 	if ca == "" && cert == "" && key == "" {
 		return insecure.NewCredentials(), nil
 	}
@@ -146,17 +128,17 @@ func clientCredentials() (credentials.TransportCredentials, error) {
 	if ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", EnvEndpointCA, err)
+			return nil, fmt.Errorf("%s: %w", wire.EnvEndpointCA, err)
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: %s holds no PEM certificate", EnvEndpointCA, ca)
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", wire.EnvEndpointCA, ca)
 		}
 	}
 	if cert != "" || key != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, fmt.Errorf("%s/%s: %w", EnvEndpointCert, EnvEndpointKey, err)
+			return nil, fmt.Errorf("%s/%s: %w", wire.EnvEndpointCert, wire.EnvEndpointKey, err)
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}

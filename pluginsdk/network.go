@@ -24,61 +24,28 @@ import (
 	"google.golang.org/grpc"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
-// Network mode: a plugin in a container or a pod has no go-plugin parent to
-// start it and read its handshake from a pipe. When the host sets
-// EnvListen, Serve listens on that TCP address instead, with mutual TLS
-// from certificates the host issued for this run, serves the same gRPC
-// services (go-plugin's controller, health, broker and stdio services
-// included, so the host attaches with go-plugin's reattach), and prints the
-// go-plugin handshake line on its standard output, where the driver reads
-// it (container or pod log):
-//
-//	CORE-PROTOCOL|APP-PROTOCOL|tcp|ADDRESS|grpc|
-//
-// The version negotiation is go-plugin's: the host lists the protocol
-// versions it speaks in PLUGIN_PROTOCOL_VERSIONS, the plugin answers with the
+// Network mode (wire.EnvListen set): a plugin in a container or a pod has no
+// go-plugin parent to start it and read its handshake from a pipe, so Serve
+// listens on that TCP address instead, with mutual TLS from certificates the
+// host issued for this run, serves the same gRPC services (go-plugin's
+// controller, health, broker and stdio services included, so the host
+// attaches with go-plugin's reattach), and prints the go-plugin handshake
+// line on its standard output, where the driver reads it (container or pod
+// log). The version negotiation is go-plugin's: the host lists the protocol
+// versions it speaks in wire.EnvProtocolVersions, the plugin answers with the
 // highest it shares (or its own highest, which the host then refuses), and
 // the magic cookie must match. The plugin exits when the host shuts it down
 // (go-plugin's controller), or on SIGTERM or SIGINT, tearing its component
 // down first.
-const (
-	// EnvListen is the TCP address to serve on, e.g. ":7777". Setting it
-	// selects network mode.
-	EnvListen = "FLOWCTL_PLUGIN_LISTEN"
-	// EnvHealthListen, when set, is a TCP address where plain HTTP GET
-	// /healthz answers 200 while the component is healthy and 503 when it
-	// is not: a readiness probe for orchestrators that cannot speak TLS
-	// gRPC. It reveals nothing but that status.
-	EnvHealthListen = "FLOWCTL_PLUGIN_HEALTH_LISTEN"
-	// EnvTLSCert, EnvTLSKey and EnvTLSCA carry the plugin's certificate,
-	// its key and the run's CA as PEM text.
-	EnvTLSCert = "FLOWCTL_PLUGIN_TLS_CERT"
-	EnvTLSKey  = "FLOWCTL_PLUGIN_TLS_KEY"
-	EnvTLSCA   = "FLOWCTL_PLUGIN_TLS_CA"
-	// EnvTLSDir names a directory holding the same as files (TLSCertFile,
-	// TLSKeyFile, TLSCAFile), for example a mounted Kubernetes Secret. It is
-	// used when EnvTLSCert is not set.
-	EnvTLSDir = "FLOWCTL_PLUGIN_TLS_DIR"
-	// EnvProtocolVersions is go-plugin's list of the protocol versions the
-	// host speaks, comma-separated.
-	EnvProtocolVersions = "PLUGIN_PROTOCOL_VERSIONS"
-)
-
-// File names inside EnvTLSDir (those of a kubernetes.io/tls Secret, plus the
-// CA).
-const (
-	TLSCertFile = "tls.crt"
-	TLSKeyFile  = "tls.key"
-	TLSCAFile   = "ca.crt"
-)
 
 // serveNetwork runs p in network mode on addr and returns the exit code.
 func serveNetwork(p Plugin, addr string, log hclog.Logger, stdout io.Writer) int {
-	if os.Getenv(MagicCookieKey) != MagicCookieValue {
+	if os.Getenv(wire.MagicCookieKey) != wire.MagicCookieValue {
 		fmt.Fprintf(os.Stderr, "This binary is a plugin. These are not meant to be executed directly.\n"+
-			"%s was started in network mode (%s is set) without flowctl's magic cookie.\n", p.Name, EnvListen)
+			"%s was started in network mode (%s is set) without flowctl's magic cookie.\n", p.Name, wire.EnvListen)
 		return 1
 	}
 	tlsCfg, err := networkTLS(os.Getenv)
@@ -86,7 +53,7 @@ func serveNetwork(p Plugin, addr string, log hclog.Logger, stdout io.Writer) int
 		log.Error("network mode needs the TLS material the host issues", "error", err)
 		return 1
 	}
-	version := negotiateVersion(os.Getenv(EnvProtocolVersions), ProtocolVersions)
+	version := negotiateVersion(os.Getenv(wire.EnvProtocolVersions), wire.ProtocolVersions)
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		log.Error("listen", "address", addr, "error", err)
@@ -98,9 +65,9 @@ func serveNetwork(p Plugin, addr string, log hclog.Logger, stdout io.Writer) int
 	stdoutR, _ := io.Pipe()
 	stderrR, _ := io.Pipe()
 	gs := &plugin.GRPCServer{
-		Plugins: VersionedPlugins(&GRPCPlugin{register: func(s *grpc.Server) {
+		Plugins: wire.VersionedPlugins(func(s *grpc.Server) {
 			srv = registerServices(s, p, log)
-		}})[version],
+		})[version],
 		Server: plugin.DefaultGRPCServer,
 		TLS:    tlsCfg,
 		DoneCh: make(chan struct{}),
@@ -161,20 +128,20 @@ func negotiateVersion(host string, ours []int) int {
 // networkTLS builds the server side of mutual TLS: the plugin presents its
 // certificate and accepts only clients whose certificate the run's CA signed.
 func networkTLS(getenv func(string) string) (*tls.Config, error) {
-	certPEM, keyPEM, caPEM := []byte(getenv(EnvTLSCert)), []byte(getenv(EnvTLSKey)), []byte(getenv(EnvTLSCA))
+	certPEM, keyPEM, caPEM := []byte(getenv(wire.EnvTLSCert)), []byte(getenv(wire.EnvTLSKey)), []byte(getenv(wire.EnvTLSCA))
 	if len(certPEM) == 0 {
-		dir := getenv(EnvTLSDir)
+		dir := getenv(wire.EnvTLSDir)
 		if dir == "" {
-			return nil, fmt.Errorf("neither %s nor %s is set", EnvTLSCert, EnvTLSDir)
+			return nil, fmt.Errorf("neither %s nor %s is set", wire.EnvTLSCert, wire.EnvTLSDir)
 		}
 		var err error
-		if certPEM, err = os.ReadFile(filepath.Join(dir, TLSCertFile)); err != nil {
+		if certPEM, err = os.ReadFile(filepath.Join(dir, wire.TLSCertFile)); err != nil {
 			return nil, err
 		}
-		if keyPEM, err = os.ReadFile(filepath.Join(dir, TLSKeyFile)); err != nil {
+		if keyPEM, err = os.ReadFile(filepath.Join(dir, wire.TLSKeyFile)); err != nil {
 			return nil, err
 		}
-		if caPEM, err = os.ReadFile(filepath.Join(dir, TLSCAFile)); err != nil {
+		if caPEM, err = os.ReadFile(filepath.Join(dir, wire.TLSCAFile)); err != nil {
 			return nil, err
 		}
 	}
@@ -194,10 +161,10 @@ func networkTLS(getenv func(string) string) (*tls.Config, error) {
 	}, nil
 }
 
-// serveHealth serves GET /healthz on EnvHealthListen, when it is set, with
+// serveHealth serves GET /healthz on wire.EnvHealthListen, when it is set, with
 // the answer of the Health RPC.
 func serveHealth(log hclog.Logger, srv *server) (stop func()) {
-	addr := os.Getenv(EnvHealthListen)
+	addr := os.Getenv(wire.EnvHealthListen)
 	if addr == "" {
 		return func() {}
 	}

@@ -13,11 +13,9 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
-)
 
-// EnvLogLevel is the environment variable the host sets to the log level
-// plugins should use (trace, debug, info, warn, error).
-const EnvLogLevel = "FLOWCTL_LOG_LEVEL"
+	"github.com/flowctl/flowctl/proto/wire"
+)
 
 // Serve runs p as a plugin process and exits when the host is done with it.
 // Call it from main. With the single argument `describe` it prints the
@@ -42,14 +40,14 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-	SetGCDefaults(DefaultMemoryLimit)
+	wire.SetGCDefaults(wire.PluginMemoryLimit)
 	log := NewLogger(p.Name)
-	stopProfile, err := StartCPUProfile(p.Name)
+	stopProfile, err := wire.StartCPUProfile(p.Name)
 	if err != nil {
 		log.Warn("cannot profile", "error", err)
 	}
 	defer stopProfile()
-	if addr := os.Getenv(EnvListen); addr != "" {
+	if addr := os.Getenv(wire.EnvListen); addr != "" {
 		return serveNetwork(p, addr, log, stdout)
 	}
 	var stop atomic.Pointer[func(context.Context)]
@@ -67,10 +65,10 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 	ann := announce(p, log) // nil unless FLOWCTL_ENDPOINT is set
 	defer ann.stop()
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig:  HandshakeConfig(),
-		VersionedPlugins: VersionedPlugins(&GRPCPlugin{register: register}),
+		HandshakeConfig:  wire.HandshakeConfig(),
+		VersionedPlugins: wire.VersionedPlugins(register),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return ann.grpcServer(append(opts, ServerOptions()...))
+			return ann.grpcServer(append(opts, wire.ServerOptions()...))
 		},
 		Logger: log,
 	})
@@ -91,7 +89,7 @@ func describe(p Plugin, stdout, stderr io.Writer) int {
 // the host parses and relays under the component's name. The level comes
 // from FLOWCTL_LOG_LEVEL.
 func NewLogger(name string) hclog.Logger {
-	level := hclog.LevelFromString(strings.TrimSpace(os.Getenv(EnvLogLevel)))
+	level := hclog.LevelFromString(strings.TrimSpace(os.Getenv(wire.EnvLogLevel)))
 	if level == hclog.NoLevel {
 		level = hclog.Info
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // RegisterServices registers the flowctl plugin services for p on s. Serve
@@ -143,7 +144,7 @@ func (b *baseService) GetSchema(context.Context, *flowctlv1.GetSchemaRequest) (*
 
 func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureRequest) (*flowctlv1.ConfigureResponse, error) {
 	s := b.srv
-	kind := kindFromProto(req.GetKind())
+	kind := wire.KindFromProto(req.GetKind())
 	comp, ok := s.plugin.component(kind, req.GetComponent())
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "plugin %s has no %v component %q", s.plugin.Name, kind, req.GetComponent())

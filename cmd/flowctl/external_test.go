@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // startExternalPlugin starts the generator plugin the way a program other
@@ -26,8 +26,8 @@ func startExternalPlugin(t *testing.T, endpoint, id string) (*exec.Cmd, *grpc.Cl
 	t.Helper()
 	cmd := exec.Command(flowctlBin, builtinCommand, "generator")
 	cmd.Env = append(os.Environ(),
-		pluginsdk.MagicCookieKey+"="+pluginsdk.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1",
-		pluginsdk.EnvEndpoint+"="+endpoint, pluginsdk.EnvComponentID+"="+id, pluginsdk.EnvLogLevel+"=debug")
+		wire.MagicCookieKey+"="+wire.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1",
+		wire.EnvEndpoint+"="+endpoint, wire.EnvComponentID+"="+id, wire.EnvLogLevel+"=debug")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -28,12 +28,13 @@ import (
 	"github.com/flowctl/flowctl/plugins/stdout"
 	"github.com/flowctl/flowctl/plugins/transform"
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
 var version = "0.1.0-dev"
 
-// hostMemoryLimit is the host's soft memory limit (pluginsdk.SetGCDefaults):
+// hostMemoryLimit is the host's soft memory limit (wire.SetGCDefaults):
 // the host forwards batches without decoding them and holds only the few in
 // flight, so it needs far less than a plugin may.
 const hostMemoryLimit = 128 << 20
@@ -72,8 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 3 && args[1] == builtinCommand {
 		return serveBuiltin(args[2], args[3:], stdout, stderr)
 	}
-	pluginsdk.SetGCDefaults(hostMemoryLimit)
-	stopProfile, err := pluginsdk.StartCPUProfile("flowctl")
+	wire.SetGCDefaults(hostMemoryLimit)
+	stopProfile, err := wire.StartCPUProfile("flowctl")
 	if err != nil {
 		fmt.Fprintf(stderr, "Warning: %v\n", err)
 	}

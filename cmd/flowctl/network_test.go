@@ -18,8 +18,8 @@ import (
 
 	"github.com/flowctl/flowctl/drivers"
 	"github.com/flowctl/flowctl/host/supervisor"
-	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // netProcess starts a built-in plugin as a local process in network mode,
@@ -43,11 +43,11 @@ func (d netProcess) Prepare(ctx context.Context, spec drivers.Spec) (*drivers.In
 	cmd.Env = append(os.Environ(), drivers.NetworkEnv()...)
 	cmd.Env = append(cmd.Env, d.extraEnv...)
 	cmd.Env = append(cmd.Env,
-		pluginsdk.EnvListen+"=127.0.0.1:0",
-		pluginsdk.EnvHealthListen+"="+d.healthAddr,
-		pluginsdk.EnvTLSCert+"="+string(certPEM),
-		pluginsdk.EnvTLSKey+"="+string(keyPEM),
-		pluginsdk.EnvTLSCA+"="+string(spec.Authority.CAPEM()),
+		wire.EnvListen+"=127.0.0.1:0",
+		wire.EnvHealthListen+"="+d.healthAddr,
+		wire.EnvTLSCert+"="+string(certPEM),
+		wire.EnvTLSKey+"="+string(keyPEM),
+		wire.EnvTLSCA+"="+string(spec.Authority.CAPEM()),
 	)
 	hs := drivers.NewHandshakeWriter(spec.Stdout, spec.Stderr)
 	cmd.Stdout, cmd.Stderr = hs, spec.Stderr
@@ -109,7 +109,7 @@ func TestNetworkModeReattach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst.Protocol != pluginsdk.ProtocolVersions[len(pluginsdk.ProtocolVersions)-1] {
+	if inst.Protocol != wire.ProtocolVersions[len(wire.ProtocolVersions)-1] {
 		t.Errorf("negotiated protocol %d", inst.Protocol)
 	}
 	if !strings.HasPrefix(inst.Location(), "network pid ") {
@@ -161,11 +161,11 @@ func TestNetworkModeReattach(t *testing.T) {
 // TestNetworkModeNeedsCookieAndTLS: started by hand in network mode, a
 // plugin explains what it is; without certificates it refuses to serve.
 func TestNetworkModeNeedsCookieAndTLS(t *testing.T) {
-	r := flowctlEnv(t, t.TempDir(), []string{pluginsdk.EnvListen + "=127.0.0.1:0"}, builtinCommand, "generator")
+	r := flowctlEnv(t, t.TempDir(), []string{wire.EnvListen + "=127.0.0.1:0"}, builtinCommand, "generator")
 	if r.code != 1 || !strings.Contains(r.stderr, "This binary is a plugin") || !strings.Contains(r.stderr, "without flowctl's magic cookie") {
 		t.Errorf("without the cookie: exit %d\n%s", r.code, r.stderr)
 	}
-	r = flowctlEnv(t, t.TempDir(), append(drivers.NetworkEnv(), pluginsdk.EnvListen+"=127.0.0.1:0"), builtinCommand, "generator")
+	r = flowctlEnv(t, t.TempDir(), append(drivers.NetworkEnv(), wire.EnvListen+"=127.0.0.1:0"), builtinCommand, "generator")
 	if r.code != 1 || !strings.Contains(r.stderr, "network mode needs the TLS material the host issues") ||
 		!strings.Contains(r.stderr, "neither FLOWCTL_PLUGIN_TLS_CERT nor FLOWCTL_PLUGIN_TLS_DIR is set") {
 		t.Errorf("without TLS: exit %d\n%s", r.code, r.stderr)

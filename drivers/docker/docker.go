@@ -45,7 +45,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowctl/flowctl/drivers"
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // Name is the driver's name in pipeline files.
@@ -159,9 +159,9 @@ func (d *Driver) containerConfig(spec drivers.Spec, image string) (*container.Co
 	// inspect the container may also exec into it, so a mounted file would
 	// hide nothing more, and the environment works with remote daemons.
 	env = append(env,
-		pluginsdk.EnvTLSCert+"="+string(certPEM),
-		pluginsdk.EnvTLSKey+"="+string(keyPEM),
-		pluginsdk.EnvTLSCA+"="+string(spec.Authority.CAPEM()),
+		wire.EnvTLSCert+"="+string(certPEM),
+		wire.EnvTLSKey+"="+string(keyPEM),
+		wire.EnvTLSCA+"="+string(spec.Authority.CAPEM()),
 	)
 	port := nat.Port(strconv.Itoa(drivers.PluginPort) + "/tcp")
 	cfg := &container.Config{
@@ -185,7 +185,7 @@ func (d *Driver) containerConfig(spec drivers.Spec, image string) (*container.Co
 			return nil, nil, nil, err
 		}
 		hostCfg.NetworkMode = container.NetworkMode(network.NetworkHost)
-		cfg.Env = append(cfg.Env, fmt.Sprintf("%s=127.0.0.1:%d", pluginsdk.EnvListen, free))
+		cfg.Env = append(cfg.Env, fmt.Sprintf("%s=127.0.0.1:%d", wire.EnvListen, free))
 	} else {
 		cfg.ExposedPorts = nat.PortSet{port: {}}
 		hostCfg.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: ""}}}

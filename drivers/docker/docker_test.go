@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowctl/flowctl/drivers"
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 func testSpec(t *testing.T) drivers.Spec {
@@ -67,7 +67,7 @@ func TestContainerConfig(t *testing.T) {
 		t.Errorf("mounts %+v, want %+v", host.Mounts, want)
 	}
 	env := strings.Join(cfg.Env, "\n")
-	for _, kv := range append(drivers.NetworkEnv(), "A=b", "FLOWCTL_LOG_LEVEL=debug", pluginsdk.EnvTLSCert+"=-----BEGIN CERTIFICATE", pluginsdk.EnvTLSKey+"=-----BEGIN EC PRIVATE KEY", pluginsdk.EnvTLSCA+"=-----BEGIN CERTIFICATE") {
+	for _, kv := range append(drivers.NetworkEnv(), "A=b", "FLOWCTL_LOG_LEVEL=debug", wire.EnvTLSCert+"=-----BEGIN CERTIFICATE", wire.EnvTLSKey+"=-----BEGIN EC PRIVATE KEY", wire.EnvTLSCA+"=-----BEGIN CERTIFICATE") {
 		if !strings.Contains(env, kv) {
 			t.Errorf("environment lacks %q", kv)
 		}
@@ -78,7 +78,7 @@ func TestContainerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !host.NetworkMode.IsHost() || len(host.PortBindings) != 0 || !strings.Contains(strings.Join(cfg.Env, "\n"), pluginsdk.EnvListen+"=127.0.0.1:") {
+	if !host.NetworkMode.IsHost() || len(host.PortBindings) != 0 || !strings.Contains(strings.Join(cfg.Env, "\n"), wire.EnvListen+"=127.0.0.1:") {
 		t.Errorf("host network: mode %q bindings %v", host.NetworkMode, host.PortBindings)
 	}
 }

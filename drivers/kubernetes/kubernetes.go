@@ -41,7 +41,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/flowctl/flowctl/drivers"
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // Name is the driver's name in pipeline files.
@@ -219,9 +219,9 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 		ObjectMeta: meta,
 		Type:       corev1.SecretTypeTLS,
 		Data: map[string][]byte{
-			pluginsdk.TLSCertFile: certPEM,
-			pluginsdk.TLSKeyFile:  keyPEM,
-			pluginsdk.TLSCAFile:   spec.Authority.CAPEM(),
+			wire.TLSCertFile: certPEM,
+			wire.TLSKeyFile:  keyPEM,
+			wire.TLSCAFile:   spec.Authority.CAPEM(),
 		},
 	}
 	svc := &corev1.Service{
@@ -239,7 +239,7 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 	for k, v := range spec.Options.Env {
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 	}
-	env = append(env, corev1.EnvVar{Name: pluginsdk.EnvTLSDir, Value: tlsMount})
+	env = append(env, corev1.EnvVar{Name: wire.EnvTLSDir, Value: tlsMount})
 	res, err := resources(spec.Options.Resources)
 	if err != nil {
 		return nil, nil, nil, err

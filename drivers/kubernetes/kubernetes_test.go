@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/flowctl/flowctl/drivers"
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // TestObjects: the Pod, Service and Secret a component gets, as documented.
@@ -37,7 +37,7 @@ func TestObjects(t *testing.T) {
 			}
 		}
 	}
-	if secret.Type != corev1.SecretTypeTLS || len(secret.Data[pluginsdk.TLSCertFile]) == 0 || len(secret.Data[pluginsdk.TLSKeyFile]) == 0 || len(secret.Data[pluginsdk.TLSCAFile]) == 0 {
+	if secret.Type != corev1.SecretTypeTLS || len(secret.Data[wire.TLSCertFile]) == 0 || len(secret.Data[wire.TLSKeyFile]) == 0 || len(secret.Data[wire.TLSCAFile]) == 0 {
 		t.Errorf("secret %s %v", secret.Type, secret.Data)
 	}
 	if svc.Spec.Selector[LabelInstance] != p.name || svc.Spec.Ports[0].Port != drivers.PluginPort {
@@ -60,7 +60,7 @@ func TestObjects(t *testing.T) {
 	for _, e := range c.Env {
 		env[e.Name] = e.Value
 	}
-	if env[pluginsdk.EnvTLSDir] != tlsMount || env["A"] != "b" || env[pluginsdk.MagicCookieKey] != pluginsdk.MagicCookieValue || env[pluginsdk.EnvListen] != ":7777" {
+	if env[wire.EnvTLSDir] != tlsMount || env["A"] != "b" || env[wire.MagicCookieKey] != wire.MagicCookieValue || env[wire.EnvListen] != ":7777" {
 		t.Errorf("env %v", env)
 	}
 	if c.VolumeMounts[0].MountPath != tlsMount || pod.Spec.Volumes[0].Secret.SecretName != p.name {

@@ -7,8 +7,8 @@ import (
 
 	"github.com/hashicorp/go-version"
 
-	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // verify checks the staged binary and returns the version to install it
@@ -45,14 +45,14 @@ func (in *install) checkSchema(s *flowctlv1.GetSchemaResponse) (*version.Version
 	}
 	if !sharesProtocol(s.GetProtocolVersions()) {
 		return nil, fmt.Errorf("the binary at %s speaks plugin protocol %v, but this flowctl speaks %v: install a release of the plugin built for one of those",
-			in.shown, s.GetProtocolVersions(), pluginsdk.ProtocolVersions)
+			in.shown, s.GetProtocolVersions(), wire.ProtocolVersions)
 	}
 	return v, nil
 }
 
 func sharesProtocol(theirs []uint32) bool {
 	for _, v := range theirs {
-		if slices.Contains(pluginsdk.ProtocolVersions, int(v)) {
+		if slices.Contains(wire.ProtocolVersions, int(v)) {
 			return true
 		}
 	}

@@ -10,34 +10,24 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
-// ErrorMode is what a processor or sink does with events it failed.
-type ErrorMode int
+// ErrorMode is what a processor or sink does with events it failed: the
+// protocol's on_error mode.
+type ErrorMode = wire.ErrorMode
 
 // The error modes.
 const (
 	// ErrorFail fails the run; nothing from the failed events is acked.
-	ErrorFail ErrorMode = iota
+	ErrorFail = wire.ErrorFail
 	// ErrorRetry sends the failed events again with backoff, at most
 	// ErrorPolicy.Attempts times; then they go to the dead-letter sink if
 	// there is one, or fail the run.
-	ErrorRetry
+	ErrorRetry = wire.ErrorRetry
 	// ErrorDeadLetter sends the failed events to the dead-letter sink.
-	ErrorDeadLetter
+	ErrorDeadLetter = wire.ErrorDeadLetter
 )
-
-func (m ErrorMode) String() string {
-	switch m {
-	case ErrorFail:
-		return "fail"
-	case ErrorRetry:
-		return "retry"
-	case ErrorDeadLetter:
-		return "dead_letter"
-	}
-	return "ErrorMode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // ErrorPolicy is a node's on_error setting.
 type ErrorPolicy struct {

@@ -11,8 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/errgroup"
 
-	flowhcl "github.com/flowctl/flowctl/hcl"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // SourceStream is the host's end of a Source.Stream call; the generated
@@ -48,14 +48,14 @@ var (
 )
 
 // Kind is the kind of a node, given by which stream it carries; it is the
-// pipeline language's kind.
-type Kind = flowhcl.Kind
+// protocol's kind.
+type Kind = wire.Kind
 
 // The node kinds.
 const (
-	KindSource    = flowhcl.KindSource
-	KindProcessor = flowhcl.KindProcessor
-	KindSink      = flowhcl.KindSink
+	KindSource    = wire.KindSource
+	KindProcessor = wire.KindProcessor
+	KindSink      = wire.KindSink
 )
 
 // Streams holds a node's open stream: exactly one field is set, and it gives

@@ -9,7 +9,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
-	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // explain turns go-plugin's handshake errors, written for plugin authors,
@@ -41,7 +41,7 @@ func (in *Instance) explain(err error) error {
 		if m := pluginVersionRE.FindStringSubmatch(msg); m != nil {
 			v = "version " + m[1]
 		}
-		ours := ProtocolList(pluginsdk.ProtocolVersions)
+		ours := ProtocolList(wire.ProtocolVersions)
 		return fmt.Errorf("%s speaks flowctl plugin protocol %s, but this flowctl speaks %s: "+
 			"install a release of the plugin built for protocol %s", in.Path, v, ours, ours)
 	}

@@ -42,8 +42,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flowctl/flowctl/drivers"
-	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // ErrPluginStart is wrapped by every error about a plugin that could not be
@@ -99,7 +99,7 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 	}
 	log := opts.Logger.Named(spec.Component)
 	if opts.LogLevel != "" {
-		spec.Env = append(spec.Env, pluginsdk.EnvLogLevel+"="+opts.LogLevel)
+		spec.Env = append(spec.Env, wire.EnvLogLevel+"="+opts.LogLevel)
 	}
 	if opts.SocketDir != "" {
 		spec.Env = append(spec.Env, plugin.EnvUnixSocketDir+"="+opts.SocketDir)
@@ -114,8 +114,8 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 	}
 	in.inst, in.Where = di, di.Where
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  pluginsdk.HandshakeConfig(),
-		VersionedPlugins: pluginsdk.VersionedPlugins(nil),
+		HandshakeConfig:  wire.HandshakeConfig(),
+		VersionedPlugins: wire.VersionedPlugins(nil),
 		Cmd:              di.Cmd,
 		Reattach:         di.Reattach,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
@@ -124,12 +124,12 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 		Logger:           log,
 		Stderr:           in.stderr,
 		SyncStdout:       opts.Stdout,
-		GRPCDialOptions:  pluginsdk.DialOptions(),
+		GRPCDialOptions:  wire.DialOptions(),
 	}
 	if di.Reattach != nil {
 		// A reattached client dispenses from Plugins, for the version the
 		// plugin's handshake line negotiated.
-		cfg.Plugins = pluginsdk.VersionedPlugins(nil)[di.Reattach.ProtocolVersion]
+		cfg.Plugins = wire.VersionedPlugins(nil)[di.Reattach.ProtocolVersion]
 		cfg.TLSConfig = di.TLS
 	}
 	if len(spec.Checksum) > 0 && di.Cmd != nil {
@@ -168,7 +168,7 @@ func (in *Instance) handshake(ctx context.Context) error {
 		in.client.Kill()
 		return fmt.Errorf("%w: %s: %w%s", ErrPluginStart, in.Address, in.explain(r.err), in.stderrHint())
 	}
-	raw, err := r.rpc.Dispense(pluginsdk.PluginSetName)
+	raw, err := r.rpc.Dispense(wire.PluginSetName)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrPluginStart, in.Address, err)
 	}

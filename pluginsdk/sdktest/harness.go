@@ -19,6 +19,7 @@ import (
 
 	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // Harness is one plugin instance served in-process.
@@ -36,11 +37,11 @@ func New(t testing.TB, p pluginsdk.Plugin) *Harness {
 	if err != nil {
 		t.Fatalf("sdktest: listen: %v", err)
 	}
-	srv := grpc.NewServer(pluginsdk.ServerOptions()...)
+	srv := grpc.NewServer(wire.ServerOptions()...)
 	log := hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: hclog.DefaultOutput, Level: hclog.Warn})
 	stop := pluginsdk.RegisterServices(srv, p, log)
 	go func() { _ = srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), append(pluginsdk.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+	conn, err := grpc.NewClient(lis.Addr().String(), append(wire.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
 		t.Fatalf("sdktest: dial: %v", err)
 	}

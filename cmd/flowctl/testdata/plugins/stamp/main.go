@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 var (
@@ -55,10 +56,10 @@ func main() {
 			fmt.Printf(`{"name": "stamp", "version": %q, "protocol_versions": [2], "components": []}`+"\n", version)
 			os.Exit(0)
 		}
-		serveWith(2, pluginsdk.MagicCookieValue)
+		serveWith(2, wire.MagicCookieValue)
 	case describing:
 	case mode == "protocol2-handshake":
-		serveWith(2, pluginsdk.MagicCookieValue)
+		serveWith(2, wire.MagicCookieValue)
 	case mode == "stdout":
 		fmt.Println("stamp: warming up")
 	case mode == "cookie":
@@ -76,9 +77,9 @@ func main() {
 func serveWith(protocol int, cookie string) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: plugin.HandshakeConfig{
-			ProtocolVersion: uint(protocol), MagicCookieKey: pluginsdk.MagicCookieKey, MagicCookieValue: cookie,
+			ProtocolVersion: uint(protocol), MagicCookieKey: wire.MagicCookieKey, MagicCookieValue: cookie,
 		},
-		VersionedPlugins: map[int]plugin.PluginSet{protocol: {pluginsdk.PluginSetName: &pluginsdk.GRPCPlugin{}}},
+		VersionedPlugins: map[int]plugin.PluginSet{protocol: {wire.PluginSetName: &wire.GRPCPlugin{}}},
 		GRPCServer:       plugin.DefaultGRPCServer,
 	})
 	os.Exit(0)

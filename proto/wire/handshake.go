@@ -1,4 +1,4 @@
-package pluginsdk
+package wire
 
 import (
 	"context"
@@ -39,11 +39,10 @@ func HandshakeConfig() plugin.HandshakeConfig {
 }
 
 // VersionedPlugins maps each protocol version to the go-plugin set a plugin
-// serves (or a host dispenses) for it. p may be nil on the host side.
-func VersionedPlugins(p *GRPCPlugin) map[int]plugin.PluginSet {
-	if p == nil {
-		p = &GRPCPlugin{}
-	}
+// serves (or a host dispenses) for it. register registers a plugin's
+// services on its gRPC server; the host passes nil.
+func VersionedPlugins(register func(*grpc.Server)) map[int]plugin.PluginSet {
+	p := &GRPCPlugin{register: register}
 	out := make(map[int]plugin.PluginSet, len(ProtocolVersions))
 	for _, v := range ProtocolVersions {
 		out[v] = plugin.PluginSet{PluginSetName: p}
