@@ -67,3 +67,11 @@ const (
 	EnvEndpointCert = "FLOWCTL_TLS_CERT"
 	EnvEndpointKey  = "FLOWCTL_TLS_KEY"
 )
+
+// Attributes a dead-lettered event carries: why it failed, where, and how
+// often it was tried.
+const (
+	AttrError     = "flowctl.error"
+	AttrComponent = "flowctl.component"
+	AttrAttempts  = "flowctl.attempts"
+)

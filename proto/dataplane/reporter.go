@@ -1,0 +1,99 @@
+package dataplane
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// counters are a node's NodeCounters, kept live.
+type counters struct {
+	batchesIn, eventsIn   atomic.Uint64
+	batchesOut, eventsOut atomic.Uint64
+	eventsAcked           atomic.Uint64
+	batchesVoid           atomic.Uint64
+}
+
+func (c *counters) snapshot() *flowctlv1.NodeCounters {
+	return &flowctlv1.NodeCounters{
+		BatchesIn: c.batchesIn.Load(), EventsIn: c.eventsIn.Load(),
+		BatchesOut: c.batchesOut.Load(), EventsOut: c.eventsOut.Load(),
+		EventsAcked: c.eventsAcked.Load(), BatchesVoid: c.batchesVoid.Load(),
+	}
+}
+
+// reporter sends a node's reports on its control stream. Whatever piles up
+// while a Send is in progress goes out in the next one, so under load many
+// batches cost one message; counters ride along, and go out on their own at
+// most every counterInterval when nothing else does.
+type reporter struct {
+	send     func(*flowctlv1.NodeReport) error
+	counters *counters
+
+	mu      sync.Mutex
+	pending *flowctlv1.NodeReport
+	signal  chan struct{} // capacity 1
+	stopped chan struct{} // closed when run returns
+	err     error         // run's result, set before stopped closes
+}
+
+// counterInterval is how often counters are reported when nothing else is.
+const counterInterval = 200 * time.Millisecond
+
+func newReporter(send func(*flowctlv1.NodeReport) error, c *counters) *reporter {
+	return &reporter{send: send, counters: c, pending: &flowctlv1.NodeReport{}, signal: make(chan struct{}, 1), stopped: make(chan struct{})}
+}
+
+// add merges fn's changes into the pending report.
+func (r *reporter) add(fn func(*flowctlv1.NodeReport)) {
+	r.mu.Lock()
+	fn(r.pending)
+	r.mu.Unlock()
+	select {
+	case r.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (r *reporter) take() *flowctlv1.NodeReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := r.pending
+	r.pending = &flowctlv1.NodeReport{}
+	return rep
+}
+
+// run sends reports until ctx ends; then it sends what is pending, with the
+// final counters, and returns.
+func (r *reporter) run(ctx context.Context) {
+	defer close(r.stopped)
+	tick := time.NewTicker(counterInterval)
+	defer tick.Stop()
+	var last *flowctlv1.NodeCounters
+	for {
+		select {
+		case <-r.signal:
+		case <-tick.C:
+			if proto.Equal(last, r.counters.snapshot()) {
+				continue
+			}
+		case <-ctx.Done():
+			rep := r.take()
+			rep.Counters = r.counters.snapshot()
+			r.err = r.send(rep)
+			return
+		}
+		rep := r.take()
+		rep.Counters = r.counters.snapshot()
+		last = rep.Counters
+		if err := r.send(rep); err != nil {
+			r.err = err
+			return
+		}
+	}
+}
