@@ -1,0 +1,263 @@
+package plane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/flowctl/flowctl/host/router"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// Conn is the host's end of a component's Node.Run stream; the generated
+// flowctlv1.Node_RunClient satisfies it. The coordinator calls Recv from one
+// goroutine and Send under a lock of its own.
+type Conn interface {
+	Send(*flowctlv1.NodeRequest) error
+	Recv() (*flowctlv1.NodeReport, error)
+	CloseSend() error
+}
+
+var _ Conn = (flowctlv1.Node_RunClient)(nil)
+
+// TLS is what a node needs to dial peers over TCP (PEM): its certificate and
+// key, and the run's CA. Empty when every peer is on a unix socket.
+type TLS struct {
+	Cert, Key, CA []byte
+}
+
+// Node is one component of the pipeline as the coordinator sees it.
+type Node struct {
+	Name   string      // component address, e.g. "source.ticks"
+	Kind   router.Kind // source, processor or sink
+	Inputs []string    // names of upstream nodes; empty for sources
+
+	// Conn is the component's open control stream, configured and not yet
+	// opened: the coordinator sends NodeOpen.
+	Conn Conn
+
+	// Open is a source's resume position and batch shaping; the coordinator
+	// sets its credits. Nil means from the beginning, default shaping.
+	Open *flowctlv1.SourceOpen
+
+	// TLS is sent to the component in NodeOpen.
+	TLS TLS
+
+	// Restart, when set, replaces the plugin after its stream failed (it
+	// crashed, hung or broke the connection): it returns a new configured
+	// stream, after whatever backoff it applies; Options.Peer then gives
+	// the new plugin's address. An error (no attempts left) fails the run
+	// as this node's. Nil means a failed stream fails the run.
+	Restart func(ctx context.Context, cause error) (Conn, error)
+
+	// OnError says what happens to events a processor fails or a sink
+	// nacks. The zero value fails the run.
+	OnError router.ErrorPolicy
+}
+
+// DefaultMaxInFlight is the bound Options.MaxInFlight defaults to.
+const DefaultMaxInFlight = 16
+
+// Options configures a Coordinator.
+type Options struct {
+	// Logger is named "plane"; nil logs nothing.
+	Logger hclog.Logger
+
+	// MaxInFlight bounds the batches in flight per source: its credits, and
+	// so what every component downstream of it may hold, and the batches a
+	// failure can deliver twice. Zero means DefaultMaxInFlight.
+	MaxInFlight int
+
+	// Peer says where node to's Edge service is reached from node from (an
+	// address may depend on where the dialling plugin runs). It is called
+	// when from is opened and after every restart of to.
+	Peer func(from, to string) *flowctlv1.Peer
+
+	// Checkpoint, when set, is called with a source's name, the position the
+	// source is about to be acked up to and the number of events this ack
+	// covers, before the ack is sent. Calls for one source come in position
+	// order from one goroutine. An error fails the run and the ack is not
+	// sent.
+	Checkpoint func(source string, position []byte, events uint64) error
+
+	// CheckpointInterval is the shortest time between two checkpoints of a
+	// source; positions released meanwhile are checkpointed together.
+	// Credits do not wait for checkpoints. Zero checkpoints every release.
+	CheckpointInterval time.Duration
+
+	// TicketDone, when set, is called with a source's name and the time from
+	// the report of a batch to its release (every sink wrote what came of
+	// it). It must not block.
+	TicketDone func(source string, d time.Duration)
+}
+
+// Coordinator runs one pipeline on the direct data plane. Build it with New;
+// Run it once.
+type Coordinator struct {
+	log   hclog.Logger
+	opts  Options
+	nodes []*node // in the order given to New; a node's index is its id
+
+	drainOnce sync.Once
+	drain     chan struct{} // closed by Drain
+
+	// restartMu makes installing a restarted plugin and telling the others
+	// about it one step.
+	restartMu sync.Mutex
+
+	ran atomic.Bool
+	ctx context.Context // Run's group context
+}
+
+// New builds a Coordinator. The topology is the pipeline's, checked by
+// host/pipeline; New refuses only what would break its own bookkeeping
+// (duplicate or empty names, unknown inputs and dead-letter sinks, a node
+// without a stream).
+func New(nodes []Node, opts Options) (*Coordinator, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.MaxInFlight == 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.MaxInFlight < 0 || opts.MaxInFlight > 1<<16 {
+		return nil, fmt.Errorf("plane: MaxInFlight %d out of range 1..65536", opts.MaxInFlight)
+	}
+	c := &Coordinator{log: opts.Logger.Named("plane"), opts: opts, drain: make(chan struct{})}
+	byName := make(map[string]*node, len(nodes))
+	for i, spec := range nodes {
+		switch {
+		case spec.Name == "":
+			return nil, errors.New("plane: a node has no name")
+		case byName[spec.Name] != nil:
+			return nil, fmt.Errorf("plane: node %q named twice", spec.Name)
+		case spec.Conn == nil:
+			return nil, fmt.Errorf("plane: node %q has no stream", spec.Name)
+		}
+		n := &node{
+			c: c, id: uint32(i), name: spec.Name, kind: spec.Kind, conn: spec.Conn,
+			restart: spec.Restart, policy: spec.OnError, tls: spec.TLS,
+		}
+		n.log = c.log.With("component", n.name)
+		if n.kind == router.KindSource {
+			n.src = newSourceState(n, spec.Open)
+		}
+		byName[n.name] = n
+		c.nodes = append(c.nodes, n)
+	}
+	for i, spec := range nodes {
+		n := c.nodes[i]
+		for _, in := range spec.Inputs {
+			up := byName[in]
+			if up == nil {
+				return nil, fmt.Errorf("plane: node %q reads unknown node %q", n.name, in)
+			}
+			n.inputs = append(n.inputs, up)
+			up.outputs = append(up.outputs, n)
+		}
+		if dl := spec.OnError.DeadLetter; dl != "" {
+			if byName[dl] == nil {
+				return nil, fmt.Errorf("plane: node %q dead-letters to unknown node %q", n.name, dl)
+			}
+			n.dlq = byName[dl]
+			n.dlq.inputs = append(n.dlq.inputs, n)
+		}
+	}
+	for _, n := range c.nodes {
+		n.sources = upstreamSources(n)
+		for _, s := range n.sources {
+			s.src.downstream = append(s.src.downstream, n)
+		}
+	}
+	return c, nil
+}
+
+// upstreamSources lists the sources a batch can come from to reach n (along
+// inputs and dead-letter edges), each once.
+func upstreamSources(n *node) []*node {
+	seen := map[*node]bool{}
+	var out []*node
+	var walk func(*node)
+	walk = func(m *node) {
+		if seen[m] {
+			return
+		}
+		seen[m] = true
+		if m.kind == router.KindSource {
+			out = append(out, m)
+		}
+		for _, in := range m.inputs {
+			walk(in)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// Run coordinates the pipeline until it has finished (every source ended or
+// drained, everything it sent written and acked, every component finished:
+// nil), a component fails (the first failure, a *router.NodeError), or ctx is
+// cancelled (ctx.Err()). On an early return the caller kills the plugins.
+func (c *Coordinator) Run(ctx context.Context) error {
+	if !c.ran.CompareAndSwap(false, true) {
+		return errors.New("plane: Run called more than once")
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	c.ctx = gctx
+	// Downstream first, so that every edge finds its peer listening.
+	for i := len(c.nodes) - 1; i >= 0; i-- {
+		n := c.nodes[i]
+		if err := n.sendOpen(); err != nil {
+			return n.fail(&streamError{fmt.Errorf("open: %w", err)})
+		}
+	}
+	for _, n := range c.nodes {
+		g.Go(func() error { return n.run(gctx) })
+		if n.src != nil {
+			g.Go(func() error { return n.src.ackLoop(gctx) })
+		}
+	}
+	err := g.Wait()
+	switch {
+	case err == nil:
+		c.log.Debug("pipeline finished")
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	default:
+		return err
+	}
+}
+
+// Drain stops the run gracefully: every source stops reading, and what it
+// has already sent is delivered, acked and checkpointed before Run returns
+// nil. Drain does not wait; it may be called more than once.
+func (c *Coordinator) Drain() {
+	c.drainOnce.Do(func() {
+		c.log.Debug("draining")
+		close(c.drain)
+	})
+}
+
+// Stats returns each node's counters, in the order given to New. It may be
+// called at any time, concurrently with Run.
+func (c *Coordinator) Stats() []router.NodeStats {
+	out := make([]router.NodeStats, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = n.snapshot()
+	}
+	return out
+}
+
+// streamError marks a failure of a stream itself (the plugin crashed, hung
+// and was killed, or the connection broke), which a restart may cure.
+type streamError struct{ err error }
+
+func (e *streamError) Error() string { return e.err.Error() }
+func (e *streamError) Unwrap() error { return e.err }

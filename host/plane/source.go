@@ -1,0 +1,339 @@
+package plane
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/flowctl/flowctl/host/router"
+	"github.com/flowctl/flowctl/proto/dataplane"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// ticket is a batch a source reported and the host has not released yet.
+type ticket struct {
+	count    uint32
+	position []byte
+	at       time.Time
+	returned uint64 // shares returned under the current epoch
+}
+
+// sourceState is the coordinator's bookkeeping of one source: its tickets
+// in seq order, their returned shares, what is released but not yet
+// credited or checkpointed. It outlives the source's plugin: a restarted
+// source is acked and checkpointed for what its predecessor sent.
+type sourceState struct {
+	n          *node
+	open       *flowctlv1.SourceOpen // template of every open
+	downstream []*node               // every node a batch of this source can reach
+	signal     chan struct{}         // capacity 1: something for ackLoop
+
+	mu       sync.Mutex
+	epoch    uint32
+	released uint64   // seq of the last released ticket
+	next     uint64   // seq the next reported batch has
+	tickets  []ticket // seqs released+1 .. next-1
+	parked   map[uint64]uint64
+	ended    bool
+	draining bool
+	finished bool
+	gen      uint64 // the node's incarnation the credits below are owed to
+	credits  int
+	unsaved  release
+	resume   []byte // where a restarted plugin reads again
+
+	eventsOut, batchesOut, acked atomic.Uint64
+}
+
+// release is what is owed a checkpoint: tickets released since the last
+// one, their events and the last position.
+type release struct {
+	tickets  int
+	events   uint64
+	position []byte
+}
+
+func newSourceState(n *node, open *flowctlv1.SourceOpen) *sourceState {
+	o := &flowctlv1.SourceOpen{}
+	if open != nil {
+		o = proto.Clone(open).(*flowctlv1.SourceOpen)
+	}
+	return &sourceState{n: n, open: o, next: 1, resume: o.GetPosition(), signal: make(chan struct{}, 1), parked: map[uint64]uint64{}}
+}
+
+func (s *sourceState) notify() {
+	select {
+	case s.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (s *sourceState) currentEpoch() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch
+}
+
+// openMsg is the source part of the node's open: resume after the last
+// released position, with every credit the tickets in flight do not hold.
+func (s *sourceState) openMsg() (*flowctlv1.SourceOpen, uint32, uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := proto.Clone(s.open).(*flowctlv1.SourceOpen)
+	o.Position = s.resume
+	o.Credits = uint32(s.n.c.opts.MaxInFlight - len(s.tickets))
+	return o, s.epoch, s.next
+}
+
+// register records the batches a source reported, in seq order.
+func (s *sourceState) register(batches []*flowctlv1.BatchReport, ended bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range batches {
+		switch {
+		case s.ended:
+			return fmt.Errorf("%w: batch %d after the source ended", router.ErrProtocol, b.GetSeq())
+		case b.GetSeq() != s.next:
+			return fmt.Errorf("%w: batch %d reported, %d expected", router.ErrProtocol, b.GetSeq(), s.next)
+		case len(s.tickets) >= s.n.c.opts.MaxInFlight:
+			return fmt.Errorf("%w: batch %d is beyond the %d credits granted", router.ErrProtocol, b.GetSeq(), s.n.c.opts.MaxInFlight)
+		}
+		// A batch reported under an older epoch was sent before a rewind
+		// and is sent again under the current one: it is the same ticket.
+		t := ticket{count: b.GetCount(), position: b.GetPosition(), at: time.Now(), returned: s.parked[s.next]}
+		delete(s.parked, s.next)
+		s.tickets = append(s.tickets, t)
+		s.next++
+		s.eventsOut.Add(uint64(b.GetCount()))
+		s.batchesOut.Add(1)
+	}
+	if ended {
+		if s.ended {
+			return fmt.Errorf("%w: the source ended twice", router.ErrProtocol)
+		}
+		s.ended = true
+	}
+	return s.releaseLocked()
+}
+
+// giveBack adds a returned share to its ticket.
+func (s *sourceState) giveBack(t *flowctlv1.Ticket, w uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case t.GetEpoch() < s.epoch:
+		return nil // void: the batch is sent again
+	case t.GetEpoch() > s.epoch:
+		return fmt.Errorf("%w: a share of epoch %d, which has not begun", router.ErrProtocol, t.GetEpoch())
+	case t.GetSeq() <= s.released:
+		return fmt.Errorf("%w: a share of batch %d, which was released", router.ErrProtocol, t.GetSeq())
+	case t.GetSeq() >= s.next:
+		// Shares may overtake the source's report of the batch.
+		if s.parked[t.GetSeq()]+w > dataplane.Full || t.GetSeq() >= s.next+uint64(s.n.c.opts.MaxInFlight) {
+			return fmt.Errorf("%w: shares of unreported batch %d", router.ErrProtocol, t.GetSeq())
+		}
+		s.parked[t.GetSeq()] += w
+		return nil
+	}
+	tk := &s.tickets[t.GetSeq()-s.released-1]
+	if tk.returned+w > dataplane.Full || tk.returned+w < tk.returned {
+		return fmt.Errorf("%w: more than the whole of batch %d returned", router.ErrProtocol, t.GetSeq())
+	}
+	tk.returned += w
+	return s.releaseLocked()
+}
+
+// releaseLocked releases the complete tickets at the front, in seq order.
+func (s *sourceState) releaseLocked() error {
+	n := 0
+	for n < len(s.tickets) && s.tickets[n].returned == dataplane.Full {
+		t := s.tickets[n]
+		s.unsaved.tickets++
+		s.unsaved.events += uint64(t.count)
+		s.unsaved.position = t.position
+		s.resume = t.position
+		if done := s.n.c.opts.TicketDone; done != nil {
+			done(s.n.name, time.Since(t.at))
+		}
+		n++
+	}
+	if n > 0 {
+		clear(s.tickets[:n])
+		s.tickets = s.tickets[n:]
+		s.released += uint64(n)
+		s.credits += n
+	}
+	if n > 0 || s.ended {
+		s.notify()
+	}
+	return nil
+}
+
+// stale reports whether t belongs to a void epoch.
+func (s *sourceState) stale(t *flowctlv1.Ticket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return t.GetEpoch() < s.epoch
+}
+
+// rewind starts a new epoch after a plugin downstream failed: every
+// unreleased ticket is sent again and counted from nothing. ok is false
+// when the source has finished (nothing is unreleased).
+func (s *sourceState) rewind() (epoch uint32, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.finished {
+		return 0, false
+	}
+	s.epoch++
+	for i := range s.tickets {
+		s.tickets[i].returned = 0
+	}
+	clear(s.parked)
+	return s.epoch, true
+}
+
+// abandon starts a new epoch after the source's own plugin failed: it lost
+// the batches it kept, so the new one reads again after the last released
+// position and every unreleased ticket is forgotten.
+func (s *sourceState) abandon() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	for _, t := range s.tickets {
+		s.eventsOut.Add(-uint64(t.count))
+		s.batchesOut.Add(^uint64(0))
+	}
+	s.tickets = nil
+	s.released = s.next - 1
+	clear(s.parked)
+	s.ended = false
+	s.gen++
+	s.credits = 0
+	return s.epoch
+}
+
+func (s *sourceState) isDraining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.draining
+}
+
+func (s *sourceState) isFinished() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.finished
+}
+
+// take hands ackLoop what was released: credits for incarnation gen, and
+// everything owed a checkpoint. done reports that the source ended and every
+// ticket was released.
+func (s *sourceState) take() (gen uint64, credits int, rel release, done bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gen, credits, rel = s.gen, s.credits, s.unsaved
+	s.credits, s.unsaved = 0, release{}
+	return gen, credits, rel, s.ended && len(s.tickets) == 0
+}
+
+// ackLoop credits the source for released tickets as soon as they are
+// released, checkpoints released positions at most every
+// Options.CheckpointInterval and acks them to the source once checkpointed,
+// drains the source on Drain, and finishes it, and then what depends only on
+// it, once it has ended and every ticket is released.
+func (s *sourceState) ackLoop(ctx context.Context) error {
+	n := s.n
+	var (
+		unsaved release
+		gen     uint64
+		savedAt time.Time
+		timer   *time.Timer
+		due     <-chan time.Time
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	drain := n.c.drain
+	save := func() error {
+		if unsaved.tickets == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			// The run is failing: checkpoint nothing more.
+			return ctx.Err()
+		}
+		if cp := n.c.opts.Checkpoint; cp != nil {
+			if err := cp(n.name, unsaved.position, unsaved.events); err != nil {
+				return n.fail(fmt.Errorf("checkpoint: %w", err))
+			}
+		}
+		s.acked.Add(unsaved.events)
+		n.sendIf(gen, &flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Ack{Ack: &flowctlv1.SourceAck{Position: unsaved.position}}})
+		unsaved, savedAt = release{}, time.Now()
+		return nil
+	}
+	for {
+		select {
+		case <-s.signal:
+		case <-due:
+			due = nil
+		case <-drain:
+			drain = nil
+			s.mu.Lock()
+			s.draining = true
+			s.mu.Unlock()
+			n.send(&flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Drain{Drain: &flowctlv1.Drain{}}})
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g, credits, rel, done := s.take()
+		gen = g
+		if credits > 0 && !done {
+			n.sendIf(gen, &flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Ack{Ack: &flowctlv1.SourceAck{Credits: uint32(credits)}}})
+		}
+		if rel.tickets > 0 {
+			unsaved.tickets += rel.tickets
+			unsaved.events += rel.events
+			unsaved.position = rel.position
+		}
+		if done {
+			if err := save(); err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.finished = true
+			s.mu.Unlock()
+			n.sendFinish()
+			for _, d := range s.downstream {
+				if d != n {
+					d.maybeFinish()
+				}
+			}
+			n.log.Debug("source finished", "acked_events", s.acked.Load())
+			return nil
+		}
+		if unsaved.tickets == 0 {
+			continue
+		}
+		wait := n.c.opts.CheckpointInterval - time.Since(savedAt)
+		switch {
+		case wait <= 0:
+			if err := save(); err != nil {
+				return err
+			}
+		case due == nil:
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			due = timer.C
+		}
+	}
+}
