@@ -76,8 +76,12 @@ func TestAccPythonPlugin(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_ = os.Remove(out)
 			r := mustRun(append([]string{"apply", "--reset", "--var", fmt.Sprintf("count=%d", n)}, tc.args...)...)
-			if in, out := summaryInOut(r.stdout, "processor.enrich"); in != fmt.Sprint(n) || out != in {
-				t.Errorf("summary counts %s in and %s out of the Python processor, want %d each:\n%s", in, out, n, r.stdout)
+			rows, want := summaryRows(r.stderr), fmt.Sprint(n)
+			if p := rows["processor.enrich"]; len(p) < 4 || p[0] != want || p[1] != want || p[3] != "0" {
+				t.Errorf("Python processor's summary row (in, out, acked, failed ...) = %v, want %d in and out, 0 failed:\n%s", p, n, r.stderr)
+			}
+			if s := rows["sink.out"]; len(s) < 3 || s[2] != want {
+				t.Errorf("sink's summary row (in, out, acked ...) = %v, want %d acked:\n%s", s, n, r.stderr)
 			}
 			checkEnriched(t, readLines(t, out), n)
 		})
@@ -137,15 +141,4 @@ func checkEnriched(t *testing.T, lines []line, n int) {
 			t.Fatalf("event %08d missing", i)
 		}
 	}
-}
-
-// summaryInOut returns the IN and OUT columns of component's row in apply's
-// summary table (COMPONENT PLUGIN VERSION DRIVER IN OUT ...).
-func summaryInOut(stdout, component string) (in, out string) {
-	for _, l := range strings.Split(stdout, "\n") {
-		if f := strings.Fields(l); len(f) > 5 && f[0] == component {
-			return f[4], f[5]
-		}
-	}
-	return "", ""
 }
