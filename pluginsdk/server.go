@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flowctl/flowctl/proto/dataplane"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
@@ -29,6 +30,9 @@ func registerServices(s *grpc.Server, p Plugin, log hclog.Logger) *server {
 	flowctlv1.RegisterSourceServer(s, &sourceService{srv: srv})
 	flowctlv1.RegisterProcessorServer(s, &processorService{srv: srv})
 	flowctlv1.RegisterSinkServer(s, &sinkService{srv: srv})
+	mux := dataplane.NewMux()
+	mux.Register(s)
+	flowctlv1.RegisterNodeServer(s, &nodeService{srv: srv, mux: mux})
 	return srv
 }
 

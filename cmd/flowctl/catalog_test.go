@@ -213,11 +213,11 @@ func TestCatalogErrors(t *testing.T) {
 			return []string{"apply"}
 		}},
 		{"wrong_protocol_version", func(t *testing.T, w *workspace) []string {
-			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "protocol2", runtime.GOARCH))
+			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "protocol9", runtime.GOARCH))
 			return []string{"validate"}
 		}},
 		{"wrong_protocol_in_handshake", func(t *testing.T, w *workspace) []string {
-			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "protocol2-handshake", runtime.GOARCH))
+			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "protocol9-handshake", runtime.GOARCH))
 			return []string{"apply"}
 		}},
 		{"exits_during_start", func(t *testing.T, w *workspace) []string {

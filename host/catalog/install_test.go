@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // entry is one file of a test archive.
@@ -236,7 +237,7 @@ func TestInstallVerifies(t *testing.T) {
 		{"another plugin", describeAs("lower", "1.0.0"), "", `the binary at ` + bin + ` is the plugin "lower", not "upper": check the address`},
 		{"no semantic version", describeAs("upper", "dev"), "", `the binary at ` + bin + ` reports version "dev", which is not a semantic version like 1.2.0: malformed version: dev`},
 		{"not the version asked for", describeAs("upper", "1.1.0"), "1.0.0", `the binary at ` + bin + ` is version 1.1.0, not 1.0.0: check the version, or install the right release`},
-		{"foreign protocol", describeAs("upper", "1.0.0", 7, 8), "", `the binary at ` + bin + ` speaks plugin protocol [7 8], but this flowctl speaks [1]: install a release of the plugin built for one of those`},
+		{"foreign protocol", describeAs("upper", "1.0.0", 7, 8), "", `the binary at ` + bin + ` speaks plugin protocol [7 8], but this flowctl speaks ` + fmt.Sprint(wire.ProtocolVersions) + `: install a release of the plugin built for one of those`},
 		{"describe fails", failing, "", `the binary at ` + bin + ` did not describe itself: exit status 2`},
 	}
 	for _, tc := range tests {

@@ -12,11 +12,15 @@ import (
 //	1  flowctl 0.1: the Plugin base service (GetSchema, Configure, Health,
 //	   Stop) and one bidirectional stream per kind (Source, Processor, Sink)
 //	   carrying batches as encoded EventList bytes.
+//	2  the direct data plane (dataplane.proto): the Node control stream and
+//	   the Edge stream, on which plugins send batches to each other; the
+//	   host keeps only the decisions. A plugin speaking 2 serves 1's
+//	   services too, so a host may drive it either way.
 //
 // Policy: adding fields or RPCs that an older peer may ignore keeps the
 // version. Anything an older peer would misread adds a version; a plugin may
 // serve several versions at once and the host uses the highest both speak.
-var ProtocolVersions = []int{1}
+var ProtocolVersions = []int{1, 2}
 
 // MagicCookieKey and MagicCookieValue tell a plugin it was started by a
 // flowctl host and not by a user on the command line.

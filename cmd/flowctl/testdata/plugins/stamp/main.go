@@ -7,13 +7,13 @@
 //
 //	stdout     prints a line on stdout before the handshake
 //	cookie     answers with another program's magic cookie
-//	protocol2  speaks (and describes) plugin protocol version 2 only
-//	protocol2-handshake  describes itself as protocol 1 but handshakes as 2
+//	protocol9  speaks (and describes) plugin protocol version 9 only
+//	protocol9-handshake  describes itself as protocol 1 but handshakes as 9
 //	exit       writes an error to stderr and exits 3 when started
 //	hang       never completes the handshake
 //
-// `describe` works in every mode except protocol2, which describes itself
-// honestly as a version 2 plugin.
+// `describe` works in every mode except protocol9, which describes itself
+// honestly as a version 9 plugin.
 package main
 
 import (
@@ -51,15 +51,15 @@ func main() {
 	}
 	describing := len(os.Args) > 1 && os.Args[1] == "describe"
 	switch {
-	case mode == "protocol2":
+	case mode == "protocol9":
 		if describing {
-			fmt.Printf(`{"name": "stamp", "version": %q, "protocol_versions": [2], "components": []}`+"\n", version)
+			fmt.Printf(`{"name": "stamp", "version": %q, "protocol_versions": [9], "components": []}`+"\n", version)
 			os.Exit(0)
 		}
-		serveWith(2, wire.MagicCookieValue)
+		serveWith(9, wire.MagicCookieValue)
 	case describing:
-	case mode == "protocol2-handshake":
-		serveWith(2, wire.MagicCookieValue)
+	case mode == "protocol9-handshake":
+		serveWith(9, wire.MagicCookieValue)
 	case mode == "stdout":
 		fmt.Println("stamp: warming up")
 	case mode == "cookie":

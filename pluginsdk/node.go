@@ -1,0 +1,165 @@
+package pluginsdk
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/flowctl/flowctl/proto/dataplane"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+)
+
+// nodeService serves protocol 2: the component's Node.Run control stream,
+// with its batches moving over Edge streams straight to and from other
+// plugins (proto/dataplane runs them). The component's code is the same
+// as under protocol 1; these adapters are what changes.
+type nodeService struct {
+	flowctlv1.UnimplementedNodeServer
+	srv *server
+	mux *dataplane.Mux
+}
+
+// nodeStream gives dataplane.Run the stream with the instance's context,
+// which also ends when the host stops the plugin.
+type nodeStream struct {
+	flowctlv1.Node_RunServer
+	ctx context.Context
+}
+
+func (s nodeStream) Context() context.Context { return s.ctx }
+
+func (svc *nodeService) Run(stream flowctlv1.Node_RunServer) error {
+	svc.srv.mu.Lock()
+	var kind Kind
+	if svc.srv.inst != nil {
+		kind = svc.srv.inst.kind
+	}
+	svc.srv.mu.Unlock()
+	inst, ctx, end, err := svc.srv.begin(stream.Context(), kind)
+	if err != nil {
+		return err
+	}
+	defer end()
+	var h any
+	switch {
+	case inst.source != nil:
+		h = &sourceNode{inst: inst}
+	case inst.processor != nil:
+		h = &processorNode{inst: inst}
+	default:
+		h = &sinkNode{inst: inst}
+	}
+	err = dataplane.Run(nodeStream{stream, ctx}, svc.mux, h, dataplane.Options{Logger: svc.srv.log.Named(inst.address), Component: inst.address})
+	return streamError(inst, "run", err)
+}
+
+// sourceNode is a Source as a dataplane.SourceHandler: batches are shaped
+// as under protocol 1, each encoded into a buffer of its own (the runtime
+// keeps it until its ticket is released).
+type sourceNode struct {
+	inst   *instance
+	shape  batchShape
+	events []Event
+}
+
+func (s *sourceNode) Open(ctx context.Context, from []byte, shape dataplane.Shape) error {
+	s.shape = batchShape{max: int(shape.MaxEvents), linger: time.Duration(shape.LingerNanos)}
+	if s.shape.max <= 0 {
+		s.shape.max = defaultMaxBatchEvents
+	}
+	if s.shape.linger <= 0 {
+		s.shape.linger = defaultLinger
+	}
+	return s.inst.do(func() error { return s.inst.source.Open(ctx, from) })
+}
+
+func (s *sourceNode) read(ctx context.Context, max int) (recs []Record, err error) {
+	err = s.inst.do(func() error {
+		recs, err = s.inst.source.Read(ctx, max)
+		return err
+	})
+	return recs, err
+}
+
+func (s *sourceNode) Next(ctx context.Context) (dataplane.Batch, []byte, bool, error) {
+	recs, end, err := fill(ctx, s.read, s.shape)
+	if err != nil || len(recs) == 0 {
+		return dataplane.Batch{}, nil, end, err
+	}
+	s.events = s.events[:0]
+	for i := range recs {
+		s.events = append(s.events, recs[i].Event)
+	}
+	b := dataplane.Batch{Events: AppendEvents(nil, s.events), Count: uint32(len(recs))}
+	clear(s.events)
+	return b, recs[len(recs)-1].Position, end, nil
+}
+
+func (s *sourceNode) Ack(ctx context.Context, pos []byte) error {
+	return s.inst.do(func() error { return s.inst.source.Ack(ctx, pos) })
+}
+
+func (s *sourceNode) Release(uint32) {}
+
+// processorNode is a Processor as a dataplane.ProcessorHandler.
+type processorNode struct {
+	inst    *instance
+	in, out []Event
+}
+
+func (p *processorNode) Open(ctx context.Context) error {
+	return p.inst.do(func() error { return p.inst.processor.Open(ctx) })
+}
+
+func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (dataplane.Result, error) {
+	var err error
+	p.in, err = DecodeEvents(b.Events, p.in[:0])
+	if err != nil {
+		return dataplane.Result{}, err
+	}
+	var res dataplane.Result
+	p.out = p.out[:0]
+	err = p.inst.do(func() error {
+		for i := range p.in {
+			if err := p.inst.processor.Process(ctx, p.in[i], func(e Event) { p.out = append(p.out, e) }); err != nil {
+				res.Errors = append(res.Errors, &flowctlv1.EventError{Index: uint32(i), Message: err.Error()})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return dataplane.Result{}, err
+	}
+	if len(p.out) > 0 {
+		res.Out = dataplane.Batch{Events: AppendEvents(nil, p.out), Count: uint32(len(p.out))}
+	}
+	clear(p.out)
+	return res, nil
+}
+
+// sinkNode is a Sink as a dataplane.SinkHandler: an error from Write nacks
+// the whole batch, as under protocol 1.
+type sinkNode struct {
+	inst   *instance
+	events []Event
+}
+
+func (k *sinkNode) Open(ctx context.Context) error {
+	return k.inst.do(func() error { return k.inst.sink.Open(ctx) })
+}
+
+func (k *sinkNode) Write(ctx context.Context, b dataplane.Batch) (dataplane.WriteResult, error) {
+	var err error
+	k.events, err = DecodeEvents(b.Events, k.events[:0])
+	if err != nil {
+		return dataplane.WriteResult{}, err
+	}
+	err = k.inst.do(func() error { return k.inst.sink.Write(ctx, k.events) })
+	switch {
+	case err == nil:
+		return dataplane.WriteResult{}, nil
+	case errors.Is(err, ErrPluginShutdown) || ctx.Err() != nil:
+		return dataplane.WriteResult{}, err
+	}
+	return dataplane.WriteResult{Error: err.Error()}, nil
+}
