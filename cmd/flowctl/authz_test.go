@@ -277,7 +277,7 @@ func TestServerBeyondLoopbackNeedsClientAuth(t *testing.T) {
 		t.Errorf("TLS-only server beyond loopback exited %d:\n%s", r.code, r.stderr)
 	}
 	srv := startFlowctlCP(t, dir, nil, "server", "--address", "0.0.0.0", "--no-persistence", "--state-dir", dir, "--tls-cert", cert, "--tls-key", key)
-	srv.waitFor(`listening on (0\.0\.0\.0:\d+)`)
+	srv.waitFor(`listening on (\S+:\d+) \(run`)
 	if !strings.Contains(srv.stderr.String(), "Tokens (write and read) are in "+filepath.Join(dir, controlplane.RunFileName)) {
 		t.Errorf("the server does not say where its tokens are:\n%s", srv.stderr.String())
 	}
