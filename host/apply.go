@@ -46,6 +46,10 @@ type ApplyOptions struct {
 	PluginTLS bool
 	// Observers follow the run (control plane, metrics, status display).
 	Observers []Observer
+	// PluginEnv, when set, gives each plugin instance more environment
+	// (NAME=value) by component address: the run's control plane and the
+	// plugin's own credential for it. It wins over flowctl's environment.
+	PluginEnv func(component string) []string
 }
 
 // ConfigError is returned by Apply when a plugin rejects its configuration;

@@ -61,6 +61,14 @@ func (r *run) prepareRemote(ctx context.Context) error {
 
 // spec describes c's plugin instance to its driver.
 func (r *run) spec(c *PlannedComponent) drivers.Spec {
+	// The host registers the plugins it runs with the control plane; they
+	// must not register themselves too. What they may still say about
+	// themselves, they say with their own credential (PluginEnv): no
+	// token of the run reaches them.
+	env := []string{wire.EnvEndpoint + "=", wire.EnvToken + "="}
+	if r.opts.PluginEnv != nil {
+		env = append(env, r.opts.PluginEnv(c.Address().String())...)
+	}
 	return drivers.Spec{
 		Component: c.Address().String(),
 		Path:      c.Plugin.Path,
@@ -71,9 +79,7 @@ func (r *run) spec(c *PlannedComponent) drivers.Spec {
 		RunID:     r.id,
 		Options:   driverOptions(c.Node.Component.Driver),
 		Authority: r.authority,
-		// The host registers the plugins it runs with the control plane;
-		// they must not register themselves too.
-		Env: []string{wire.EnvEndpoint + "="},
+		Env:       env,
 	}
 }
 

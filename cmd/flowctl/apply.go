@@ -77,6 +77,7 @@ func apply(c *cli.Context) error {
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
 		Health:          supervisor.HealthOptions{Interval: ops.healthInterval(c.Duration("health-interval"))},
 		Observers:       ops.observers,
+		PluginEnv:       ops.cp.pluginEnv,
 		PluginTLS:       c.Bool("plugin-tls"),
 	})
 	var cerr *host.ConfigError

@@ -21,13 +21,15 @@ import (
 
 // startExternalPlugin starts the generator plugin the way a program other
 // than flowctl would (its own go-plugin handshake), with FLOWCTL_ENDPOINT
-// pointing at a control plane, and connects to it.
+// pointing at a control plane (and the token its owner would give it), and
+// connects to it.
 func startExternalPlugin(t *testing.T, endpoint, id string) (*exec.Cmd, *grpc.ClientConn) {
 	t.Helper()
 	cmd := exec.Command(flowctlBin, builtinCommand, "generator")
 	cmd.Env = append(os.Environ(),
 		wire.MagicCookieKey+"="+wire.MagicCookieValue, "PLUGIN_PROTOCOL_VERSIONS=1",
-		wire.EnvEndpoint+"="+endpoint, wire.EnvComponentID+"="+id, wire.EnvLogLevel+"=debug")
+		wire.EnvEndpoint+"="+endpoint, wire.EnvComponentID+"="+id, wire.EnvLogLevel+"=debug",
+		wire.EnvToken+"="+runToken(t, endpoint))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,9 @@ import (
 func operateFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "control-plane-address", Value: "127.0.0.1", Usage: "interface the run's control plane listens on; beyond loopback needs --tls-cert/--tls-key or --insecure"},
-		&cli.IntFlag{Name: "control-plane-port", Value: 8080, Usage: "control plane port; 0 picks a free one. When the default is busy, a free one is used (printed at start)"},
-		&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus /metrics and /healthz on this host:port (port 0 picks one; printed at start); off by default"},
+		&cli.IntFlag{Name: "control-plane-port", Value: 0, Usage: "control plane port; 0 (the default) picks a free one, printed at start and written to the run file where `flowctl status` finds it"},
+		&cli.StringFlag{Name: "metrics-address", Usage: "serve Prometheus /metrics and /healthz on this host:port (port 0 picks one; printed at start); off by default, loopback only unless --metrics-allow-remote"},
+		&cli.BoolFlag{Name: "metrics-allow-remote", Usage: "allow --metrics-address beyond loopback: /metrics and /healthz have no authentication (prints a warning)"},
 		&cli.DurationFlag{Name: "progress-interval", Value: 10 * time.Second, Usage: "when stderr is not a terminal, print each component's counters this often (0: never); on a terminal a live block updates instead"},
 	}, controlPlaneFlags()...)
 }
@@ -74,7 +75,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		stateDir = host.DefaultStateDir(plan)
 	}
 	cp, err := serveControlPlane(ctx, c, h.Log, plan.Config.Pipeline.Name, stateDir,
-		c.String("control-plane-address"), c.Int("control-plane-port"), !c.IsSet("control-plane-port"), h.UI)
+		c.String("control-plane-address"), c.Int("control-plane-port"), h.UI)
 	if err != nil {
 		return nil, err
 	}
@@ -91,12 +92,24 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 
 	m := metrics.New()
 	if addr := c.String("metrics-address"); addr != "" {
+		remote, err := metrics.Remote(addr)
+		if err != nil {
+			ops.stop(ctx)
+			return nil, cli.Exit("Error: --metrics-address: "+err.Error(), exitUsage)
+		}
+		if remote && !c.Bool("metrics-allow-remote") {
+			ops.stop(ctx)
+			return nil, cli.Exit(fmt.Sprintf("Error: refusing to serve /metrics and /healthz on %s, beyond loopback: they have no authentication and tell anyone who reaches them the pipeline's components and counters; give --metrics-allow-remote to serve them anyway, or a loopback address", addr), exitUsage)
+		}
 		srv, err := metrics.Listen(addr, m, cp.reg.States, h.Log)
 		if err != nil {
 			ops.stop(ctx)
 			return nil, err
 		}
 		ops.metrics = srv
+		if remote {
+			h.Log.Warn("/metrics and /healthz are served beyond loopback without authentication (--metrics-allow-remote)", "address", srv.Addr())
+		}
 		say(h, "Metrics: http://%s/metrics and http://%s/healthz\n", srv.Addr(), srv.Addr())
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/flowctl/flowctl/host/controlplane"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -19,8 +20,8 @@ import (
 func serverCommand() *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "address", Value: "127.0.0.1", Usage: "interface to listen on; beyond loopback needs --tls-cert/--tls-key or --insecure"},
-		&cli.IntFlag{Name: "port", Value: 8080, Usage: "port to listen on; 0 picks a free one (printed)"},
-		&cli.StringFlag{Name: "state-dir", Usage: "directory of controlplane.db (default: $XDG_STATE_HOME/flowctl/server, or ~/.local/state/flowctl/server)"},
+		&cli.IntFlag{Name: "port", Value: 0, Usage: "port to listen on; 0 (the default) picks a free one, printed and written to the run file in --state-dir"},
+		&cli.StringFlag{Name: "state-dir", Usage: "directory of controlplane.db and of the run file with the address and tokens (default: $XDG_STATE_HOME/flowctl/server, or ~/.local/state/flowctl/server)"},
 	}
 	flags = append(flags, controlPlaneFlags()...)
 	return &cli.Command{
@@ -52,7 +53,7 @@ func server(c *cli.Context) error {
 			return err
 		}
 	}
-	cp, err := serveControlPlane(ctx, c, log, "", dir, c.String("address"), c.Int("port"), false, c.App.ErrWriter)
+	cp, err := serveControlPlane(ctx, c, log, "", dir, c.String("address"), c.Int("port"), c.App.ErrWriter)
 	if err != nil {
 		return err
 	}
@@ -61,6 +62,9 @@ func server(c *cli.Context) error {
 		where = filepath.Join(dir, "controlplane.db")
 	}
 	fmt.Fprintf(c.App.ErrWriter, "Control plane listening on %s (run %s, state %s). Ctrl-C stops it.\n", cp.server.Addr(), cp.reg.RunID(), where)
+	if cp.server.Token() != "" {
+		fmt.Fprintf(c.App.ErrWriter, "Tokens (write and read) are in %s, readable only by you; components registering themselves send one as FLOWCTL_TOKEN.\n", filepath.Join(dir, controlplane.RunFileName))
+	}
 	<-ctx.Done()
 	fmt.Fprintln(c.App.ErrWriter, "Stopping the control plane.")
 	if err := cp.reg.End(flowctlv1.RunState_RUN_STATE_COMPLETED, nil, nil); err != nil {

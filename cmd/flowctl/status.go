@@ -30,9 +30,10 @@ func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
 		Usage: "list the components registered with a control plane",
-		Description: "Asks the control plane at --endpoint (or FLOWCTL_ENDPOINT; default " + controlplane.DefaultEndpoint + ") " +
+		Description: "Asks the control plane at --endpoint (or FLOWCTL_ENDPOINT; default: the running one found through its run file, see --state-dir) " +
 			"for the components of its current run: the plugins a running `flowctl apply` started, and components " +
-			"that registered themselves. --all adds earlier runs' records, which are never healthy.",
+			"that registered themselves. --all adds earlier runs' records, which are never healthy. The token (read role is enough) " +
+			"comes from --token or FLOWCTL_TOKEN, else from the run file, readable only by the user who started the run.",
 		Flags: append(clientFlags(),
 			&cli.BoolFlag{Name: "all", Usage: "include the components of earlier runs"}),
 		Action: list,
@@ -80,7 +81,7 @@ func statusCommand() *cli.Command {
 		Name:      "status",
 		Usage:     "show a run and its components' health and counters",
 		ArgsUsage: "[COMPONENT]",
-		Description: "Shows the current run of the control plane at --endpoint (or FLOWCTL_ENDPOINT; default " + controlplane.DefaultEndpoint + "): " +
+		Description: "Shows the current run of the control plane at --endpoint (or FLOWCTL_ENDPOINT; default: the running one found through its run file, see --state-dir): " +
 			"per component its state and the events it received, emitted, acked and failed, its restarts and last error " +
 			"(the same counters as apply's summary). With COMPONENT, that component's registration. --run shows an " +
 			"earlier run. --watch keeps showing changes until interrupted (with -o json, one JSON object per line).",

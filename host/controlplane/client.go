@@ -16,10 +16,6 @@ import (
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
-// DefaultEndpoint is where clients look when neither --endpoint nor
-// FLOWCTL_ENDPOINT says otherwise.
-const DefaultEndpoint = "127.0.0.1:8080"
-
 // ClientOptions say how to reach a control plane.
 type ClientOptions struct {
 	Endpoint string
@@ -42,9 +38,6 @@ type Client struct {
 // Dial prepares a connection; it does not fail when nothing listens (the
 // first call does, and Explain turns that into a message).
 func Dial(opts ClientOptions) (*Client, error) {
-	if opts.Endpoint == "" {
-		opts.Endpoint = DefaultEndpoint
-	}
 	if _, _, err := net.SplitHostPort(opts.Endpoint); err != nil {
 		return nil, fmt.Errorf("control plane endpoint %q: want host:port: %w", opts.Endpoint, err)
 	}
@@ -116,7 +109,7 @@ func (c *Client) Explain(err error) error {
 		return fmt.Errorf("control plane at %s unavailable: %s", c.endpoint, msg)
 	case codes.Unimplemented:
 		return fmt.Errorf("%s answers gRPC but is not a flowctl control plane (%s)", c.endpoint, msg)
-	case codes.Unauthenticated:
+	case codes.Unauthenticated, codes.PermissionDenied:
 		return fmt.Errorf("the control plane at %s refused the call: %s", c.endpoint, msg)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("the control plane at %s did not answer in time", c.endpoint)

@@ -2,26 +2,22 @@ package controlplane
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	"github.com/flowctl/flowctl/host/health"
 	"github.com/flowctl/flowctl/host/registry"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // TLSFiles name PEM files. Cert and Key together enable TLS; ClientCA
@@ -40,15 +36,31 @@ type Options struct {
 	// Address is host:port; port 0 picks a free port.
 	Address string
 	TLS     TLSFiles
-	// Token, when set, must be sent as a bearer token on every call.
-	Token string
+	// Token is the write token and ReadToken the read token (see Role).
+	// With neither, no NoToken and no TLS.ClientCA, Listen generates both
+	// (Server.Token and Server.ReadToken tell them).
+	Token     string
+	ReadToken string
+	// NoToken serves without tokens: only with TLS.ClientCA, whose
+	// verified client certificates then authenticate with the write role.
+	NoToken bool
+	// CredentialKey signs and verifies plugin credentials
+	// (wire.PluginCredential); nil generates one for the server's life.
+	CredentialKey []byte
+	// Limits bound what callers can make the server keep.
+	Limits Limits
 	// Insecure allows listening beyond loopback without TLS.
 	Insecure bool
 }
 
-// ErrInsecure is returned by Listen for a non-loopback address without TLS
-// and without Insecure.
-var ErrInsecure = errors.New("refusing to serve the control plane beyond loopback without TLS")
+// Refusals of Listen.
+var (
+	// ErrInsecure: a non-loopback address without TLS and without Insecure.
+	ErrInsecure = errors.New("refusing to serve the control plane beyond loopback without TLS")
+	// ErrNoClientAuth: no token and no client certificates: nothing would
+	// tell one caller from another.
+	ErrNoClientAuth = errors.New("refusing to serve a control plane that authenticates no caller")
+)
 
 // Server is a listening control plane.
 type Server struct {
@@ -57,6 +69,9 @@ type Server struct {
 	lis  net.Listener
 	grpc *grpc.Server
 	tls  bool
+	auth *authorizer
+	// token and readToken are the tokens in force.
+	token, readToken string
 
 	svc           *service
 	closeOnce     sync.Once
@@ -84,26 +99,46 @@ func Listen(reg *registry.Registry, opts Options) (*Server, error) {
 		}
 		warning = fmt.Sprintf("WARNING: the control plane on %s serves plaintext gRPC beyond loopback (--insecure): anyone who can reach it can read and change the registry", opts.Address)
 	}
-	var sopts []grpc.ServerOption
+	if !tlsOn && opts.TLS.ClientCA != "" {
+		return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
+	}
+	if opts.NoToken && (opts.Token != "" || opts.ReadToken != "") {
+		return nil, errors.New("--no-token contradicts --token and --read-token")
+	}
+	if opts.Token == "" && opts.ReadToken == "" && opts.TLS.ClientCA == "" {
+		if opts.NoToken {
+			return nil, errNoAuth(opts.Address)
+		}
+		opts.Token, opts.ReadToken = NewToken(), NewToken()
+	}
+	if opts.Token != "" && opts.Token == opts.ReadToken {
+		return nil, errors.New("the read token must differ from the write token")
+	}
+	if opts.CredentialKey == nil {
+		opts.CredentialKey = newCredentialKey()
+	}
+	auth := &authorizer{write: []byte(opts.Token), read: []byte(opts.ReadToken), key: opts.CredentialKey,
+		certs: opts.Token == "" && opts.ReadToken == "" && opts.TLS.ClientCA != ""}
+	sopts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(auth.unary), grpc.ChainStreamInterceptor(auth.stream),
+		grpc.MaxRecvMsgSize(maxMessageBytes),
+	}
 	if tlsOn {
 		cfg, err := serverTLS(opts.TLS)
 		if err != nil {
 			return nil, err
 		}
 		sopts = append(sopts, grpc.Creds(credentials.NewTLS(cfg)))
-	} else if opts.TLS.ClientCA != "" {
-		return nil, errors.New("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	}
-	if opts.Token != "" {
-		a := tokenAuth(opts.Token)
-		sopts = append(sopts, grpc.ChainUnaryInterceptor(a.unary), grpc.ChainStreamInterceptor(a.stream))
-	}
+	limits := opts.Limits.WithDefaults()
+	reg.SetMaxServices(limits.Registrations)
 	lis, err := net.Listen("tcp", opts.Address)
 	if err != nil {
 		return nil, fmt.Errorf("control plane: %w", err)
 	}
-	s := &Server{reg: reg, log: opts.Logger.Named("controlplane"), lis: lis, grpc: grpc.NewServer(sopts...), tls: tlsOn, Warning: warning}
-	s.svc = &service{reg: reg, closing: make(chan struct{})}
+	s := &Server{reg: reg, log: opts.Logger.Named("controlplane"), lis: lis, grpc: grpc.NewServer(sopts...), tls: tlsOn, Warning: warning,
+		auth: auth, token: opts.Token, readToken: opts.ReadToken}
+	s.svc = &service{reg: reg, limits: limits, closing: make(chan struct{})}
 	flowctlv1.RegisterControlPlaneServer(s.grpc, s.svc)
 	if err := reg.SetEndpoint(s.Addr()); err != nil {
 		lis.Close()
@@ -111,6 +146,16 @@ func Listen(reg *registry.Registry, opts Options) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Token is the write token ("" when client certificates authenticate).
+func (s *Server) Token() string { return s.token }
+
+// ReadToken is the read token.
+func (s *Server) ReadToken() string { return s.readToken }
+
+// PluginCredential returns the credential that lets component id register,
+// heartbeat and deregister itself with this server, and do nothing else.
+func (s *Server) PluginCredential(id string) string { return wire.PluginCredential(s.auth.key, id) }
 
 // Addr is the address the server listens on, with the port it got.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
@@ -196,34 +241,4 @@ func loadPool(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", path)
 	}
 	return pool, nil
-}
-
-// tokenAuth checks the bearer token of every call.
-type tokenAuth string
-
-func (a tokenAuth) check(ctx context.Context) error {
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
-	if len(vals) == 0 {
-		return status.Error(codes.Unauthenticated, "this control plane requires a bearer token: set --token or FLOWCTL_TOKEN")
-	}
-	got, ok := strings.CutPrefix(vals[0], "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(a)) != 1 {
-		return status.Error(codes.Unauthenticated, "invalid bearer token")
-	}
-	return nil
-}
-
-func (a tokenAuth) unary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := a.check(ctx); err != nil {
-		return nil, err
-	}
-	return h(ctx, req)
-}
-
-func (a tokenAuth) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if err := a.check(ss.Context()); err != nil {
-		return err
-	}
-	return h(srv, ss)
 }

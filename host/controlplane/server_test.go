@@ -76,6 +76,9 @@ func TestAPI(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := serve(t, tt.server, health.Policy{TTL: time.Minute})
 			tt.client.Endpoint = s.Addr()
+			if tt.client.Token == "" {
+				tt.client.Token = s.Token() // generated: every control plane has one
+			}
 			exerciseAPI(t, dial(t, tt.client), s.Registry().RunID())
 		})
 	}
@@ -265,7 +268,7 @@ func TestNothingListening(t *testing.T) {
 // TestWatchEndsWithServer: a watch in progress ends when the server stops.
 func TestWatchEndsWithServer(t *testing.T) {
 	s := serve(t, Options{}, health.Policy{})
-	c := dial(t, ClientOptions{Endpoint: s.Addr()})
+	c := dial(t, ClientOptions{Endpoint: s.Addr(), Token: s.Token()})
 	w, err := c.WatchServices(ctxT(t), &flowctlv1.WatchServicesRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -4,11 +4,23 @@
 // `flowctl server`. Dial is the client side used by `flowctl list` and
 // `flowctl status`.
 //
-// Security: the server listens on loopback by default. With TLS files it
-// serves TLS, and with a client CA it requires and verifies client
-// certificates (mutual TLS). A bearer token, when set, is required on
-// every call (`authorization: Bearer <token>`). Listening beyond loopback
-// without TLS is refused unless Insecure is set, and then warned about.
+// Security: every call is authenticated and authorized, on loopback too
+// (a local user is not to be trusted with another's run). Callers present
+// a bearer token (`authorization: Bearer <token>`) with a role: read (list,
+// status, watch, runs) or write (everything). A server started without
+// tokens generates both; `flowctl apply` and `flowctl server` write them,
+// with the address, to the run file (see RunFile: 0600 in a 0700 state
+// directory), where `flowctl list` and `flowctl status` find them. Each
+// plugin the host starts gets instead its own credential
+// (wire.PluginCredential, signed with a key that never leaves the
+// server), which lets it register, heartbeat and deregister itself and
+// nothing else. With TLS files the server serves TLS, and with a client CA
+// it requires and verifies client certificates (mutual TLS); with a client
+// CA and no token, a verified certificate is the credential (write).
+// Listening beyond loopback without TLS is refused unless Insecure is set,
+// and then warned about; serving with no token and no client CA is
+// refused everywhere. Limits bound what callers can make the server keep
+// (codes.ResourceExhausted, codes.InvalidArgument).
 package controlplane
 
 import (
@@ -29,7 +41,8 @@ import (
 // service implements flowctlv1.ControlPlaneServer over a registry.
 type service struct {
 	flowctlv1.UnimplementedControlPlaneServer
-	reg *registry.Registry
+	reg    *registry.Registry
+	limits Limits
 	// closing is closed by Shutdown: watches end cleanly (the client sees
 	// the end of the stream) instead of being cut.
 	closing chan struct{}
@@ -38,6 +51,9 @@ type service struct {
 var _ flowctlv1.ControlPlaneServer = (*service)(nil)
 
 func (s *service) Register(_ context.Context, req *flowctlv1.RegisterRequest) (*flowctlv1.RegisterResponse, error) {
+	if err := s.limits.checkRegister(req); err != nil {
+		return nil, err
+	}
 	svc, err := s.reg.Register(req, false)
 	if err != nil {
 		return nil, toStatus(err)
@@ -50,6 +66,9 @@ func (s *service) Register(_ context.Context, req *flowctlv1.RegisterRequest) (*
 }
 
 func (s *service) Heartbeat(_ context.Context, req *flowctlv1.HeartbeatRequest) (*flowctlv1.HeartbeatResponse, error) {
+	if err := s.limits.checkHeartbeat(req); err != nil {
+		return nil, err
+	}
 	st, err := s.reg.Heartbeat(req.GetId(), req.GetRunId(), health.StatusFromProto(req.GetStatus()), req.GetMessage(), req.GetMetrics())
 	if err != nil {
 		return nil, toStatus(err)
@@ -58,6 +77,9 @@ func (s *service) Heartbeat(_ context.Context, req *flowctlv1.HeartbeatRequest) 
 }
 
 func (s *service) Deregister(_ context.Context, req *flowctlv1.DeregisterRequest) (*flowctlv1.DeregisterResponse, error) {
+	if err := s.limits.field("message", req.GetMessage()); err != nil {
+		return nil, err
+	}
 	if err := s.reg.Deregister(req.GetId(), req.GetRunId(), req.GetMessage()); err != nil {
 		return nil, toStatus(err)
 	}
@@ -137,6 +159,8 @@ func toStatus(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, registry.ErrInvalid):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, registry.ErrLimit):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
 }

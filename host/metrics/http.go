@@ -46,6 +46,21 @@ func Listen(addr string, m *Metrics, h Health, log hclog.Logger) (*Server, error
 	return s, nil
 }
 
+// Remote reports whether addr (host:port) is reachable beyond loopback: an
+// empty host is every interface. The endpoint has no authentication, so
+// callers serve a remote one only when told to.
+func Remote(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("want host:port: %w", err)
+	}
+	if host == "localhost" {
+		return false, nil
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback(), nil
+}
+
 // Addr is the address served, with the port it got.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
 

@@ -42,6 +42,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid: a request lacks what it needs (an id).
 	ErrInvalid = errors.New("invalid request")
+	// ErrLimit: a new self-registration would pass Options.MaxServices.
+	ErrLimit = errors.New("registration limit reached")
 )
 
 // Options configure a Registry.
@@ -70,6 +72,7 @@ type Registry struct {
 	counters Counters
 	watchers map[*Watcher]struct{}
 	closed   bool
+	max      int // see SetMaxServices
 }
 
 // entry is a registration and what health needs that the record lacks.
@@ -173,6 +176,15 @@ func (r *Registry) SetCounters(c Counters) {
 	r.mu.Unlock()
 }
 
+// SetMaxServices bounds the live registrations of the current run that
+// components made themselves (the host's own, managed ones are bounded by
+// its pipeline): one more is refused with ErrLimit. 0 means no bound.
+func (r *Registry) SetMaxServices(n int) {
+	r.mu.Lock()
+	r.max = n
+	r.mu.Unlock()
+}
+
 // Register adds or replaces a component of the current run. managed marks
 // components the host registers for the plugins it runs.
 func (r *Registry) Register(req *flowctlv1.RegisterRequest, managed bool) (*flowctlv1.Service, error) {
@@ -188,6 +200,9 @@ func (r *Registry) Register(req *flowctlv1.RegisterRequest, managed bool) (*flow
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if _, again := r.services[svc.GetId()]; !again && !managed && r.max > 0 && r.selfRegistered() >= r.max {
+		return nil, fmt.Errorf("%w: %d components registered themselves in run %s and are live, the most this control plane keeps; deregister some first", ErrLimit, r.max, r.run.GetId())
+	}
 	if err := r.store.PutService(svc); err != nil {
 		return nil, err
 	}
@@ -238,6 +253,18 @@ func (r *Registry) Deregister(id, runID, message string) error {
 	delete(r.services, id)
 	r.notify(&flowctlv1.ServiceEvent{Type: flowctlv1.ServiceEvent_TYPE_DEREGISTERED, Service: proto.CloneOf(e.svc)})
 	return r.store.PutService(e.svc)
+}
+
+// selfRegistered counts the live registrations components made
+// themselves; r.mu is held.
+func (r *Registry) selfRegistered() int {
+	n := 0
+	for _, e := range r.services {
+		if !e.svc.GetManaged() {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *Registry) current(id, runID string) (*entry, error) {

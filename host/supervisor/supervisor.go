@@ -125,6 +125,10 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 		Stderr:           in.stderr,
 		SyncStdout:       opts.Stdout,
 		GRPCDialOptions:  wire.DialOptions(),
+		// The driver's command carries the whole environment already;
+		// go-plugin appending flowctl's own after it would override what
+		// the spec sets (a plugin's credential over the run's token).
+		SkipHostEnv: true,
 	}
 	if di.Reattach != nil {
 		// A reattached client dispenses from Plugins, for the version the

@@ -54,12 +54,22 @@ const (
 // runtime, a test, another orchestrator) with EnvEndpoint set registers
 // itself with that control plane, sends heartbeats with its metrics, and
 // deregisters when it stops. The host clears EnvEndpoint for the plugins it
-// starts: it registers those itself.
+// starts: it registers those itself. It gives each of them instead its
+// component id (EnvComponentID), its own plugin credential (EnvToken, see
+// PluginCredential: never the run's token) and the run's control plane
+// (EnvRunEndpoint), with which a plugin may report about itself and about
+// nothing else.
 const (
 	EnvEndpoint = "FLOWCTL_ENDPOINT"
 	// EnvComponentID names the registration; default <plugin>@<host>:<pid>.
 	EnvComponentID = "FLOWCTL_COMPONENT_ID"
-	EnvToken       = "FLOWCTL_TOKEN"
+	// EnvToken is the bearer token sent to the control plane: a token with
+	// a role for components started outside flowctl, the plugin's own
+	// credential for plugins the host starts.
+	EnvToken = "FLOWCTL_TOKEN"
+	// EnvRunEndpoint is the address of the control plane of the run that
+	// started the plugin (host:port).
+	EnvRunEndpoint = "FLOWCTL_RUN_ENDPOINT"
 	// EnvEndpointCA turns TLS on and verifies the control plane with this
 	// CA; EnvEndpointCert and EnvEndpointKey are the client certificate for
 	// mutual TLS. (EnvTLSCert and friends are network mode's.)

@@ -238,3 +238,54 @@ func TestAccWebhookRelayExample(t *testing.T) {
 		t.Errorf("show printed %d events, want %d", n, 20*per)
 	}
 }
+
+// TestAccWebhookRelayAsWritten runs examples/webhook-relay the way its
+// README does: its http source on the default 127.0.0.1:8080, which the
+// run's own control plane must leave free (issue 17: it once took that
+// port), the README's request answered {"accepted":2}, and `flowctl
+// status` finding the run without being told where.
+func TestAccWebhookRelayAsWritten(t *testing.T) {
+	testserver.Acc(t, needsNATS)
+	l, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		t.Skipf("the README's port 127.0.0.1:8080 is taken on this machine: %v", err)
+	}
+	l.Close()
+	srv := testserver.StartNATS(t)
+	root := copyExample(t, "webhook-relay")
+	// Only the NATS address differs from the README: the test's server
+	// listens on a free port.
+	relay := start(t, root, []string{"FLOWCTL_VAR_token=s3cret"}, "apply", "-var", "nats_url="+srv.URL(), "webhook-relay")
+	var body string
+	eventually(t, relay, 30*time.Second, "the README's request answered", func() bool {
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:8080/events", strings.NewReader(
+			`[{"id":"order-1","type":"order","content_type":"application/json","data":{"total":12.5}},{"id":"order-2","type":"order"}]`))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = strings.TrimSpace(string(b))
+		return resp.StatusCode == http.StatusOK
+	})
+	if body != `{"accepted":2}` {
+		t.Errorf("answer %q, want {\"accepted\":2}", body)
+	}
+	if strings.Contains(relay.output(), "Control plane: 127.0.0.1:8080,") {
+		t.Errorf("the control plane took 127.0.0.1:8080:\n%s", relay.output())
+	}
+	// `flowctl status` in the pipeline's directory finds the run (any
+	// port) and its token through the run file.
+	status := start(t, filepath.Join(root, "webhook-relay"), nil, "status")
+	if code := status.wait(30 * time.Second); code != 0 || !strings.Contains(status.output(), "pipeline webhook-relay") || !strings.Contains(status.output(), "source.in") {
+		t.Errorf("status exited %d:\n%s", code, status.output())
+	}
+	if err := relay.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := relay.wait(30 * time.Second); code != 130 {
+		t.Fatalf("relay: exit %d, want 130:\n%s", code, relay.output())
+	}
+}

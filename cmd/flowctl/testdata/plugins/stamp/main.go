@@ -11,7 +11,10 @@
 //	protocol9-handshake  describes itself as protocol 1 but handshakes as 9
 //	exit       writes an error to stderr and exits 3 when started
 //	hang       never completes the handshake
+//	probe      when opened, tries what a plugin may and may not do on the
+//	           run's control plane (probe.go) and writes probe.json
 //
+// `stamp probe ENDPOINT VICTIM` runs the same probe as a plain client.
 // `describe` works in every mode except protocol9, which describes itself
 // honestly as a version 9 plugin.
 package main
@@ -39,15 +42,19 @@ func main() {
 		Version: version,
 		Components: []pluginsdk.Component{
 			pluginsdk.NewProcessor("stamp", "Writes the plugin's version into the stamped_by attribute.",
-				pluginsdk.NewSpec(pluginsdk.String("attribute", "Attribute to write; default stamped_by.")),
+				pluginsdk.NewSpec(pluginsdk.String("attribute", "Attribute to write; default stamped_by."),
+					pluginsdk.String("probe_victim", "In mode probe: the component whose registration the probe tries to change.")),
 				func(init pluginsdk.Init) (pluginsdk.Processor, error) {
 					attr := init.Config.String("attribute")
 					if attr == "" {
 						attr = "stamped_by"
 					}
-					return &stamper{attr: attr}, nil
+					return &stamper{attr: attr, probeVictim: init.Config.String("probe_victim")}, nil
 				}),
 		},
+	}
+	if len(os.Args) > 1 && os.Args[1] == "probe" {
+		probeCommand(os.Args[2:])
 	}
 	describing := len(os.Args) > 1 && os.Args[1] == "describe"
 	switch {
@@ -85,9 +92,14 @@ func serveWith(protocol int, cookie string) {
 	os.Exit(0)
 }
 
-type stamper struct{ attr string }
+type stamper struct{ attr, probeVictim string }
 
-func (s *stamper) Open(context.Context) error { return nil }
+func (s *stamper) Open(context.Context) error {
+	if mode == "probe" {
+		go probeAsPlugin(s.probeVictim)
+	}
+	return nil
+}
 
 func (s *stamper) Process(_ context.Context, in pluginsdk.Event, emit func(pluginsdk.Event)) error {
 	attrs := make(map[string]string, len(in.Attributes)+1)
