@@ -77,6 +77,10 @@ type PlannedComponent struct {
 	Schema     *flowctlv1.ComponentSchema
 	ConfigJSON []byte
 	Driver     string
+	// validateOnly: the plugin answers Configure with validate_only, so
+	// CheckConfig checks this component in a process shared with the
+	// plugin's other components.
+	validateOnly bool
 }
 
 // Address returns the component's address.
@@ -147,7 +151,7 @@ func (h *Host) planComponent(ctx context.Context, rs *resolver, comp *flowhcl.Co
 		return nil, append(diags, diagAt(comp.Driver.DeclRange, "Driver not available",
 			fmt.Sprintf("This flowctl has no %q driver; it has %s.", driver, strings.Join(slices.Sorted(maps.Keys(h.Drivers)), ", ")))...)
 	}
-	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver}, diags
+	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver, validateOnly: r.Schema.GetValidateOnly()}, diags
 }
 
 func topoSorted(plan *Plan) []*PlannedComponent {

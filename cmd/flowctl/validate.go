@@ -29,7 +29,8 @@ func validateCommand() *cli.Command {
 			"when it is not valid).",
 		Flags: loadFlags(
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
-			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
+			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake, and to answer each request"},
+			startParallelismFlag,
 		),
 		Action: func(c *cli.Context) error {
 			if c.Bool("json") {
@@ -39,7 +40,7 @@ func validateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			diags, err := h.CheckConfig(c.Context, plan, c.Duration("start-timeout"))
+			diags, err := h.CheckConfig(c.Context, plan, checkOptions(c))
 			if err != nil {
 				return cli.Exit("Error: "+err.Error(), 1)
 			}
@@ -66,7 +67,7 @@ func validateJSON(c *cli.Context) error {
 	}
 	plan, files, diags := h.Load(c.Context, path, vars)
 	if plan != nil {
-		more, err := h.CheckConfig(c.Context, plan, c.Duration("start-timeout"))
+		more, err := h.CheckConfig(c.Context, plan, checkOptions(c))
 		if err != nil {
 			more = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Plugin failed", Detail: err.Error()}}
 		}
@@ -82,6 +83,10 @@ func validateJSON(c *cli.Context) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+func checkOptions(c *cli.Context) host.CheckOptions {
+	return host.CheckOptions{StartTimeout: c.Duration("start-timeout"), Parallelism: c.Int("start-parallelism")}
 }
 
 // loadArgs builds the host and reads the pipeline argument and variables.
