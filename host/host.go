@@ -64,7 +64,8 @@ type Plan struct {
 	Graph  *pipeline.Graph
 	// Lock is the pipeline's lock file (Exists false when there is none).
 	Lock *lockfile.File
-	// Plugins are the plugins the components use, by component type.
+	// Plugins are the plugins the components use, by component type: a
+	// binary serving several types the pipeline uses is listed under each.
 	Plugins map[string]*Resolved
 	// Components in topological order.
 	Components []*PlannedComponent
@@ -129,6 +130,11 @@ func (h *Host) Load(ctx context.Context, path string, vars flowhcl.VarSources) (
 		return nil, files, diags
 	}
 	plan.Plugins = rs.byType
+	for t, r := range rs.served {
+		if _, ok := plan.Plugins[t]; !ok {
+			plan.Plugins[t] = r
+		}
+	}
 	plan.Components = topoSorted(plan)
 	return plan, files, diags
 }
