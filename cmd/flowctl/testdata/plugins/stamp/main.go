@@ -11,6 +11,9 @@
 //	protocol2-handshake  describes itself as protocol 1 but handshakes as 2
 //	exit       writes an error to stderr and exits 3 when started
 //	hang       never completes the handshake
+//	multi      also serves the sinks "counter" (writes how many events it
+//	           was sent to a file) and "discard" (a built-in's name; it
+//	           refuses every batch, so a run that uses it fails)
 //
 // `describe` works in every mode except protocol2, which describes itself
 // honestly as a version 2 plugin.
@@ -18,8 +21,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -48,6 +53,17 @@ func main() {
 					return &stamper{attr: attr}, nil
 				}),
 		},
+	}
+	if mode == "multi" {
+		p.Components = append(p.Components,
+			pluginsdk.NewSink("counter", "Writes how many events it was sent to path.",
+				pluginsdk.NewSpec(pluginsdk.String("path", "File to write the count to.").Required()),
+				func(init pluginsdk.Init) (pluginsdk.Sink, error) {
+					return &counter{path: init.Config.String("path")}, nil
+				}),
+			pluginsdk.NewSink("discard", "Refuses everything: flowctl's own discard must win its name.",
+				pluginsdk.NewSpec(),
+				func(pluginsdk.Init) (pluginsdk.Sink, error) { return refuser{}, nil }))
 	}
 	describing := len(os.Args) > 1 && os.Args[1] == "describe"
 	switch {
@@ -101,3 +117,27 @@ func (s *stamper) Process(_ context.Context, in pluginsdk.Event, emit func(plugi
 }
 
 func (s *stamper) Teardown(context.Context) error { return nil }
+
+type counter struct {
+	path string
+	n    int
+}
+
+func (c *counter) Open(context.Context) error { return nil }
+
+func (c *counter) Write(_ context.Context, batch []pluginsdk.Event) error {
+	c.n += len(batch)
+	return os.WriteFile(c.path, []byte(strconv.Itoa(c.n)), 0o644)
+}
+
+func (c *counter) Teardown(context.Context) error { return nil }
+
+type refuser struct{}
+
+func (refuser) Open(context.Context) error { return nil }
+
+func (refuser) Write(context.Context, []pluginsdk.Event) error {
+	return errors.New("stamp's discard sink was used instead of flowctl's")
+}
+
+func (refuser) Teardown(context.Context) error { return nil }
