@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -265,4 +266,21 @@ func removeCgroup(t *testing.T, dir string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Errorf("remove cgroup %s: %v", dir, err)
+}
+
+// TestStartTimeoutBoundsDescribe: asking a plugin binary what it is waits as
+// long as --start-timeout says, like starting it (issue 17: describe had a
+// fixed 10 s that the flag did not change).
+func TestStartTimeoutBoundsDescribe(t *testing.T) {
+	w := newWorkspace(t)
+	place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "slow-describe", runtime.GOARCH))
+	writeFile(t, filepath.Join(w.dir, "pipeline.hcl"), stampPipeline("1.0.0"))
+	start := time.Now()
+	r := w.run(t, "validate", "--start-timeout", "1500ms")
+	if r.code != 1 || !strings.Contains(r.stderr, "describe: no answer within 1.5s") {
+		t.Errorf("validate --start-timeout 1500ms: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("validate took %s: describe did not follow --start-timeout", d)
+	}
 }

@@ -11,12 +11,13 @@
 //	protocol2-handshake  describes itself as protocol 1 but handshakes as 2
 //	exit       writes an error to stderr and exits 3 when started
 //	hang       never completes the handshake
+//	slow-describe  takes a minute to answer `describe`
 //	multi      also serves the sinks "counter" (writes how many events it
 //	           was sent to a file) and "discard" (a built-in's name; it
 //	           refuses every batch, so a run that uses it fails)
 //
 // `describe` works in every mode except protocol2, which describes itself
-// honestly as a version 2 plugin.
+// honestly as a version 2 plugin, and slow-describe.
 package main
 
 import (
@@ -73,6 +74,8 @@ func main() {
 			os.Exit(0)
 		}
 		serveWith(2, wire.MagicCookieValue)
+	case describing && mode == "slow-describe":
+		time.Sleep(time.Minute)
 	case describing:
 	case mode == "protocol2-handshake":
 		serveWith(2, wire.MagicCookieValue)
