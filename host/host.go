@@ -2,8 +2,11 @@
 // catalog, the DAG, the supervisor and the router together.
 //
 // Load parses a pipeline, resolves each component's plugin, fetches its
-// schema (`describe`, no handshake) and decodes every block against it, then
-// builds the DAG — nothing is started, so `validate` is Load alone. Apply
+// schema (compiled in for built-ins; `describe`, no handshake, cached by
+// hash for installed binaries) and decodes every block against it, then
+// builds the DAG — nothing is started. `validate` is Load and CheckConfig,
+// which starts each plugin binary once to check the configuration of every
+// component it serves. Apply
 // runs a loaded pipeline: start every plugin through its driver, check its
 // schema over gRPC, configure it (plugin diagnostics map back to file:line),
 // open streams sinks first, route until the sources end or the caller asks

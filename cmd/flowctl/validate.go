@@ -23,8 +23,9 @@ func validateCommand() *cli.Command {
 		Description: "Parses the pipeline (FILE, or every .hcl file in DIR; default the current directory), " +
 			"resolves every component's plugin (checking versions and the lock file's hashes), checks each " +
 			"block against the schema its plugin reports, and checks the graph (unknown inputs, cycles, sinks " +
-			"without inputs, unread sources). Then each plugin is started briefly to check its own configuration " +
-			"(values out of range, expressions that do not compile) without opening anything, and stopped. " +
+			"without inputs, unread sources). Then each plugin binary is started once to check the configuration of " +
+			"every component it serves (values out of range, expressions that do not compile) without opening " +
+			"anything, and stopped; --start-parallelism bounds how many run at once. " +
 			"Problems are printed with file:line:column; with -json, as one JSON document on stdout (exit code 1 " +
 			"when it is not valid).",
 		Flags: loadFlags(
