@@ -317,7 +317,7 @@ func (r *run) startAll(ctx context.Context) error {
 }
 
 // progressInterval is how often a long start says how far it is.
-const progressInterval = 2 * time.Second
+var progressInterval = 2 * time.Second
 
 // progress prints "Starting plugins: 140/3002" every progressInterval
 // until stop is called, and the final count when it printed any.
