@@ -286,16 +286,19 @@ func (r *run) route(ctx context.Context, rt *router.Router) error {
 
 // startAll starts every plugin, opts.StartParallelism at a time (each start
 // is a process coming up; all at once they only slow each other past the
-// start timeout); one failure stops the rest. A start that takes a while
-// says how far it is.
+// start timeout); one failure stops the rest. When starts have to wait for
+// each other and that takes a while, it says how far it is.
 func (r *run) startAll(ctx context.Context) error {
 	n := r.opts.StartParallelism
 	if n <= 0 {
 		n = DefaultParallelism()
 	}
 	var started atomic.Int64
-	stopProgress := r.progress(&started, len(r.plan.Components))
-	defer stopProgress()
+	if len(r.plan.Components) > n {
+		// Starts wait for each other: say how far they are.
+		stopProgress := r.progress(&started, len(r.plan.Components))
+		defer stopProgress()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(n)
 	for _, c := range r.plan.Components {
