@@ -30,8 +30,12 @@ type ApplyOptions struct {
 	Interrupt <-chan struct{}
 	// StopTimeout bounds each plugin's Stop request; default 10s.
 	StopTimeout time.Duration
-	// StartTimeout bounds each plugin's handshake; default 30s.
+	// StartTimeout bounds each plugin's start and handshake, and each
+	// request to configure it; default 30s.
 	StartTimeout time.Duration
+	// StartParallelism is how many plugins start at once; default
+	// DefaultParallelism().
+	StartParallelism int
 	// StateDir holds the checkpoints; default .flowctl/state/<pipeline>
 	// next to the pipeline file.
 	StateDir string
@@ -284,9 +288,23 @@ func (r *run) route(ctx context.Context, rt *router.Router) error {
 	}
 }
 
-// startAll starts every plugin concurrently; one failure stops the rest.
+// startAll starts every plugin, opts.StartParallelism at a time (each start
+// is a process coming up; all at once they only slow each other past the
+// start timeout); one failure stops the rest. When starts have to wait for
+// each other and that takes a while, it says how far it is.
 func (r *run) startAll(ctx context.Context) error {
+	n := r.opts.StartParallelism
+	if n <= 0 {
+		n = DefaultParallelism()
+	}
+	var started atomic.Int64
+	if len(r.plan.Components) > n {
+		// Starts wait for each other: say how far they are.
+		stopProgress := r.progress(&started, len(r.plan.Components))
+		defer stopProgress()
+	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
 	for _, c := range r.plan.Components {
 		g.Go(func() error {
 			inst, err := r.start(gctx, c)
@@ -297,11 +315,41 @@ func (r *run) startAll(ctx context.Context) error {
 			r.mu.Lock()
 			r.members[c.Address()] = m
 			r.mu.Unlock()
+			started.Add(1)
 			r.event(EventStarted, m, nil)
 			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// progressInterval is how often a long start says how far it is.
+var progressInterval = 2 * time.Second
+
+// progress prints "Starting plugins: 140/3002" every progressInterval
+// until stop is called, and the final count when it printed any.
+func (r *run) progress(done *atomic.Int64, total int) (stop func()) {
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(progressInterval)
+		defer t.Stop()
+		said := false
+		for {
+			select {
+			case <-t.C:
+				r.h.say("Starting plugins: %d/%d\n", done.Load(), total)
+				said = true
+			case <-quit:
+				if said {
+					r.h.say("Starting plugins: %d/%d\n", done.Load(), total)
+				}
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
 }
 
 func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Instance, error) {
@@ -344,19 +392,56 @@ func (r *run) configureAll(ctx context.Context) error {
 }
 
 func (r *run) configure(ctx context.Context, c *PlannedComponent, inst *supervisor.Instance) ([]*flowctlv1.Diagnostic, error) {
-	schema, err := inst.Schema(ctx)
-	if err != nil {
+	if err := r.checkVersion(ctx, c, inst); err != nil {
 		return nil, err
 	}
-	if schema.GetVersion() != c.Plugin.Version {
-		return nil, fmt.Errorf("%s: plugin %s reports version %s over gRPC but %s was resolved", c.Address(), c.Plugin.Path, schema.GetVersion(), c.Plugin.Version)
-	}
-	pd, err := inst.Configure(ctx, c.Schema.GetKind(), c.Schema.GetName(), c.ConfigJSON)
+	var pd []*flowctlv1.Diagnostic
+	err := r.request(ctx, func(ctx context.Context) error {
+		var err error
+		pd, err = inst.Configure(ctx, c.Schema.GetKind(), c.Schema.GetName(), c.ConfigJSON)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
 	r.h.Log.Debug("configured", "component", c.Address(), "pid", inst.Pid())
 	return pd, nil
+}
+
+// checkVersion checks that the plugin reports over gRPC the version its
+// describe did.
+func (r *run) checkVersion(ctx context.Context, c *PlannedComponent, inst *supervisor.Instance) error {
+	var schema *flowctlv1.GetSchemaResponse
+	err := r.request(ctx, func(ctx context.Context) error {
+		var err error
+		schema, err = inst.Schema(ctx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if schema.GetVersion() != c.Plugin.Version {
+		return fmt.Errorf("%s: plugin %s reports version %s over gRPC but %s was resolved", c.Address(), c.Plugin.Path, schema.GetVersion(), c.Plugin.Version)
+	}
+	return nil
+}
+
+// request runs one request to a started plugin within the start timeout: a
+// plugin that started but does not answer must not hold the run forever,
+// and one that is merely slow (a loaded machine, a CPU quota) gets as long
+// as --start-timeout allows it to come up.
+func (r *run) request(ctx context.Context, fn func(context.Context) error) error {
+	d := r.opts.StartTimeout
+	if d <= 0 {
+		d = supervisor.DefaultStartTimeout
+	}
+	rctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	err := fn(rctx)
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (no answer within %v, --start-timeout)", err, d)
+	}
+	return err
 }
 
 // nodes opens every stream, sinks first so nothing is produced before there

@@ -2,8 +2,11 @@
 // catalog, the DAG, the supervisor and the router together.
 //
 // Load parses a pipeline, resolves each component's plugin, fetches its
-// schema (`describe`, no handshake) and decodes every block against it, then
-// builds the DAG — nothing is started, so `validate` is Load alone. Apply
+// schema (compiled in for built-ins; `describe`, no handshake, cached by
+// hash for installed binaries) and decodes every block against it, then
+// builds the DAG — nothing is started. `validate` is Load and CheckConfig,
+// which starts each plugin binary once to check the configuration of every
+// component it serves. Apply
 // runs a loaded pipeline: start every plugin through its driver, check its
 // schema over gRPC, configure it (plugin diagnostics map back to file:line),
 // open streams sinks first, route until the sources end or the caller asks
@@ -64,7 +67,8 @@ type Plan struct {
 	Graph  *pipeline.Graph
 	// Lock is the pipeline's lock file (Exists false when there is none).
 	Lock *lockfile.File
-	// Plugins are the plugins the components use, by component type.
+	// Plugins are the plugins the components use, by component type: a
+	// binary serving several types the pipeline uses is listed under each.
 	Plugins map[string]*Resolved
 	// Components in topological order.
 	Components []*PlannedComponent
@@ -77,6 +81,10 @@ type PlannedComponent struct {
 	Schema     *flowctlv1.ComponentSchema
 	ConfigJSON []byte
 	Driver     string
+	// validateOnly: the plugin answers Configure with validate_only, so
+	// CheckConfig checks this component in a process shared with the
+	// plugin's other components.
+	validateOnly bool
 }
 
 // Address returns the component's address.
@@ -125,6 +133,11 @@ func (h *Host) Load(ctx context.Context, path string, vars flowhcl.VarSources) (
 		return nil, files, diags
 	}
 	plan.Plugins = rs.byType
+	for t, r := range rs.served {
+		if _, ok := plan.Plugins[t]; !ok {
+			plan.Plugins[t] = r
+		}
+	}
 	plan.Components = topoSorted(plan)
 	return plan, files, diags
 }
@@ -147,7 +160,7 @@ func (h *Host) planComponent(ctx context.Context, rs *resolver, comp *flowhcl.Co
 		return nil, append(diags, diagAt(comp.Driver.DeclRange, "Driver not available",
 			fmt.Sprintf("This flowctl has no %q driver; it has %s.", driver, strings.Join(slices.Sorted(maps.Keys(h.Drivers)), ", ")))...)
 	}
-	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver}, diags
+	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver, validateOnly: r.Schema.GetValidateOnly()}, diags
 }
 
 func topoSorted(plan *Plan) []*PlannedComponent {

@@ -11,6 +11,8 @@ import (
 	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/hcl/lockfile"
 	"github.com/flowctl/flowctl/host/catalog"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // PluginListing is one row of `flowctl plugins list`: a built-in plugin or
@@ -26,6 +28,10 @@ type PluginListing struct {
 	// (DescribeErr).
 	Protocols   []uint32
 	DescribeErr error
+	// Components are the component types the binary serves, as "kind
+	// name" ("sink counter"): one required_plugins entry makes each usable
+	// under its own name. Empty when describe failed or could not run.
+	Components []string
 	// Hash is the binary's h1 hash ("" for built-ins).
 	Hash string
 	// HashStatus is, against the pipeline's lock file: "built-in",
@@ -49,7 +55,11 @@ func (h *Host) ListPlugins(ctx context.Context, pipelinePath string) ([]PluginLi
 			return nil, err
 		}
 		exe = p.Path
-		rows = append(rows, PluginListing{Address: p.Source, Version: p.Version, Platform: h.platform().String(), Path: exe, Builtin: true, HashStatus: "built-in"})
+		row := PluginListing{Address: p.Source, Version: p.Version, Platform: h.platform().String(), Path: exe, Builtin: true, HashStatus: "built-in"}
+		if schema, err := h.Catalog.Describe(ctx, p); err == nil {
+			row.Components = componentTypes(schema)
+		}
+		rows = append(rows, row)
 	}
 	installed, _ := catalog.Scan(h.SearchPath)
 	cfg, lock := h.pipelineForListing(pipelinePath)
@@ -58,11 +68,12 @@ func (h *Host) ListPlugins(ctx context.Context, pipelinePath string) ([]PluginLi
 		row := PluginListing{Address: in.Address.String(), Version: in.Version.String(), Platform: in.Platform.String(), Path: in.Path, HashStatus: "-"}
 		row.Hash, _, _ = catalog.Hash(in.Path)
 		if in.Platform == h.platform() {
-			schema, err := h.Catalog.Describe(ctx, &catalog.Plugin{Name: in.Address.Name, Source: in.Address.String(), Version: row.Version, Path: in.Path})
+			schema, err := h.Catalog.Describe(ctx, &catalog.Plugin{Name: in.Address.Name, Source: in.Address.String(), Version: row.Version, Path: in.Path, Hash: row.Hash})
 			if err != nil {
 				row.DescribeErr = err
 			} else {
 				row.Protocols = schema.GetProtocolVersions()
+				row.Components = componentTypes(schema)
 			}
 		}
 		if cfg != nil {
@@ -149,4 +160,13 @@ func hashStatus(cfg *flowhcl.Config, lock *lockfile.File, in catalog.Installed, 
 	default:
 		return fmt.Sprintf("not locked (lock pins %s)", lp.Version)
 	}
+}
+
+// componentTypes names what a plugin serves: "processor upper", "sink tally".
+func componentTypes(schema *flowctlv1.GetSchemaResponse) []string {
+	out := make([]string, 0, len(schema.GetComponents()))
+	for _, c := range schema.GetComponents() {
+		out = append(out, wire.KindFromProto(c.GetKind()).String()+" "+c.GetName())
+	}
+	return out
 }

@@ -68,7 +68,11 @@ type resolver struct {
 	lock      *lockfile.File
 	installed []catalog.Installed
 	platform  catalog.Platform
-	byType    map[string]*Resolved
+	// byType holds the required plugins by local name and the built-ins
+	// used; served, the types found among the components of required
+	// plugins (servedBy).
+	byType map[string]*Resolved
+	served map[string]*Resolved
 }
 
 func (h *Host) resolvePlugins(ctx context.Context, cfg *flowhcl.Config, lock *lockfile.File) (*resolver, hcl.Diagnostics) {
@@ -243,7 +247,10 @@ func (rs *resolver) lookup(ctx context.Context, comp *flowhcl.Component) (*Resol
 	}
 	p, err := rs.h.Catalog.Lookup(comp.Type)
 	if err != nil {
-		return nil, diagAt(comp.TypeRange, "Unknown component type", fmt.Sprintf("%s: %v.%s", comp.Address, err, rs.declareHint(comp.Type)))
+		if r, diags := rs.servedBy(comp); r != nil || diags.HasErrors() {
+			return r, diags
+		}
+		return nil, diagAt(comp.TypeRange, "Unknown component type", fmt.Sprintf("%s: %v.%s%s", comp.Address, err, rs.declareHint(comp.Type), rs.failedHint()))
 	}
 	schema, err := rs.h.Catalog.Describe(ctx, p)
 	if err != nil {
@@ -252,6 +259,59 @@ func (rs *resolver) lookup(ctx context.Context, comp *flowhcl.Component) (*Resol
 	r := &Resolved{Plugin: p, Status: HashBuiltin, Schema: schema}
 	rs.byType[comp.Type] = r
 	return r, nil
+}
+
+// servedBy finds the required plugin that serves a component of comp's kind
+// named comp.Type: one required_plugins entry makes every component its
+// binary serves usable under its own name. Local names and built-ins come
+// first (lookup), so a plugin cannot take over a built-in's name; two
+// binaries serving the same name is an error that names them both.
+func (rs *resolver) servedBy(comp *flowhcl.Component) (*Resolved, hcl.Diagnostics) {
+	kind := comp.Address.Kind.Proto()
+	var found []*Resolved
+	for _, rp := range rs.cfg.RequiredPlugins {
+		r := rs.byType[rp.Name]
+		if r == nil || slices.ContainsFunc(found, func(f *Resolved) bool { return f.Plugin.Path == r.Plugin.Path }) {
+			continue
+		}
+		if slices.ContainsFunc(r.Schema.GetComponents(), func(c *flowctlv1.ComponentSchema) bool {
+			return c.GetKind() == kind && c.GetName() == comp.Type
+		}) {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		if rs.served == nil {
+			rs.served = map[string]*Resolved{}
+		}
+		rs.served[comp.Type] = found[0]
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, r := range found {
+		names[i] = fmt.Sprintf("%s (required as %q)", r.Plugin.Source, r.Required.Name)
+	}
+	return nil, diagAt(comp.TypeRange, "Ambiguous component type",
+		fmt.Sprintf("%s: a %s %q is served by %s. Choose one by its local name: declare the plugin you mean in required_plugins as %s = { source = ... }.",
+			comp.Address, comp.Address.Kind, comp.Type, strings.Join(names, " and "), comp.Type))
+}
+
+// failedHint says that a required plugin that could not be loaded may be
+// the one serving a type nothing else serves.
+func (rs *resolver) failedHint() string {
+	var failed []string
+	for _, rp := range rs.cfg.RequiredPlugins {
+		if rs.byType[rp.Name] == nil {
+			failed = append(failed, rp.Name)
+		}
+	}
+	if len(failed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (required plugin %s could not be loaded, see above; it may serve this type)", strings.Join(failed, ", "))
 }
 
 // declareHint suggests a required_plugins entry for an installed plugin the

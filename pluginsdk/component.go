@@ -183,7 +183,7 @@ func (p Plugin) component(kind Kind, name string) (Component, bool) {
 
 // Schema returns the plugin's GetSchema answer, also printed by `describe`.
 func (p Plugin) Schema() *flowctlv1.GetSchemaResponse {
-	resp := &flowctlv1.GetSchemaResponse{Name: p.Name, Version: p.Version}
+	resp := &flowctlv1.GetSchemaResponse{Name: p.Name, Version: p.Version, ValidateOnly: true}
 	for _, v := range wire.ProtocolVersions {
 		resp.ProtocolVersions = append(resp.ProtocolVersions, uint32(v))
 	}

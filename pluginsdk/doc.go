@@ -9,7 +9,11 @@
 //
 // The host starts one plugin process per pipeline component, handshakes over
 // go-plugin (gRPC only), calls Configure once and opens the stream of the
-// component's kind. The SDK batches what a Source reads, encodes events
+// component's kind. `flowctl validate` instead starts each plugin binary
+// once and sends a Configure with validate_only for every component it
+// serves: the SDK parses the configuration and runs the constructor (which
+// validates and has no side effects), answers with the diagnostics and
+// keeps nothing. The SDK batches what a Source reads, encodes events
 // without the host ever decoding them, honours the host's credits (a source
 // never has more unacknowledged batches out than it was granted) and
 // delivers cumulative acks to Source.Ack. Lifecycles are documented on the

@@ -161,15 +161,35 @@ func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureReque
 	if hasErrors(diags) {
 		return resp, nil
 	}
+	init := Init{Config: cfg, Logger: s.log.Named(req.GetAddress()), Address: req.GetAddress()}
+	if req.GetValidateOnly() {
+		// Constructors validate and have no side effects, so the instance
+		// is dropped unopened (Teardown is for what Open acquired), and
+		// the process stays free for the next component's check.
+		if _, err := construct(comp, init); err != nil {
+			resp.Diagnostics = append(resp.Diagnostics, diagnosticsProto(errorDiagnostics(err))...)
+		}
+		return resp, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.inst != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "already configured as %s", s.inst.address)
 	}
-	init := Init{Config: cfg, Logger: s.log.Named(req.GetAddress()), Address: req.GetAddress()}
-	inst := &instance{kind: kind, address: req.GetAddress()}
+	inst, err := construct(comp, init)
+	if err != nil {
+		resp.Diagnostics = append(resp.Diagnostics, diagnosticsProto(errorDiagnostics(err))...)
+		return resp, nil
+	}
+	s.inst = inst
+	return resp, nil
+}
+
+// construct builds comp's instance with its constructor.
+func construct(comp Component, init Init) (*instance, error) {
+	inst := &instance{kind: comp.kind, address: init.Address}
 	var err error
-	switch kind {
+	switch comp.kind {
 	case KindSource:
 		inst.source, err = comp.newSource(init)
 	case KindProcessor:
@@ -177,14 +197,15 @@ func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureReque
 	case KindSink:
 		inst.sink, err = comp.newSink(init)
 	}
-	if err != nil {
-		for _, d := range errorDiagnostics(err) {
-			resp.Diagnostics = append(resp.Diagnostics, d.proto())
-		}
-		return resp, nil
+	return inst, err
+}
+
+func diagnosticsProto(diags []Diagnostic) []*flowctlv1.Diagnostic {
+	out := make([]*flowctlv1.Diagnostic, len(diags))
+	for i, d := range diags {
+		out[i] = d.proto()
 	}
-	s.inst = inst
-	return resp, nil
+	return out
 }
 
 func hasErrors(diags []Diagnostic) bool {

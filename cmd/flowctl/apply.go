@@ -40,7 +40,8 @@ func applyCommand() *cli.Command {
 			"acked is delivered again next time). Exit codes: 0 completed, 1 failed, 2 usage error, 130 interrupted.\n\n" +
 			"`run` is an alias of `apply`.",
 		Flags: append(operateFlags(), loadFlags(
-			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
+			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake, and to answer each request"},
+			startParallelismFlag,
 			&cli.DurationFlag{Name: "stop-timeout", Value: 10 * time.Second, Usage: "how long a plugin may take to stop before it is killed"},
 			&cli.StringFlag{Name: "state-dir", Usage: "directory of the checkpoint file (default: .flowctl/state/<pipeline> in the pipeline's directory)"},
 			&cli.BoolFlag{Name: "reset", Usage: "delete the checkpoints first: every source starts from its beginning"},
@@ -69,16 +70,17 @@ func apply(c *cli.Context) error {
 	}
 	defer ops.stop(context.WithoutCancel(ctx))
 	sum, err := h.Apply(ctx, plan, host.ApplyOptions{
-		Interrupt:       interrupt,
-		StartTimeout:    c.Duration("start-timeout"),
-		StopTimeout:     c.Duration("stop-timeout"),
-		StateDir:        c.String("state-dir"),
-		Reset:           c.Bool("reset"),
-		ShutdownTimeout: c.Duration("shutdown-timeout"),
-		Health:          supervisor.HealthOptions{Interval: ops.healthInterval(c.Duration("health-interval"))},
-		Observers:       ops.observers,
-		PluginEnv:       ops.cp.pluginEnv,
-		PluginTLS:       c.Bool("plugin-tls"),
+		Interrupt:        interrupt,
+		StartTimeout:     c.Duration("start-timeout"),
+		StartParallelism: c.Int("start-parallelism"),
+		StopTimeout:      c.Duration("stop-timeout"),
+		StateDir:         c.String("state-dir"),
+		Reset:            c.Bool("reset"),
+		ShutdownTimeout:  c.Duration("shutdown-timeout"),
+		Health:           supervisor.HealthOptions{Interval: ops.healthInterval(c.Duration("health-interval"))},
+		Observers:        ops.observers,
+		PluginEnv:        ops.cp.pluginEnv,
+		PluginTLS:        c.Bool("plugin-tls"),
 	})
 	var cerr *host.ConfigError
 	if errors.As(err, &cerr) {

@@ -25,6 +25,11 @@ var pluginDirFlag = &cli.StringSliceFlag{
 	Usage: "look for installed plugins here first (repeatable); then FLOWCTL_PLUGIN_PATH, ./.flowctl/plugins, $XDG_DATA_HOME/flowctl/plugins, /usr/local/share/flowctl/plugins",
 }
 
+var startParallelismFlag = &cli.IntFlag{
+	Name:  "start-parallelism",
+	Usage: "how many plugins start at once (validate: how many plugin processes run at once); 0: a few per CPU",
+}
+
 // loadFlags are the flags of every command that loads a pipeline.
 func loadFlags(more ...cli.Flag) []cli.Flag {
 	flags := append([]cli.Flag{}, varFlags...)

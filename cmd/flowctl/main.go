@@ -28,6 +28,7 @@ import (
 	"github.com/flowctl/flowctl/plugins/stdout"
 	"github.com/flowctl/flowctl/plugins/transform"
 	"github.com/flowctl/flowctl/pluginsdk"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
 
@@ -141,8 +142,10 @@ func newHost(c *cli.Context) (*host.Host, error) {
 		return nil, fmt.Errorf("find the flowctl binary to serve built-in plugins: %w", err)
 	}
 	var names []string
+	schemas := map[string]*flowctlv1.GetSchemaResponse{}
 	for _, p := range builtinPlugins() {
 		names = append(names, p.Name)
+		schemas[p.Name] = p.Schema()
 	}
 	level := c.String("log-level")
 	if hclog.LevelFromString(level) == hclog.NoLevel {
@@ -166,6 +169,14 @@ func newHost(c *cli.Context) (*host.Host, error) {
 			BuiltinArgs: func(name string) []string { return []string{builtinCommand, name} },
 			Builtins:    names,
 			Version:     version,
+			// Built-ins are described from their compiled schemas, and an
+			// installed binary once per hash: describing must not start a
+			// process per plugin on every command.
+			BuiltinSchemas: schemas,
+			CacheDir:       catalog.DefaultCacheDir(os.Getenv),
+			// Running `describe` is starting a plugin: --start-timeout
+			// bounds it (commands without the flag keep the default).
+			DescribeTimeout: c.Duration("start-timeout"),
 		}),
 		Drivers:  newDrivers(log),
 		UI:       c.App.ErrWriter,

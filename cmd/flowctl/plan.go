@@ -17,7 +17,8 @@ func planCommand() *cli.Command {
 		Description: "Validates the pipeline like `flowctl validate` and prints what `flowctl apply` would run: " +
 			"each plugin with its address, version, path and hash status (built-in, verified against the lock " +
 			"file, or not locked), then the components in topological order with their driver, inputs, batch, " +
-			"error and restart settings. No plugin is started (each is only asked to describe itself).",
+			"error and restart settings. No plugin is started (built-ins are described from their compiled schemas, " +
+			"an installed binary is asked to describe itself once per hash).",
 		Flags: loadFlags(),
 		Action: func(c *cli.Context) error {
 			_, plan, err := loadPipeline(c.Context, c)

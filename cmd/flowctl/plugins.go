@@ -14,6 +14,7 @@ import (
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/catalog"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 func pluginsCommand() *cli.Command {
@@ -45,7 +46,9 @@ func pluginsListCommand() *cli.Command {
 		Description: "Lists the built-in plugins and every installed binary on the search path with its version, " +
 			"platform, the plugin protocols it speaks and its path. Given a pipeline (default: the current " +
 			"directory, when it holds .hcl files), SELECTED marks the binaries it would run and HASH compares each " +
-			"with the lock file: locked, MISMATCH (the binary changed), not locked, or not required.",
+			"with the lock file: locked, MISMATCH (the binary changed), not locked, or not required. COMPONENTS " +
+			"are the component types each binary serves; one required_plugins entry makes every one of them usable " +
+			"under its own name.",
 		Flags: append([]cli.Flag{pluginDirFlag}, logFlags...),
 		Action: func(c *cli.Context) error {
 			path, err := pipelineArg(c)
@@ -61,13 +64,17 @@ func pluginsListCommand() *cli.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ADDRESS\tVERSION\tPLATFORM\tPROTOCOL\tHASH\tSELECTED\tPATH")
+			fmt.Fprintln(tw, "ADDRESS\tVERSION\tPLATFORM\tPROTOCOL\tHASH\tSELECTED\tCOMPONENTS\tPATH")
 			for _, r := range rows {
 				sel := ""
 				if r.Selected || r.Builtin {
 					sel = "*"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Address, r.Version, r.Platform, protocols(r), r.HashStatus, sel, r.Path)
+				comps := "-"
+				if len(r.Components) > 0 {
+					comps = strings.Join(r.Components, ", ")
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Address, r.Version, r.Platform, protocols(r), r.HashStatus, sel, comps, r.Path)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -344,6 +351,11 @@ func pluginsDescribeCommand() *cli.Command {
 func writeSchema(c *cli.Context, s *flowctlv1.GetSchemaResponse) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "%s %s (plugin protocol %v)\n", s.GetName(), s.GetVersion(), s.GetProtocolVersions())
+	var types []string
+	for _, comp := range s.GetComponents() {
+		types = append(types, fmt.Sprintf("%s %q", wire.KindFromProto(comp.GetKind()), comp.GetName()))
+	}
+	fmt.Fprintf(w, "Serves %s; one required_plugins entry makes each usable under its own name.\n", strings.Join(types, ", "))
 	for _, comp := range s.GetComponents() {
 		kind := strings.ToLower(strings.TrimPrefix(comp.GetKind().String(), "KIND_"))
 		fmt.Fprintf(w, "\n%s %q: %s\n", kind, comp.GetName(), comp.GetDescription())

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"compress/gzip"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 // TestThirdPartyPlugin runs the life of examples/thirdparty-plugin as its
 // README tells it: build the plugin from its own module, pack it into a
 // .tar.gz, `flowctl plugins install` it, lock it, plan and apply a pipeline
-// that uses it.
+// that uses both of its components under their own names with one
+// required_plugins entry.
 func TestThirdPartyPlugin(t *testing.T) {
 	example, err := filepath.Abs(filepath.Join("..", "..", "examples", "thirdparty-plugin"))
 	if err != nil {
@@ -35,18 +37,24 @@ func TestThirdPartyPlugin(t *testing.T) {
 	steps := [][]string{
 		{"plugins", "install", "example.com/acme/upper", archive},
 		{"plugins", "lock"},
+		{"plugins", "list"},
 		{"validate"},
 		{"plan"},
 		{"apply"},
 	}
-	var plan string
+	var plan, list string
 	for _, args := range steps {
 		r := w.run(t, args...)
 		if r.code != 0 {
 			t.Fatalf("flowctl %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 		}
-		if args[0] == "plan" {
+		switch args[0] {
+		case "plan":
 			plan = r.stdout
+		case "plugins":
+			if args[1] == "list" {
+				list = r.stdout
+			}
 		}
 	}
 	installed := filepath.Join(w.dir, ".flowctl", "plugins", "example.com", "acme", "upper", "1.0.0", thisPlatform(), "flowctl-plugin-upper_v1.0.0")
@@ -55,6 +63,20 @@ func TestThirdPartyPlugin(t *testing.T) {
 	}
 	if !containsRow(plan, "example.com/acme/upper", "1.0.0", "verified", installed) {
 		t.Errorf("plan does not show the verified plugin at %s:\n%s", installed, plan)
+	}
+	// One required_plugins entry serves both components of the binary,
+	// each under its own name, and the commands say which binary that is.
+	if !containsRow(plan, "tally", "example.com/acme/upper", "1.0.0", "verified", installed) {
+		t.Errorf("plan does not show tally served by the upper binary:\n%s", plan)
+	}
+	if !containsRow(list, "example.com/acme/upper", "processor upper, sink tally", installed) {
+		t.Errorf("plugins list does not show the binary's components:\n%s", list)
+	}
+	var counts map[string]int
+	if b, err := os.ReadFile(filepath.Join(w.dir, "counts.json")); err != nil {
+		t.Errorf("the tally sink wrote nothing: %v", err)
+	} else if err := json.Unmarshal(b, &counts); err != nil || counts["flowctl.generator.tick"] != 100 {
+		t.Errorf("counts.json = %s (%v), want 100 flowctl.generator.tick events", b, err)
 	}
 	lines := readLines(t, filepath.Join(w.dir, "out.jsonl"))
 	if len(lines) != 100 {

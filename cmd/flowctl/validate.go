@@ -23,13 +23,15 @@ func validateCommand() *cli.Command {
 		Description: "Parses the pipeline (FILE, or every .hcl file in DIR; default the current directory), " +
 			"resolves every component's plugin (checking versions and the lock file's hashes), checks each " +
 			"block against the schema its plugin reports, and checks the graph (unknown inputs, cycles, sinks " +
-			"without inputs, unread sources). Then each plugin is started briefly to check its own configuration " +
-			"(values out of range, expressions that do not compile) without opening anything, and stopped. " +
+			"without inputs, unread sources). Then each plugin binary is started once to check the configuration of " +
+			"every component it serves (values out of range, expressions that do not compile) without opening " +
+			"anything, and stopped; --start-parallelism bounds how many run at once. " +
 			"Problems are printed with file:line:column; with -json, as one JSON document on stdout (exit code 1 " +
 			"when it is not valid).",
 		Flags: loadFlags(
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
-			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake"},
+			&cli.DurationFlag{Name: "start-timeout", Value: 30 * time.Second, Usage: "how long a plugin may take to start and handshake, and to answer each request"},
+			startParallelismFlag,
 		),
 		Action: func(c *cli.Context) error {
 			if c.Bool("json") {
@@ -39,7 +41,7 @@ func validateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			diags, err := h.CheckConfig(c.Context, plan, c.Duration("start-timeout"))
+			diags, err := h.CheckConfig(c.Context, plan, checkOptions(c))
 			if err != nil {
 				return cli.Exit("Error: "+err.Error(), 1)
 			}
@@ -66,7 +68,7 @@ func validateJSON(c *cli.Context) error {
 	}
 	plan, files, diags := h.Load(c.Context, path, vars)
 	if plan != nil {
-		more, err := h.CheckConfig(c.Context, plan, c.Duration("start-timeout"))
+		more, err := h.CheckConfig(c.Context, plan, checkOptions(c))
 		if err != nil {
 			more = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Plugin failed", Detail: err.Error()}}
 		}
@@ -82,6 +84,10 @@ func validateJSON(c *cli.Context) error {
 		return cli.Exit("", 1)
 	}
 	return nil
+}
+
+func checkOptions(c *cli.Context) host.CheckOptions {
+	return host.CheckOptions{StartTimeout: c.Duration("start-timeout"), Parallelism: c.Int("start-parallelism")}
 }
 
 // loadArgs builds the host and reads the pipeline argument and variables.

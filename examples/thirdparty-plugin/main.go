@@ -1,7 +1,9 @@
-// Command flowctl-plugin-upper is a flowctl processor plugin written the way
-// a third party writes one: its own module, depending only on
-// github.com/flowctl/flowctl/pluginsdk. It upper-cases the ASCII letters in
-// every event's data and can mark each event it changed with an attribute.
+// Command flowctl-plugin-upper is a flowctl plugin written the way a third
+// party writes one: its own module, depending only on
+// github.com/flowctl/flowctl/pluginsdk. One binary serves two components:
+// the processor "upper" upper-cases the ASCII letters in every event's data
+// and can mark each event it changed with an attribute; the sink "tally"
+// (tally.go) counts events by type into a JSON file.
 package main
 
 import (
@@ -25,6 +27,7 @@ func main() {
 					pluginsdk.String("mark", "Attribute set to the plugin version on every event it changed; empty sets none."),
 				),
 				newUpper),
+			tallyComponent(),
 		},
 	})
 }

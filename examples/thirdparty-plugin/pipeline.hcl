@@ -1,8 +1,12 @@
-# generator -> upper (a third-party plugin) -> file. See README.md for how
-# the plugin is built, installed and locked before this runs.
+# generator -> upper (a third-party plugin) -> file, and the same events
+# counted by tally, a second component of the same plugin binary. See
+# README.md for how the plugin is built, installed and locked before this
+# runs.
 
 flowctl {
   required_plugins {
+    # One entry for the binary; each component it serves ("upper",
+    # "tally") is used under its own name.
     upper = { source = "example.com/acme/upper", version = "~> 1.0" }
   }
 }
@@ -28,4 +32,9 @@ processor "upper" "shout" {
 sink "file" "out" {
   inputs = [processor.shout]
   path   = "out.jsonl"
+}
+
+sink "tally" "counts" {
+  inputs = [processor.shout]
+  path   = "counts.json"
 }

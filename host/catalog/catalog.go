@@ -58,6 +58,9 @@ import (
 // BuiltinNamespace is the namespace of the plugins shipped with flowctl.
 const BuiltinNamespace = "flowctl"
 
+// DefaultDescribeTimeout bounds `describe` unless Options say otherwise.
+const DefaultDescribeTimeout = 30 * time.Second
+
 // ErrUnknownPlugin is returned when no plugin provides a component type.
 var ErrUnknownPlugin = errors.New("unknown plugin")
 
@@ -101,7 +104,16 @@ type Options struct {
 	// report (flowctl's own).
 	Builtins []string
 	Version  string
-	// DescribeTimeout bounds `describe`; default 10s.
+	// BuiltinSchemas are the built-in plugins' schemas by name, compiled
+	// into flowctl: describing a built-in then starts no process. A
+	// built-in missing here is described by running it.
+	BuiltinSchemas map[string]*flowctlv1.GetSchemaResponse
+	// CacheDir, when set, keeps what installed binaries printed for
+	// `describe`, by their h1 hash (see [Catalog.Describe]).
+	CacheDir string
+	// DescribeTimeout bounds running `describe`; default 30s, the
+	// plugins' start timeout: on a loaded machine or under a CPU quota a
+	// large binary may take seconds just to start.
 	DescribeTimeout time.Duration
 }
 
@@ -115,7 +127,7 @@ type Catalog struct {
 // New returns a catalog with the built-in plugins of opts.
 func New(opts Options) *Catalog {
 	if opts.DescribeTimeout == 0 {
-		opts.DescribeTimeout = 10 * time.Second
+		opts.DescribeTimeout = DefaultDescribeTimeout
 	}
 	c := &Catalog{opts: opts, builtins: map[string]*Plugin{}}
 	for _, name := range opts.Builtins {

@@ -3,22 +3,49 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
-// Describe runs the plugin with the argument `describe` (no handshake) and
-// returns its schema.
+// Describe returns the plugin's schema. A built-in plugin's is compiled into
+// flowctl (Options.BuiltinSchemas). Any other binary is run with the
+// argument `describe` (no handshake); when the plugin's Hash is known and
+// Options.CacheDir is set, the answer is kept under that hash and the
+// binary is not run again. The hash covers the binary's bytes, so a
+// changed binary is described afresh.
 func (c *Catalog) Describe(ctx context.Context, p *Plugin) (*flowctlv1.GetSchemaResponse, error) {
+	if p.Builtin {
+		if s, ok := c.opts.BuiltinSchemas[p.Name]; ok {
+			return proto.CloneOf(s), nil
+		}
+	}
+	cached := c.cachePath(p.Hash)
+	if s := readCached(cached); s != nil {
+		return s, nil
+	}
+	s, err := c.run(ctx, p)
+	if err == nil && cached != "" {
+		writeCached(cached, s)
+	}
+	return s, err
+}
+
+// run runs the plugin with the argument `describe`.
+func (c *Catalog) run(ctx context.Context, p *Plugin) (*flowctlv1.GetSchemaResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.DescribeTimeout)
 	defer cancel()
 	args := append(slices.Clone(p.Args), "describe")
@@ -82,4 +109,52 @@ func outputHint(s string) string {
 		return ""
 	}
 	return "\n  " + strings.ReplaceAll(s, "\n", "\n  ")
+}
+
+// cachePath is where the schema of the binary with hash h1 is kept; "" when
+// there is no cache or no hash.
+func (c *Catalog) cachePath(h1 string) string {
+	sum, ok := strings.CutPrefix(h1, "h1:")
+	if c.opts.CacheDir == "" || !ok {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(sum)
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(c.opts.CacheDir, "describe", hex.EncodeToString(raw)+".json")
+}
+
+// readCached returns the schema kept at path, or nil: a missing or
+// unreadable entry only means the binary is run.
+func readCached(path string) *flowctlv1.GetSchemaResponse {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var s flowctlv1.GetSchemaResponse
+	if protojson.Unmarshal(b, &s) != nil || s.GetName() == "" {
+		return nil
+	}
+	return &s
+}
+
+// writeCached keeps s at path, renamed into place so a reader never sees
+// half an entry. A cache that cannot be written costs only time.
+func writeCached(path string, s *flowctlv1.GetSchemaResponse) {
+	b, err := protojson.Marshal(s)
+	if err != nil || os.MkdirAll(filepath.Dir(path), 0o700) != nil {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".describe-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(b)
+	if cerr := f.Close(); werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
+		_ = os.Remove(f.Name())
+	}
 }

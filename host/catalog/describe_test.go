@@ -4,11 +4,16 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
 func TestDescribe(t *testing.T) {
@@ -69,4 +74,59 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("err = %v, want DeadlineExceeded in its chain", err)
 		}
 	})
+}
+
+// TestDescribeWithoutRunning: a built-in is described from its compiled
+// schema, and an installed binary once per hash: describing must not start
+// a process per plugin on every command (issue 17).
+func TestDescribeWithoutRunning(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("uses a shell script as the plugin")
+	}
+	dir := t.TempDir()
+	runs := filepath.Join(dir, "runs")
+	script := "#!/bin/sh\necho run >> " + runs + "\necho '{\"name\":\"upper\",\"version\":\"1.0.0\",\"protocolVersions\":[1]}'\n"
+	bin := writeFileT(t, filepath.Join(dir, "flowctl-plugin-upper_v1.0.0"), script, 0o755)
+	h1, _, err := Hash(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtin := &flowctlv1.GetSchemaResponse{Name: "gen", Version: "0.1.0", ValidateOnly: true}
+	c := New(Options{
+		Executable: filepath.Join(dir, "no-such-flowctl"), Builtins: []string{"gen"}, Version: "0.1.0",
+		BuiltinArgs:    func(name string) []string { return []string{"__plugin", name} },
+		BuiltinSchemas: map[string]*flowctlv1.GetSchemaResponse{"gen": builtin},
+		CacheDir:       filepath.Join(dir, "cache"),
+	})
+	ran := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run\n")
+	}
+
+	p, err := c.Lookup("gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Describe(t.Context(), p)
+	if err != nil || !proto.Equal(s, builtin) {
+		t.Fatalf("built-in described as %v, %v; want its compiled schema (its executable does not exist)", s, err)
+	}
+
+	installed := &Plugin{Name: "upper", Path: bin, Hash: h1}
+	for i := range 3 {
+		s, err := c.Describe(t.Context(), installed)
+		if err != nil || s.GetName() != "upper" || s.GetVersion() != "1.0.0" {
+			t.Fatalf("describe %d: %v, %v", i+1, s, err)
+		}
+	}
+	if n := ran(); n != 1 {
+		t.Errorf("the binary ran %d times for three describes of one hash, want 1", n)
+	}
+	if _, err := c.Describe(t.Context(), &Plugin{Name: "upper", Path: bin}); err != nil || ran() != 2 {
+		t.Errorf("without a hash the binary must run: %v, %d runs", err, ran())
+	}
+	other := &Plugin{Name: "upper", Path: bin, Hash: "h1:" + strings.Repeat("A", 43) + "="}
+	if _, err := c.Describe(t.Context(), other); err != nil || ran() != 3 {
+		t.Errorf("another hash must run the binary again: %v, %d runs", err, ran())
+	}
 }

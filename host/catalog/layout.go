@@ -75,3 +75,16 @@ func dedupe(dirs []string) []string {
 	}
 	return out
 }
+
+// DefaultCacheDir is flowctl's cache directory: $XDG_CACHE_HOME/flowctl
+// (default $HOME/.cache/flowctl); "" when neither is set, and then nothing
+// is cached.
+func DefaultCacheDir(getenv func(string) string) string {
+	if d := getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "flowctl")
+	}
+	if h := getenv("HOME"); h != "" {
+		return filepath.Join(h, ".cache", "flowctl")
+	}
+	return ""
+}

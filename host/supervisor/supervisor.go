@@ -50,6 +50,10 @@ import (
 // started or handshaked with.
 var ErrPluginStart = errors.New("plugin failed to start")
 
+// DefaultStartTimeout bounds a plugin's start and handshake unless Options
+// say otherwise.
+const DefaultStartTimeout = 30 * time.Second
+
 // Options configure how instances start.
 type Options struct {
 	Logger hclog.Logger
@@ -95,7 +99,7 @@ type Instance struct {
 // the handshake.
 func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts Options) (*Instance, error) {
 	if opts.StartTimeout == 0 {
-		opts.StartTimeout = 30 * time.Second
+		opts.StartTimeout = DefaultStartTimeout
 	}
 	log := opts.Logger.Named(spec.Component)
 	if opts.LogLevel != "" {
@@ -240,6 +244,19 @@ func (in *Instance) Configure(ctx context.Context, kind flowctlv1.Kind, componen
 	})
 	if err != nil {
 		return nil, in.wrap("configure", err)
+	}
+	return resp.GetDiagnostics(), nil
+}
+
+// Check asks the plugin to check config as component (of kind) at address
+// without keeping it (validate_only), so one instance checks every
+// component its plugin serves. It returns the plugin's diagnostics.
+func (in *Instance) Check(ctx context.Context, kind flowctlv1.Kind, component, address string, config []byte) ([]*flowctlv1.Diagnostic, error) {
+	resp, err := in.Plugin.Configure(ctx, &flowctlv1.ConfigureRequest{
+		Kind: kind, Component: component, Address: address, ConfigJson: config, ValidateOnly: true,
+	})
+	if err != nil {
+		return nil, in.wrap("check "+address, err)
 	}
 	return resp.GetDiagnostics(), nil
 }

@@ -95,12 +95,25 @@ func checkConfigErrors(t *testing.T, p pluginsdk.Plugin) {
 		if !hasPath(diags, unknown) {
 			t.Errorf("%v %q: an unknown attribute gave no diagnostic at its path: %v", kind, c.GetName(), diags)
 		}
+		checked, err := h.Validate(t.Context(), kind, c.GetName(), map[string]any{unknown: true})
+		if err != nil {
+			t.Fatalf("%v %q: validate: %v", kind, c.GetName(), err)
+		}
+		if !hasPath(checked, unknown) {
+			t.Errorf("%v %q: validate_only did not report the unknown attribute at its path: %v", kind, c.GetName(), checked)
+		}
 		for _, a := range c.GetAttributes() {
 			if a.GetRequired() && !hasPath(diags, a.GetName()) {
 				t.Errorf("%v %q: missing required %q gave no diagnostic at its path", kind, c.GetName(), a.GetName())
 			}
 		}
 	}
+}
+
+func hasErrorDiag(diags []*flowctlv1.Diagnostic) bool {
+	return slices.ContainsFunc(diags, func(d *flowctlv1.Diagnostic) bool {
+		return d.GetSeverity() == flowctlv1.Severity_SEVERITY_ERROR
+	})
 }
 
 func hasPath(diags []*flowctlv1.Diagnostic, name string) bool {
@@ -121,6 +134,17 @@ func kindOf(k flowctlv1.Kind) pluginsdk.Kind {
 func runCase(t *testing.T, p pluginsdk.Plugin, c Case) {
 	ctx := t.Context()
 	h := New(t, p)
+	// A check (validate_only) leaves the plugin unconfigured, so it can be
+	// checked again and then configured.
+	for range 2 {
+		diags, err := h.Validate(ctx, c.Kind, c.Component, c.Config)
+		if err != nil {
+			t.Fatalf("validate %v %q: %v", c.Kind, c.Component, err)
+		}
+		if hasErrorDiag(diags) {
+			t.Fatalf("validate %v %q: %v", c.Kind, c.Component, diags)
+		}
+	}
 	h.MustConfigure(t, c.Kind, c.Component, c.Config)
 	switch c.Kind {
 	case pluginsdk.KindSource:

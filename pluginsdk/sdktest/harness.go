@@ -80,6 +80,23 @@ func (h *Harness) Configure(ctx context.Context, kind pluginsdk.Kind, component 
 	return resp.GetDiagnostics(), nil
 }
 
+// Validate checks config as component (of kind) the way `flowctl validate`
+// does (ConfigureRequest.validate_only): the plugin answers with its
+// diagnostics and stays unconfigured.
+func (h *Harness) Validate(ctx context.Context, kind pluginsdk.Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
+	raw, err := json.Marshal(config)
+	if err != nil {
+		return nil, fmt.Errorf("sdktest: encode config: %w", err)
+	}
+	resp, err := h.Plugin.Configure(ctx, &flowctlv1.ConfigureRequest{
+		Kind: kinds[kind], Component: component, Address: kind.String() + ".test", ConfigJson: raw, ValidateOnly: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetDiagnostics(), nil
+}
+
 // MustConfigure is Configure that fails the test on any error diagnostic.
 func (h *Harness) MustConfigure(t testing.TB, kind pluginsdk.Kind, component string, config map[string]any) {
 	t.Helper()

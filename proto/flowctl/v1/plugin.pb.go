@@ -638,8 +638,12 @@ type GetSchemaResponse struct {
 	Components []*ComponentSchema `protobuf:"bytes,3,rep,name=components,proto3" json:"components,omitempty"`
 	// Protocol versions the binary can speak (go-plugin handshake).
 	ProtocolVersions []uint32 `protobuf:"varint,4,rep,packed,name=protocol_versions,json=protocolVersions,proto3" json:"protocol_versions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The plugin answers ConfigureRequest.validate_only, so one process can
+	// check the configuration of every component it serves. A plugin that
+	// leaves this false is checked with one process per component.
+	ValidateOnly  bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSchemaResponse) Reset() {
@@ -698,6 +702,13 @@ func (x *GetSchemaResponse) GetProtocolVersions() []uint32 {
 		return x.ProtocolVersions
 	}
 	return nil
+}
+
+func (x *GetSchemaResponse) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 // Diagnostic is a problem with a component's configuration. attribute_path
@@ -798,7 +809,12 @@ type ConfigureRequest struct {
 	// Address of the component in the pipeline, e.g. "sink.out"; for logs.
 	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
 	// JSON object of the attributes set in the pipeline; unset ones are absent.
-	ConfigJson    []byte `protobuf:"bytes,4,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	ConfigJson []byte `protobuf:"bytes,4,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	// Check the configuration only (`flowctl validate`): the plugin parses it
+	// and runs the component's constructor, answers with the diagnostics and
+	// keeps nothing, so it stays unconfigured and may be asked again, for
+	// this or any other of its components.
+	ValidateOnly  bool `protobuf:"varint,5,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -859,6 +875,13 @@ func (x *ConfigureRequest) GetConfigJson() []byte {
 		return x.ConfigJson
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
 }
 
 type ConfigureResponse struct {
@@ -1809,14 +1832,15 @@ const file_flowctl_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"attributes\x18\x04 \x03(\v2\x15.flowctl.v1.AttributeR\n" +
 	"attributes\"\x12\n" +
-	"\x10GetSchemaRequest\"\xab\x01\n" +
+	"\x10GetSchemaRequest\"\xd0\x01\n" +
 	"\x11GetSchemaResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12;\n" +
 	"\n" +
 	"components\x18\x03 \x03(\v2\x1b.flowctl.v1.ComponentSchemaR\n" +
 	"components\x12+\n" +
-	"\x11protocol_versions\x18\x04 \x03(\rR\x10protocolVersions\"\xd5\x01\n" +
+	"\x11protocol_versions\x18\x04 \x03(\rR\x10protocolVersions\x12#\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"\xd5\x01\n" +
 	"\n" +
 	"Diagnostic\x120\n" +
 	"\bseverity\x18\x01 \x01(\x0e2\x14.flowctl.v1.SeverityR\bseverity\x12\x18\n" +
@@ -1825,13 +1849,14 @@ const file_flowctl_v1_plugin_proto_rawDesc = "" +
 	"\x0eattribute_path\x18\x04 \x03(\tR\rattributePath\x12\x1f\n" +
 	"\vvalue_start\x18\x05 \x01(\rR\n" +
 	"valueStart\x12\x1b\n" +
-	"\tvalue_end\x18\x06 \x01(\rR\bvalueEnd\"\x91\x01\n" +
+	"\tvalue_end\x18\x06 \x01(\rR\bvalueEnd\"\xb6\x01\n" +
 	"\x10ConfigureRequest\x12$\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x10.flowctl.v1.KindR\x04kind\x12\x1c\n" +
 	"\tcomponent\x18\x02 \x01(\tR\tcomponent\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1f\n" +
 	"\vconfig_json\x18\x04 \x01(\fR\n" +
-	"configJson\"M\n" +
+	"configJson\x12#\n" +
+	"\rvalidate_only\x18\x05 \x01(\bR\fvalidateOnly\"M\n" +
 	"\x11ConfigureResponse\x128\n" +
 	"\vdiagnostics\x18\x01 \x03(\v2\x16.flowctl.v1.DiagnosticR\vdiagnostics\"\x0f\n" +
 	"\rHealthRequest\"\xb3\x01\n" +

@@ -13,16 +13,22 @@
 //	hang       never completes the handshake
 //	probe      when opened, tries what a plugin may and may not do on the
 //	           run's control plane (probe.go) and writes probe.json
+//	slow-describe  takes a minute to answer `describe`
+//	multi      also serves the sinks "counter" (writes how many events it
+//	           was sent to a file) and "discard" (a built-in's name; it
+//	           refuses every batch, so a run that uses it fails)
 //
 // `stamp probe ENDPOINT VICTIM` runs the same probe as a plain client.
 // `describe` works in every mode except protocol9, which describes itself
-// honestly as a version 9 plugin.
+// honestly as a version 9 plugin, and slow-describe.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -56,6 +62,17 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "probe" {
 		probeCommand(os.Args[2:])
 	}
+	if mode == "multi" {
+		p.Components = append(p.Components,
+			pluginsdk.NewSink("counter", "Writes how many events it was sent to path.",
+				pluginsdk.NewSpec(pluginsdk.String("path", "File to write the count to.").Required()),
+				func(init pluginsdk.Init) (pluginsdk.Sink, error) {
+					return &counter{path: init.Config.String("path")}, nil
+				}),
+			pluginsdk.NewSink("discard", "Refuses everything: flowctl's own discard must win its name.",
+				pluginsdk.NewSpec(),
+				func(pluginsdk.Init) (pluginsdk.Sink, error) { return refuser{}, nil }))
+	}
 	describing := len(os.Args) > 1 && os.Args[1] == "describe"
 	switch {
 	case mode == "protocol9":
@@ -64,6 +81,8 @@ func main() {
 			os.Exit(0)
 		}
 		serveWith(9, wire.MagicCookieValue)
+	case describing && mode == "slow-describe":
+		time.Sleep(time.Minute)
 	case describing:
 	case mode == "protocol9-handshake":
 		serveWith(9, wire.MagicCookieValue)
@@ -113,3 +132,27 @@ func (s *stamper) Process(_ context.Context, in pluginsdk.Event, emit func(plugi
 }
 
 func (s *stamper) Teardown(context.Context) error { return nil }
+
+type counter struct {
+	path string
+	n    int
+}
+
+func (c *counter) Open(context.Context) error { return nil }
+
+func (c *counter) Write(_ context.Context, batch []pluginsdk.Event) error {
+	c.n += len(batch)
+	return os.WriteFile(c.path, []byte(strconv.Itoa(c.n)), 0o644)
+}
+
+func (c *counter) Teardown(context.Context) error { return nil }
+
+type refuser struct{}
+
+func (refuser) Open(context.Context) error { return nil }
+
+func (refuser) Write(context.Context, []pluginsdk.Event) error {
+	return errors.New("stamp's discard sink was used instead of flowctl's")
+}
+
+func (refuser) Teardown(context.Context) error { return nil }
