@@ -62,7 +62,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		h.UI = w
 		json := c.String("log-format") == "json"
 		logOut := w
-		if !json { // JSON lines stay machine-readable
+		if !json && useColor(f) { // JSON lines stay machine-readable
 			logOut = newComponentColors(w, addrs)
 		}
 		h.Log = hclog.New(&hclog.LoggerOptions{
