@@ -51,6 +51,16 @@ type ComponentSummary struct {
 	// Backlog is counted only while observers follow the run.
 	Backlog   uint64
 	LastError string
+
+	// Sources only, and only while observers follow the run:
+	// UncheckpointedEvents and UncheckpointedBatches were emitted and not
+	// yet checkpointed (every sink has not had them yet); LastCheckpoint is
+	// when this run last checkpointed it (zero: not yet); Remaining is the
+	// events it said it still has to emit (nil: it does not know).
+	UncheckpointedEvents  uint64
+	UncheckpointedBatches uint64
+	LastCheckpoint        time.Time
+	Remaining             *uint64
 }
 
 func (r *run) summary(d time.Duration, err error) *Summary {
@@ -82,6 +92,14 @@ func (r *run) stats() []ComponentSummary {
 			cs.Pid = m.inst.Pid()
 			cs.LastError = m.lastErr
 			cs.Backlog = m.meter.backlog()
+			if c.Address().Kind == flowhcl.KindSource {
+				ck := r.checkpoints[c.Address().String()]
+				cs.LastCheckpoint = ck.at
+				if cs.EventsOut > ck.events {
+					cs.UncheckpointedEvents = cs.EventsOut - ck.events
+				}
+				cs.UncheckpointedBatches, cs.Remaining = m.meter.sourceProgress()
+			}
 		}
 		r.mu.Unlock()
 		out = append(out, cs)

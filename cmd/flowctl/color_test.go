@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -48,10 +49,20 @@ func onTerminal(t *testing.T, dir string, env []string, args ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	tty.Close() // the child holds it; the pty ends when the child does
+	tty.Close() // the child holds it
 	var out bytes.Buffer
-	_, _ = io.Copy(&out, pty) // ends with EIO once the child exits
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		_, _ = io.Copy(&out, pty) // ends with EIO once no one holds the tty
+	}()
 	_ = cmd.Wait()
+	select {
+	case <-copied:
+	case <-time.After(5 * time.Second): // a grandchild still holds the tty
+		pty.Close()
+		<-copied
+	}
 	return out.String()
 }
 

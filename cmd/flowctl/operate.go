@@ -79,7 +79,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		return nil, err
 	}
 	ops := &operations{cp: cp, ttl: cp.reg.Policy().TTL}
-	view.states = cp.reg.States
+	view.run = cp.reg.Run
 	if err := cp.reg.SetPid(os.Getpid()); err != nil {
 		h.Log.Warn("record the host pid", "error", err)
 	}
