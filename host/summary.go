@@ -29,7 +29,11 @@ type Summary struct {
 // ComponentSummary counts one component's events.
 type ComponentSummary struct {
 	Address flowhcl.Address
-	Plugin  string
+	// Plugin names the plugin for people ("flowctl/file 0.1.0 (built-in)");
+	// PluginSource and PluginVersion are its parts ("flowctl/file", "0.1.0").
+	Plugin        string
+	PluginSource  string
+	PluginVersion string
 	Driver  string
 	Pid     int
 	// EventsIn is what the component received (sources: none).
@@ -83,7 +87,7 @@ func (r *run) stats() []ComponentSummary {
 	for _, c := range r.plan.Components {
 		st := stats[c.Address().String()]
 		cs := ComponentSummary{
-			Address: c.Address(), Plugin: c.Plugin.String(), Driver: c.Driver,
+			Address: c.Address(), Plugin: c.Plugin.String(), PluginSource: c.Plugin.Source, PluginVersion: c.Plugin.Version, Driver: c.Driver,
 			EventsIn: st.EventsIn, EventsOut: st.EventsOut, EventsAcked: st.EventsAcked, EventsFailed: st.EventsFailed,
 			Retried: st.Retried, DeadLettered: st.DeadLettered, Restarts: st.Restarts,
 		}

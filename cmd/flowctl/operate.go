@@ -89,7 +89,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 	}
 	say(h, "Control plane: %s%s, run %s. In another terminal: FLOWCTL_ENDPOINT=%s flowctl status\n", cp.server.Addr(), secure, cp.reg.RunID(), cp.server.Addr())
 
-	m := metrics.New()
+	m := metrics.New(metrics.Build{Version: version})
 	if addr := c.String("metrics-address"); addr != "" {
 		srv, err := metrics.Listen(addr, m, cp.reg.States, h.Log)
 		if err != nil {
