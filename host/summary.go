@@ -34,8 +34,8 @@ type ComponentSummary struct {
 	Plugin        string
 	PluginSource  string
 	PluginVersion string
-	Driver  string
-	Pid     int
+	Driver        string
+	Pid           int
 	// EventsIn is what the component received (sources: none).
 	EventsIn uint64
 	// EventsOut is what it emitted (sinks: none).

@@ -373,6 +373,35 @@ func checkStatusViewsAgree(t *testing.T, ep string, want cpStatus) {
 			t.Errorf("status %s -o json = %+v, status -o json has %+v", c.ID, got, c)
 		}
 	}
+	// A generator with a count says what it has left (none, at rest: ETA
+	// 0s); one without cannot, and the run has no ETA then.
+	var doc struct {
+		Run struct {
+			ETA        *float64 `json:"eta_seconds"`
+			Components []struct {
+				ID        string   `json:"id"`
+				Remaining *uint64  `json:"remaining"`
+				ETA       *float64 `json:"eta_seconds"`
+				Memory    *uint64  `json:"memory_bytes"`
+			} `json:"components"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(flowctl(t, ".", "status", "--endpoint", ep, "-o", "json").stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doc.Run.Components {
+		switch {
+		case c.ID == "source.fast" && (c.Remaining == nil || *c.Remaining != 0 || c.ETA == nil || *c.ETA != 0):
+			t.Errorf("source.fast: remaining %v, ETA %v; want 0 and 0", c.Remaining, c.ETA)
+		case c.ID == "source.trickle" && (c.Remaining != nil || c.ETA != nil):
+			t.Errorf("source.trickle (unbounded): remaining %v, ETA %v; want none", c.Remaining, c.ETA)
+		case c.Memory == nil || *c.Memory < 1<<20:
+			t.Errorf("%s: memory %v, want the plugin process's resident memory", c.ID, c.Memory)
+		}
+	}
+	if doc.Run.ETA != nil {
+		t.Errorf("run ETA %v with an unbounded source", *doc.Run.ETA)
+	}
 	if sink := regexp.MustCompile(`(?m)^sink\.out\s+HEALTHY\s+\S+\s+(\S+)\s+-\s+(\S+)\s`).FindStringSubmatch(table.stdout); sink == nil || sink[2] != "3,001" {
 		t.Errorf("sink.out's acked in the table: %v, want 3,001:\n%s", sink, table.stdout)
 	}

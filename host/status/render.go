@@ -171,7 +171,8 @@ func Block(r *Run, width int) []string {
 }
 
 // Progress is one line per component naming each value, for a log that is
-// not a terminal: they are read one at a time. The values are the table's.
+// not a terminal: they are read one at a time, and by scripts. The values
+// are the table's, counts without thousands separators.
 func Progress(r *Run) []string {
 	var lines []string
 	for _, c := range r.Components {
@@ -179,7 +180,12 @@ func Progress(r *Run) []string {
 		b.WriteString("progress: " + c.ID + " " + c.State)
 		for _, col := range columns[2:] {
 			if v := col.value(r, c); v != "-" && v != "" {
-				b.WriteString(" " + strings.ReplaceAll(strings.ToLower(col.name), " ", "_") + "=" + strings.ReplaceAll(v, " ", "_"))
+				if col.name == "LAST ERROR" {
+					v = strconv.Quote(v) // logfmt: a value with spaces is quoted
+				} else {
+					v = strings.ReplaceAll(v, ",", "")
+				}
+				b.WriteString(" " + strings.ReplaceAll(strings.ToLower(col.name), " ", "_") + "=" + v)
 			}
 		}
 		lines = append(lines, b.String())
