@@ -12,7 +12,8 @@ import (
 )
 
 // column is one column of the components table. rank orders what gives way
-// on a narrow terminal: the highest rank goes first; rank 0 always stays.
+// on a narrow terminal: the highest rank goes first (of equals, the one
+// further right); rank 0 always stays.
 type column struct {
 	name  string
 	rank  int
@@ -25,23 +26,24 @@ type column struct {
 var columns = []column{
 	{"COMPONENT", 0, true, func(_ *Run, c Component) string { return c.ID }},
 	{"STATE", 0, true, func(_ *Run, c Component) string { return c.State }},
-	{"EVENTS/S", 1, false, func(r *Run, c Component) string {
+	{"EVENTS/S", 2, false, func(r *Run, c Component) string {
 		if r.State != "running" {
 			return "-"
 		}
 		return Rate(c.EventsPerSecond)
 	}},
-	{"IN", 2, false, func(_ *Run, c Component) string { return countUnless(c.Received, c.Kind == "source") }},
-	{"OUT", 2, false, func(_ *Run, c Component) string { return countUnless(c.Emitted, c.Kind == "sink") }},
+	{"IN", 3, false, func(_ *Run, c Component) string { return countUnless(c.Received, c.Kind == "source") }},
+	{"OUT", 3, false, func(_ *Run, c Component) string { return countUnless(c.Emitted, c.Kind == "sink") }},
 	{"ACKED", 1, false, func(_ *Run, c Component) string { return countUnless(c.Acked, c.Kind == "processor") }},
 	// As in the summary: a source's failures are its restarts.
 	{"FAILED", 3, false, func(_ *Run, c Component) string { return countUnless(c.Failed, c.Kind == "source") }},
-	{"RESTARTS", 5, false, func(_ *Run, c Component) string { return Count(c.Restarts) }},
-	{"BACKLOG", 7, false, func(_ *Run, c Component) string { return Count(c.Backlog) }},
-	{"CPU", 6, false, func(_ *Run, c Component) string { return Percent(c.CPUPercent) }},
-	{"MEM", 6, false, func(_ *Run, c Component) string { return Bytes(c.MemoryBytes) }},
+	{"RESTARTS", 7, false, func(_ *Run, c Component) string { return Count(c.Restarts) }},
+	{"BACKLOG", 8, false, func(_ *Run, c Component) string { return Count(c.Backlog) }},
+	{"CPU", 5, false, func(_ *Run, c Component) string { return Percent(c.CPUPercent) }},
+	{"MEM", 5, false, func(_ *Run, c Component) string { return Bytes(c.MemoryBytes) }},
 	{"ETA", 4, false, func(_ *Run, c Component) string { return ETA(c.ETASeconds) }},
-	{"LAST ERROR", 8, true, func(_ *Run, c Component) string { return firstLine(c.LastError) }},
+	// Shortened before it goes.
+	{"LAST ERROR", 6, true, func(_ *Run, c Component) string { return firstLine(c.LastError) }},
 }
 
 // minErrorWidth is the narrowest LAST ERROR worth showing; narrower, the
@@ -75,9 +77,9 @@ func Headline(r *Run) string {
 
 // Table lays r's components out for a terminal width columns wide (0: no
 // limit): a header and one row per component, no line longer than width.
-// What does not fit gives way: LAST ERROR is shortened, then whole columns
-// go, least important first (the backlog, then memory and CPU, restarts,
-// ETA, failures, the inputs and outputs). Rows are never cut mid-column
+// What does not fit gives way, least important first: the backlog and
+// restarts go, then LAST ERROR is shortened (or goes when too short to
+// read), then CPU and memory, ETA, failures, inputs and outputs. Rows are never cut mid-column
 // unless even COMPONENT and STATE do not fit.
 func Table(r *Run, width int) []string {
 	cells := make([][]string, len(r.Components))
@@ -108,25 +110,23 @@ func Table(r *Run, width int) []string {
 		}
 		return n - 2
 	}
-	if width > 0 {
-		if over := total() - width; over > 0 && shown[errCol] {
-			widths[errCol] = max(widths[errCol]-over, minErrorWidth)
-			if total() > width {
-				shown[errCol] = false
+	for width > 0 && total() > width {
+		drop, rank := -1, 0
+		for j, col := range columns {
+			if shown[j] && col.rank > 0 && col.rank >= rank { // on a tie, the later column goes
+				drop, rank = j, col.rank
 			}
 		}
-		for total() > width {
-			drop, rank := -1, 0
-			for j, col := range columns {
-				if shown[j] && col.rank > rank {
-					drop, rank = j, col.rank
-				}
-			}
-			if drop < 0 {
+		if drop < 0 {
+			break
+		}
+		if drop == errCol {
+			if w := widths[drop] - (total() - width); w >= minErrorWidth {
+				widths[drop] = w
 				break
 			}
-			shown[drop] = false
 		}
+		shown[drop] = false
 	}
 	row := func(vals []string) string {
 		var b strings.Builder
@@ -249,12 +249,16 @@ func Detail(r *Run, c Component, now time.Time) []string {
 			add("backlog", v+" batches")
 		case "LAST ERROR":
 			add("last error", v)
+		case "MEM":
+			add("memory", v)
+		case "ETA":
+			if c.Remaining != nil {
+				add("remaining", events(Count(*c.Remaining)))
+			}
+			add("eta", v)
 		default:
 			add(strings.ToLower(col.name), v)
 		}
-	}
-	if c.Remaining != nil {
-		add("remaining", events(Count(*c.Remaining)))
 	}
 	if s := c.Registration; s != nil {
 		hb := "never"
