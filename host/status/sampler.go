@@ -58,13 +58,20 @@ func (s *Sampler) Counters(cs []host.ComponentSummary) []*flowctlv1.ComponentCou
 		hist := s.samples[id]
 		if len(hist) > 0 {
 			base := hist[0] // the newest sample at least Window old, or the oldest
-			if dt := now.Sub(base.at).Seconds(); dt > 0 {
-				if cur.moved >= base.moved {
-					out[i].EventsPerSecond = float64(cur.moved-base.moved) / dt
-				}
-				if cur.cpu >= 0 && base.cpu >= 0 && base.pid == cur.pid && cur.cpu >= base.cpu {
-					pct := 100 * (cur.cpu - base.cpu).Seconds() / dt
-					out[i].CpuPercent = &pct
+			if dt := now.Sub(base.at).Seconds(); dt > 0 && cur.moved >= base.moved {
+				out[i].EventsPerSecond = float64(cur.moved-base.moved) / dt
+			}
+		}
+		// CPU is counted from the oldest sample of the same process: one
+		// taken before the plugin started, or before a restart, has none.
+		if cur.cpu >= 0 {
+			for _, base := range hist {
+				if base.pid == cur.pid && base.cpu >= 0 && cur.cpu >= base.cpu {
+					if dt := now.Sub(base.at).Seconds(); dt > 0 {
+						pct := 100 * (cur.cpu - base.cpu).Seconds() / dt
+						out[i].CpuPercent = &pct
+					}
+					break
 				}
 			}
 		}

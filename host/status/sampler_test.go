@@ -37,9 +37,15 @@ func TestSamplerRatesAndResources(t *testing.T) {
 	writeStat(t, root, 7, 100, 50, 2560)
 	writeStat(t, root, 8, 0, 0, 1)
 
+	// Before the plugins start: no pid yet.
+	starting := src
+	starting.Pid = 0
+	s.Counters([]host.ComponentSummary{starting, sink})
+	clock = clock.Add(time.Second)
+
 	first := s.Counters([]host.ComponentSummary{src, sink})
 	if first[0].GetEventsPerSecond() != 0 || first[0].CpuPercent != nil {
-		t.Errorf("first sample: rate %v, cpu %v; want none yet", first[0].GetEventsPerSecond(), first[0].CpuPercent)
+		t.Errorf("first sample of the process: rate %v, cpu %v; want none yet", first[0].GetEventsPerSecond(), first[0].CpuPercent)
 	}
 	if m := first[0].MemoryBytes; m == nil || *m != 2560*uint64(os.Getpagesize()) {
 		t.Errorf("memory %v, want 2560 pages", m)
@@ -53,11 +59,11 @@ func TestSamplerRatesAndResources(t *testing.T) {
 	src.EventsOut, sink.EventsIn, sink.EventsAcked = 3000, 3000, 2000
 	writeStat(t, root, 7, 130, 70, 2560)
 	got := s.Counters([]host.ComponentSummary{src, sink})
-	if r := got[0].GetEventsPerSecond(); r != 1500 {
-		t.Errorf("source rate %v, want 1500 (emitted)", r)
+	if r := got[0].GetEventsPerSecond(); r != 1000 {
+		t.Errorf("source rate %v, want 1000 (emitted, over the 3 s seen)", r)
 	}
-	if r := got[1].GetEventsPerSecond(); r != 1000 {
-		t.Errorf("sink rate %v, want 1000 (acked)", r)
+	if r := got[1].GetEventsPerSecond(); r < 666 || r > 667 {
+		t.Errorf("sink rate %v, want 2000/3 (acked)", r)
 	}
 	if c := got[0].CpuPercent; c == nil || *c != 25 {
 		t.Errorf("cpu %v, want 25%% (0.5 s of CPU in 2 s)", c)
