@@ -97,8 +97,9 @@ func statusCommand() *cli.Command {
 		Usage:     "show a run and its components' health and counters",
 		ArgsUsage: "[COMPONENT]",
 		Description: "Shows the current run of the control plane at --endpoint (or FLOWCTL_ENDPOINT; default " + controlplane.DefaultEndpoint + "): " +
-			"per component its state and the events it received, emitted, acked and failed, its restarts and last error " +
-			"(the same counters as apply's summary). With COMPONENT, that component's registration. --run shows an " +
+			"per component its state, events per second, the events it received, emitted, acked and failed, its restarts, " +
+			"backlog, CPU and memory, ETA and last error (the same counters as apply's summary and its live block), as wide " +
+			"as the terminal. With COMPONENT, that component's numbers and its registration. --run shows an " +
 			"earlier run. --watch keeps showing changes until interrupted (with -o json, one JSON object per line).",
 		Flags: append(clientFlags(),
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "keep updating until interrupted"},
