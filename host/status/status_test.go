@@ -38,7 +38,7 @@ func fixture() (*flowctlv1.Run, []*flowctlv1.Service) {
 			{Id: "sink.out", Kind: flowctlv1.Kind_KIND_SINK, Plugin: "flowctl/http 0.1.0 (built-in)", Driver: "process", Pid: 103,
 				Received: 61070, Acked: 61003, Failed: 2, Retried: 7, DeadLettered: 2, Restarts: 1, Backlog: 1,
 				State: flowctlv1.ServiceState_SERVICE_STATE_DEGRADED, EventsPerSecond: 1501,
-				LastError: "POST https://hooks.example.com/orders: 503 Service Unavailable: upstream is restarting\nmore detail",
+				LastError:  "POST https://hooks.example.com/orders: 503 Service Unavailable: upstream is restarting\nmore detail",
 				CpuPercent: proto.Float64(105), MemoryBytes: proto.Uint64(1536 << 20)},
 		},
 	}
