@@ -267,7 +267,11 @@ func Detail(r *Run, c Component, now time.Time) []string {
 		}
 		add("last heartbeat", hb)
 		add("endpoint", s.Endpoint)
-		add("metrics", Pairs(s.Metrics, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }))
+		if !s.Managed {
+			// A managed component's heartbeat metrics are a copy of the
+			// counters above, as old as its last health check: left out.
+			add("metrics", Pairs(s.Metrics, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }))
+		}
 		add("metadata", Pairs(s.Metadata, func(v string) string { return v }))
 	}
 	add("run", r.ID+" ("+r.State+")")

@@ -46,7 +46,9 @@ func fixture() (*flowctlv1.Run, []*flowctlv1.Service) {
 		{Id: "sink.out", Kind: flowctlv1.Kind_KIND_SINK, Plugin: "flowctl/http 0.1.0 (built-in)", Version: "0.1.0", RunId: run.Id, Managed: true,
 			State: flowctlv1.ServiceState_SERVICE_STATE_DEGRADED, Message: "health check failed: upstream is restarting",
 			RegisteredUnixNano: now.Add(-41 * time.Second).UnixNano(), StateSinceUnixNano: now.Add(-3 * time.Second).UnixNano(),
-			LastHeartbeatUnixNano: now.Add(-1500 * time.Millisecond).UnixNano(), Metadata: map[string]string{"driver": "process", "pid": "103"}},
+			LastHeartbeatUnixNano: now.Add(-1500 * time.Millisecond).UnixNano(), Metadata: map[string]string{"driver": "process", "pid": "103"},
+			// As of its last health check: Detail shows the run's counters instead.
+			Metrics: map[string]float64{"events_acked": 0}},
 		{Id: "external.audit", Kind: flowctlv1.Kind_KIND_SINK, Plugin: "acme/audit", Version: "2.0.0", RunId: run.Id,
 			State: healthy, Metrics: map[string]float64{"lag": 3}},
 		{Id: "sink.old", RunId: "20260228T000000-ffff", State: flowctlv1.ServiceState_SERVICE_STATE_UNHEALTHY},
