@@ -19,6 +19,7 @@ import (
 	"github.com/flowctl/flowctl/host/checkpoint"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
+	"github.com/flowctl/flowctl/internal/backoff"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -84,6 +85,9 @@ type run struct {
 	// checkpoint record; types are the sources' component types.
 	acked map[string]uint64
 	types map[string]string
+	// checkpoints are each source's checkpoints in this run, for the
+	// checkpoint lag.
+	checkpoints map[string]checkpointed
 
 	// socketDir is the run's private directory for plugins' unix sockets.
 	socketDir string
@@ -122,7 +126,8 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir(plan)
 	}
-	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{}}
+	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{},
+		checkpoints: map[string]checkpointed{}}
 	start := time.Now()
 	if obs := observers(opts.Observers); len(obs) > 0 {
 		obs.runStarted(runView{r})
@@ -255,11 +260,37 @@ func (r *run) resume() (map[flowhcl.Address]*flowctlv1.SourceOpen, error) {
 // checkpoint is the router's Checkpoint hook: it stores the position before
 // the source is acked.
 func (r *run) checkpoint(source string, position []byte, events uint64) error {
+	now := time.Now()
 	r.mu.Lock()
 	r.acked[source] += events
 	total := r.acked[source]
 	r.mu.Unlock()
-	return r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: r.types[source], Events: total, Time: time.Now()})
+	err := r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: r.types[source], Events: total, Time: now})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	ck := r.checkpoints[source]
+	ck.events += events
+	ck.at = now
+	r.checkpoints[source] = ck
+	var m *member
+	for a, mm := range r.members {
+		if a.Kind == flowhcl.KindSource && a.String() == source {
+			m = mm
+		}
+	}
+	r.mu.Unlock()
+	if m != nil && len(r.opts.Observers) > 0 {
+		m.meter.checkpointedAt(position)
+	}
+	return nil
+}
+
+// checkpointed is what a source checkpointed in this run.
+type checkpointed struct {
+	events uint64
+	at     time.Time
 }
 
 func (r *run) route(ctx context.Context, rt *router.Router) error {
@@ -539,7 +570,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 				return router.Streams{}, fmt.Errorf("plugin failed and has no restart attempts left (restart.attempts = %d): %w%s",
 					pol.Attempts, cause, outputHint(lastOutput))
 			}
-			delay := backoff(pol, m.restarts)
+			delay := restartBackoff(pol).Delay(m.restarts)
 			m.restarts++
 			r.h.say("%s: plugin failed (%v); restarting in %s (attempt %d of %d)...\n", m.c.Address(), firstLine(cause), delay, m.restarts, pol.Attempts)
 			select {
@@ -580,15 +611,11 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 	}
 }
 
-func backoff(p flowhcl.Restart, attempt int) time.Duration {
-	d := p.Delay
-	for range attempt {
-		d *= 2
-		if d >= p.MaxDelay {
-			return p.MaxDelay
-		}
-	}
-	return d
+// restartBackoff is the wait between restarts that p asks for, jittered so
+// that plugins failing together (a shared dependency went away) do not all
+// come back at once.
+func restartBackoff(p flowhcl.Restart) backoff.Policy {
+	return backoff.Policy{Base: p.Delay, Max: p.MaxDelay}
 }
 
 func firstLine(err error) string {

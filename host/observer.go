@@ -134,6 +134,10 @@ type meter struct {
 	mu      sync.Mutex
 	pending map[uint64]time.Time // processors and sinks: by seq
 	fifo    []sent               // sources: in the order received
+	// Sources: batches received on the current stream, those acked (gone
+	// from fifo) and those checkpointed; what the source said it has left.
+	received, popped, checkpointed uint64
+	remaining                      *uint64
 }
 
 type sent struct {
@@ -165,10 +169,38 @@ func (m *meter) answer(seq uint64) {
 
 // received notes a source batch; acked completes every batch up to and
 // including position (acks are cumulative and in order).
-func (m *meter) received(position []byte) {
+func (m *meter) receivedBatch(position []byte, remaining *uint64) {
 	m.mu.Lock()
 	m.fifo = append(m.fifo, sent{position: position, at: time.Now()})
+	m.received++
+	if remaining != nil {
+		m.remaining = remaining
+	}
 	m.mu.Unlock()
+}
+
+// checkpointedAt notes that every batch up to and including position is
+// checkpointed (the checkpoint is written before the source's ack).
+func (m *meter) checkpointedAt(position []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, s := range m.fifo {
+		if string(s.position) == string(position) {
+			m.checkpointed = max(m.checkpointed, m.popped+uint64(i)+1)
+			return
+		}
+	}
+}
+
+// sourceProgress is a source's batches not yet checkpointed and the
+// events it said it has left (nil: it does not know).
+func (m *meter) sourceProgress() (uncheckpointed uint64, remaining *uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.received > m.checkpointed {
+		uncheckpointed = m.received - m.checkpointed
+	}
+	return uncheckpointed, m.remaining
 }
 
 func (m *meter) acked(position []byte) {
@@ -181,6 +213,7 @@ func (m *meter) acked(position []byte) {
 				done = append(done, now.Sub(d.at))
 			}
 			m.fifo = m.fifo[i+1:]
+			m.popped += uint64(i + 1)
 			break
 		}
 	}
@@ -201,6 +234,7 @@ func (m *meter) done(d time.Duration) {
 func (m *meter) meterStreams(s router.Streams) router.Streams {
 	m.mu.Lock()
 	m.pending, m.fifo = map[uint64]time.Time{}, nil
+	m.received, m.popped, m.checkpointed = 0, 0, 0 // what was not checkpointed is read again
 	m.mu.Unlock()
 	switch {
 	case s.Source != nil:
@@ -228,7 +262,7 @@ func (s meteredSource) Send(req *flowctlv1.SourceRequest) error {
 func (s meteredSource) Recv() (*flowctlv1.SourceResponse, error) {
 	resp, err := s.SourceStream.Recv()
 	if b := resp.GetBatch(); err == nil && b != nil {
-		s.m.received(b.GetPosition())
+		s.m.receivedBatch(b.GetPosition(), b.Remaining)
 	}
 	return resp, err
 }

@@ -29,9 +29,13 @@ type Summary struct {
 // ComponentSummary counts one component's events.
 type ComponentSummary struct {
 	Address flowhcl.Address
-	Plugin  string
-	Driver  string
-	Pid     int
+	// Plugin names the plugin for people ("flowctl/file 0.1.0 (built-in)");
+	// PluginSource and PluginVersion are its parts ("flowctl/file", "0.1.0").
+	Plugin        string
+	PluginSource  string
+	PluginVersion string
+	Driver        string
+	Pid           int
 	// EventsIn is what the component received (sources: none).
 	EventsIn uint64
 	// EventsOut is what it emitted (sinks: none).
@@ -51,6 +55,16 @@ type ComponentSummary struct {
 	// Backlog is counted only while observers follow the run.
 	Backlog   uint64
 	LastError string
+
+	// Sources only, and only while observers follow the run:
+	// UncheckpointedEvents and UncheckpointedBatches were emitted and not
+	// yet checkpointed (every sink has not had them yet); LastCheckpoint is
+	// when this run last checkpointed it (zero: not yet); Remaining is the
+	// events it said it still has to emit (nil: it does not know).
+	UncheckpointedEvents  uint64
+	UncheckpointedBatches uint64
+	LastCheckpoint        time.Time
+	Remaining             *uint64
 }
 
 func (r *run) summary(d time.Duration, err error) *Summary {
@@ -73,7 +87,7 @@ func (r *run) stats() []ComponentSummary {
 	for _, c := range r.plan.Components {
 		st := stats[c.Address().String()]
 		cs := ComponentSummary{
-			Address: c.Address(), Plugin: c.Plugin.String(), Driver: c.Driver,
+			Address: c.Address(), Plugin: c.Plugin.String(), PluginSource: c.Plugin.Source, PluginVersion: c.Plugin.Version, Driver: c.Driver,
 			EventsIn: st.EventsIn, EventsOut: st.EventsOut, EventsAcked: st.EventsAcked, EventsFailed: st.EventsFailed,
 			Retried: st.Retried, DeadLettered: st.DeadLettered, Restarts: st.Restarts,
 		}
@@ -82,6 +96,14 @@ func (r *run) stats() []ComponentSummary {
 			cs.Pid = m.inst.Pid()
 			cs.LastError = m.lastErr
 			cs.Backlog = m.meter.backlog()
+			if c.Address().Kind == flowhcl.KindSource {
+				ck := r.checkpoints[c.Address().String()]
+				cs.LastCheckpoint = ck.at
+				if cs.EventsOut > ck.events {
+					cs.UncheckpointedEvents = cs.EventsOut - ck.events
+				}
+				cs.UncheckpointedBatches, cs.Remaining = m.meter.sourceProgress()
+			}
 		}
 		r.mu.Unlock()
 		out = append(out, cs)

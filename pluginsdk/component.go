@@ -83,6 +83,14 @@ type Sink interface {
 	Teardown(ctx context.Context) error
 }
 
+// Remainder is implemented by a source that knows how many records it
+// still has to read (a generator with a count, a file of known length). The
+// host shows people an ETA from it; delivery never depends on it. It is
+// called after each Read, from the same goroutine, never after Teardown.
+type Remainder interface {
+	Remaining() (n uint64, known bool)
+}
+
 // HealthChecker is implemented by components that can report their health
 // beyond "the process answers".
 type HealthChecker interface {

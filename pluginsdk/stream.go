@@ -70,7 +70,19 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 		})
 		return recs, err
 	}
-	err = produce(ctx, stream, read, cr, shape)
+	remaining := func() *uint64 { return nil }
+	if r, ok := inst.source.(Remainder); ok {
+		remaining = func() *uint64 {
+			var n uint64
+			known := false
+			_ = inst.do(func() error { n, known = r.Remaining(); return nil })
+			if !known {
+				return nil
+			}
+			return &n
+		}
+	}
+	err = produce(ctx, stream, read, remaining, cr, shape)
 	if err != nil {
 		cause := context.Cause(ctx)
 		switch {
@@ -122,7 +134,7 @@ type batchShape struct {
 }
 
 // produce sends batches until the source ends (nil) or fails.
-func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read readFunc, cr *credits, shape batchShape) error {
+func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read readFunc, remaining func() *uint64, cr *credits, shape batchShape) error {
 	var (
 		seq    uint64
 		buf    []byte
@@ -144,9 +156,10 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read rea
 			buf = AppendEvents(buf[:0], events)
 			seq++
 			msg := &flowctlv1.SourceResponse{Msg: &flowctlv1.SourceResponse_Batch{Batch: &flowctlv1.SourceBatch{
-				Seq:      seq,
-				Batch:    &flowctlv1.Batch{Count: uint32(len(recs)), Events: buf},
-				Position: recs[len(recs)-1].Position,
+				Seq:       seq,
+				Batch:     &flowctlv1.Batch{Count: uint32(len(recs)), Events: buf},
+				Position:  recs[len(recs)-1].Position,
+				Remaining: remaining(),
 			}}}
 			// Send has serialized msg when it returns, so buf is reused.
 			if err := stream.Send(msg); err != nil {

@@ -128,7 +128,7 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 		return cpService{}
 	}
 	cpEventually(t, 10*time.Second, func() string {
-		if s := stateOf(); s.State != "SERVICE_STATE_HEALTHY" {
+		if s := stateOf(); s.State != "HEALTHY" {
 			return fmt.Sprintf("external component not healthy: %+v", s)
 		}
 		return ""
@@ -146,7 +146,7 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 	}
 	stopped := time.Now()
 	cpEventually(t, 10*time.Second, func() string {
-		if s := stateOf(); s.State != "SERVICE_STATE_UNHEALTHY" {
+		if s := stateOf(); s.State != "UNHEALTHY" {
 			return fmt.Sprintf("silent component is %s", s.State)
 		}
 		return ""
@@ -165,7 +165,7 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	cpEventually(t, 10*time.Second, func() string {
-		if s := stateOf(); s.State != "SERVICE_STATE_HEALTHY" {
+		if s := stateOf(); s.State != "HEALTHY" {
 			return fmt.Sprintf("resumed component is %s", s.State)
 		}
 		return ""
@@ -175,7 +175,7 @@ func TestExternalComponentHeartbeats(t *testing.T) {
 		t.Fatal(err)
 	}
 	cpEventually(t, ttl/2, func() string {
-		if s := stateOf(); s.State != "SERVICE_STATE_STOPPED" || s.Message != "plugin stopped" {
+		if s := stateOf(); s.State != "STOPPED" || s.Message != "plugin stopped" {
 			return fmt.Sprintf("terminated component is %s (%s)", s.State, s.Message)
 		}
 		return ""

@@ -64,7 +64,8 @@ sink "file" "out" {
 	screen := func() string { return run("capture-pane", "-p", "-t", "flowctl") }
 
 	rowRE := func(c string) *regexp.Regexp {
-		return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c) + `\s+HEALTHY\s+\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+[0-]\s+0\s+\d+$`)
+		// COMPONENT STATE EVENTS/S IN OUT ACKED FAILED RESTARTS BACKLOG CPU MEM ETA
+		return regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c) + `\s+HEALTHY\s+[\d,]+\s+(\S+)\s+(\S+)\s+(\S+)\s+[0-]\s+0\s+[\d,]+\s+[\d.]+%\s+[\d.]+[KMG]iB\s+(\S+)$`)
 	}
 	var first string
 	cpEventually(t, 20*time.Second, func() string {
@@ -77,10 +78,10 @@ sink "file" "out" {
 	})
 	checkBlock := func(s string) {
 		t.Helper()
-		if n := strings.Count(s, `── pipeline "p" · running`); n != 1 {
+		if n := strings.Count(s, `── pipeline "p" · run `); n != 1 {
 			t.Fatalf("%d status block headers on the screen, want 1 (updated in place):\n%s", n, s)
 		}
-		if !strings.Contains(s, "COMPONENT      STATE    EVENTS/S") {
+		if !regexp.MustCompile(`(?m)^COMPONENT\s+STATE\s+EVENTS/S\s+IN\s+OUT\s+ACKED\s+FAILED\s+RESTARTS\s+BACKLOG\s+CPU\s+MEM\s+ETA$`).MatchString(s) {
 			t.Fatalf("no column header:\n%s", s)
 		}
 		for _, c := range []string{"source.ticks", "processor.tag", "sink.out"} {
@@ -98,6 +99,10 @@ sink "file" "out" {
 	time.Sleep(time.Second)
 	second := screen()
 	checkBlock(second)
+	// The generator knows its count: the source and the run have an ETA.
+	if eta := rowRE("source.ticks").FindStringSubmatch(second)[4]; !regexp.MustCompile(`^\d+s$`).MatchString(eta) || !strings.Contains(second, " · ETA ") {
+		t.Errorf("source.ticks ETA %q, want seconds, and the headline's ETA:\n%s", eta, second)
+	}
 	if rowRE("sink.out").FindStringSubmatch(second)[1] == rowRE("sink.out").FindStringSubmatch(first)[1] {
 		t.Errorf("the counters did not move in a second:\n%s\n%s", first, second)
 	}

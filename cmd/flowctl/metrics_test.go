@@ -113,11 +113,62 @@ func TestMetricsDuringRun(t *testing.T) {
 			t.Errorf("/healthz: %s is %s", c.ID, c.State)
 		}
 	}
-	p.waitFor(`progress: sink\.out HEALTHY events/s=\d+ in=2001 acked=2001 failed=0 restarts=0 backlog=0\n`)
+	p.waitFor(`progress: sink\.out HEALTHY events/s=\d+ in=2001 acked=2001 failed=0 restarts=0 backlog=0 cpu=[\d.]+% mem=[\d.]+[KMG]iB\n`)
+	// The plugin's version is on flowctl_plugin_info, not on every series;
+	// the latencies carry the counters' labels; the build is described.
+	checkLabels(t, fams)
+	// The sources are at rest: everything they emitted is checkpointed.
+	for _, c := range []string{"source.fast", "source.trickle"} {
+		for _, name := range []string{"flowctl_checkpoint_lag_events", "flowctl_checkpoint_lag_batches"} {
+			if v, ok := metricSample(fams, name, c); !ok || v != 0 {
+				t.Errorf("%s{component=%q} = %v (present %v), want 0", name, c, v, ok)
+			}
+		}
+		if v, ok := metricSample(fams, "flowctl_checkpoint_age_seconds", c); !ok || v <= 0 || v > 120 {
+			t.Errorf("flowctl_checkpoint_age_seconds{component=%q} = %v (present %v)", c, v, ok)
+		}
+	}
 	if code := p.interrupt(); code != exitInterrupted {
 		t.Fatalf("apply exited %d:\n%s", code, p.stderr.String())
 	}
 	if strings.Contains(p.stderr.String(), "\x1b[") {
 		t.Error("terminal escapes written to a pipe")
+	}
+}
+
+// checkLabels checks the labels of a scrape: plugin versions only on
+// flowctl_plugin_info, the same labels on counters and latencies.
+func checkLabels(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	info := fams["flowctl_plugin_info"]
+	plugins := map[string]string{}
+	for _, m := range info.GetMetric() {
+		l := map[string]string{}
+		for _, p := range m.GetLabel() {
+			l[p.GetName()] = p.GetValue()
+		}
+		plugins[l["plugin"]] = l["version"]
+	}
+	for _, p := range []string{"flowctl/generator", "flowctl/transform", "flowctl/file"} {
+		if plugins[p] == "" {
+			t.Errorf("flowctl_plugin_info has no version of %s: %v", p, plugins)
+		}
+	}
+	if b := fams["flowctl_build_info"]; b == nil || len(b.GetMetric()) != 1 {
+		t.Error("no flowctl_build_info")
+	}
+	for _, name := range []string{"flowctl_component_events_acked_total", "flowctl_batch_latency_seconds"} {
+		for _, m := range fams[name].GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetName())
+				if l.GetName() == "plugin" && plugins[l.GetValue()] == "" {
+					t.Errorf("%s: plugin label %q is not a plugin address of flowctl_plugin_info", name, l.GetValue())
+				}
+			}
+			if fmt.Sprint(got) != "[component kind pipeline plugin]" {
+				t.Errorf("%s labels %v, want component kind pipeline plugin", name, got)
+			}
+		}
 	}
 }

@@ -63,7 +63,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		h.UI = w
 		json := c.String("log-format") == "json"
 		logOut := w
-		if !json { // JSON lines stay machine-readable
+		if !json && useColor(f) { // JSON lines stay machine-readable
 			logOut = newComponentColors(w, addrs)
 		}
 		h.Log = hclog.New(&hclog.LoggerOptions{
@@ -80,7 +80,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 		return nil, err
 	}
 	ops := &operations{cp: cp, ttl: cp.reg.Policy().TTL}
-	view.states = cp.reg.States
+	view.run = cp.reg.Run
 	if err := cp.reg.SetPid(os.Getpid()); err != nil {
 		h.Log.Warn("record the host pid", "error", err)
 	}
@@ -90,7 +90,7 @@ func startOperations(ctx context.Context, c *cli.Context, h *host.Host, plan *ho
 	}
 	say(h, "Control plane: %s%s, run %s. In another terminal: FLOWCTL_ENDPOINT=%s flowctl status\n", cp.server.Addr(), secure, cp.reg.RunID(), cp.server.Addr())
 
-	m := metrics.New()
+	m := metrics.New(metrics.Build{Version: version})
 	if addr := c.String("metrics-address"); addr != "" {
 		remote, err := metrics.Remote(addr)
 		if err != nil {

@@ -133,11 +133,11 @@ type cpCounters struct {
 	ID       string `json:"id"`
 	Kind     string `json:"kind"`
 	State    string `json:"state"`
-	Received uint64 `json:"received,string"`
-	Emitted  uint64 `json:"emitted,string"`
-	Acked    uint64 `json:"acked,string"`
-	Failed   uint64 `json:"failed,string"`
-	Restarts uint64 `json:"restarts,string"`
+	Received uint64 `json:"received"`
+	Emitted  uint64 `json:"emitted"`
+	Acked    uint64 `json:"acked"`
+	Failed   uint64 `json:"failed"`
+	Restarts uint64 `json:"restarts"`
 }
 
 type cpStatus struct {
@@ -266,7 +266,7 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 		same := fmt.Sprint(s.Run.Components) == fmt.Sprint(last.Run.Components)
 		last = s
 		for _, c := range s.Run.Components {
-			if c.State != "SERVICE_STATE_HEALTHY" {
+			if c.State != "HEALTHY" {
 				return fmt.Sprintf("%s is %s", c.ID, c.State)
 			}
 		}
@@ -275,9 +275,10 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 		}
 		return ""
 	})
-	if last.Run.State != "RUN_STATE_RUNNING" || last.Run.Pipeline != "p" {
+	if last.Run.State != "running" || last.Run.Pipeline != "p" {
 		t.Errorf("run %s of pipeline %q, want a RUNNING run of p", last.Run.State, last.Run.Pipeline)
 	}
+	checkStatusViewsAgree(t, ep, last)
 	watch := startFlowctlCP(t, ".", nil, "status", "--watch", "-o", "json", "--interval", "100ms", "--endpoint", ep)
 	cpEventually(t, 10*time.Second, func() string {
 		if n := strings.Count(watch.stdout.String(), "\n"); n < 3 {
@@ -304,7 +305,7 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 	}
 	for _, c := range last.Run.Components {
 		got := [5]uint64{c.Received, c.Emitted, c.Acked, c.Failed, c.Restarts}
-		if c.Kind == "KIND_PROCESSOR" {
+		if c.Kind == "processor" {
 			got[2] = 0 // the summary shows no acks for processors
 		}
 		if got != sum[c.ID] {
@@ -322,6 +323,87 @@ func TestStatusJSONMatchesSummary(t *testing.T) {
 		if sum[id] != w {
 			t.Errorf("summary %s = %v, want %v", id, sum[id], w)
 		}
+	}
+}
+
+// checkStatusViewsAgree reads a run at rest (its counters as in want) in
+// every form `flowctl status` has: the table, one component (which showed
+// zeros while the table showed the run's numbers) and one component as
+// JSON all show the same numbers. The plugin processes' CPU and memory
+// are shown, read from /proc.
+func checkStatusViewsAgree(t *testing.T, ep string, want cpStatus) {
+	t.Helper()
+	table := flowctl(t, ".", "status", "--endpoint", ep)
+	if table.code != 0 {
+		t.Fatalf("status exited %d: %s", table.code, table.stderr)
+	}
+	header := regexp.MustCompile(`(?m)^COMPONENT\s+STATE\s+EVENTS/S\s+IN\s+OUT\s+ACKED\s+FAILED\s+RESTARTS\s+BACKLOG\s+CPU\s+MEM\s+ETA$`)
+	if !header.MatchString(table.stdout) {
+		t.Fatalf("status table has not every column:\n%s", table.stdout)
+	}
+	for _, c := range want.Run.Components {
+		// COMPONENT STATE EVENTS/S IN OUT ACKED FAILED RESTARTS BACKLOG CPU MEM ETA
+		row := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c.ID) + `\s+HEALTHY\s+[\d,]+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+[\d,]+\s+(\S+)\s+(\S+)\s+\S+$`).FindStringSubmatch(table.stdout)
+		if row == nil {
+			t.Fatalf("no row for %s:\n%s", c.ID, table.stdout)
+		}
+		if !regexp.MustCompile(`^\d+(\.\d)?%$`).MatchString(row[6]) || !regexp.MustCompile(`^[\d.]+(KiB|MiB|GiB)$`).MatchString(row[7]) {
+			t.Errorf("%s: CPU %q, memory %q: want the plugin process's, with units", c.ID, row[6], row[7])
+		}
+		detail := flowctl(t, ".", "status", "--endpoint", ep, c.ID)
+		if detail.code != 0 {
+			t.Fatalf("status %s exited %d: %s", c.ID, detail.code, detail.stderr)
+		}
+		for i, field := range []string{"received", "emitted", "acked", "failed", "restarts"} {
+			cell := row[i+1]
+			if cell == "-" {
+				continue
+			}
+			line := regexp.MustCompile(`(?m)^  ` + field + `:\s+(\S+)`).FindStringSubmatch(detail.stdout)
+			if line == nil || line[1] != cell {
+				t.Errorf("status %s: %s %v, the table %s:\n%s\n%s", c.ID, field, line, cell, detail.stdout, table.stdout)
+			}
+		}
+		one := flowctl(t, ".", "status", "--endpoint", ep, "-o", "json", c.ID)
+		var got cpCounters
+		if err := json.Unmarshal([]byte(one.stdout), &got); err != nil {
+			t.Fatalf("status %s -o json: %v\n%s", c.ID, err, one.stdout)
+		}
+		if got != c {
+			t.Errorf("status %s -o json = %+v, status -o json has %+v", c.ID, got, c)
+		}
+	}
+	// A generator with a count says what it has left (none, at rest: ETA
+	// 0s); one without cannot, and the run has no ETA then.
+	var doc struct {
+		Run struct {
+			ETA        *float64 `json:"eta_seconds"`
+			Components []struct {
+				ID        string   `json:"id"`
+				Remaining *uint64  `json:"remaining"`
+				ETA       *float64 `json:"eta_seconds"`
+				Memory    *uint64  `json:"memory_bytes"`
+			} `json:"components"`
+		} `json:"run"`
+	}
+	if err := json.Unmarshal([]byte(flowctl(t, ".", "status", "--endpoint", ep, "-o", "json").stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range doc.Run.Components {
+		switch {
+		case c.ID == "source.fast" && (c.Remaining == nil || *c.Remaining != 0 || c.ETA == nil || *c.ETA != 0):
+			t.Errorf("source.fast: remaining %v, ETA %v; want 0 and 0", c.Remaining, c.ETA)
+		case c.ID == "source.trickle" && (c.Remaining != nil || c.ETA != nil):
+			t.Errorf("source.trickle (unbounded): remaining %v, ETA %v; want none", c.Remaining, c.ETA)
+		case c.Memory == nil || *c.Memory < 1<<20:
+			t.Errorf("%s: memory %v, want the plugin process's resident memory", c.ID, c.Memory)
+		}
+	}
+	if doc.Run.ETA != nil {
+		t.Errorf("run ETA %v with an unbounded source", *doc.Run.ETA)
+	}
+	if sink := regexp.MustCompile(`(?m)^sink\.out\s+HEALTHY\s+\S+\s+(\S+)\s+-\s+(\S+)\s`).FindStringSubmatch(table.stdout); sink == nil || sink[2] != "3,001" {
+		t.Errorf("sink.out's acked in the table: %v, want 3,001:\n%s", sink, table.stdout)
 	}
 }
 
@@ -360,7 +442,7 @@ sink "file" "out" {
 	var oldRun string
 	cpEventually(t, 30*time.Second, func() string {
 		svcs := listJSON(t, ep)
-		if len(svcs) != 2 || svcs[0].State != "SERVICE_STATE_HEALTHY" || svcs[1].State != "SERVICE_STATE_HEALTHY" {
+		if len(svcs) != 2 || svcs[0].State != "HEALTHY" || svcs[1].State != "HEALTHY" {
 			return fmt.Sprintf("first run not healthy yet: %+v", svcs)
 		}
 		oldRun = svcs[0].RunID
@@ -378,13 +460,13 @@ sink "file" "out" {
 			switch {
 			case s.RunID == oldRun:
 				old++
-				if s.State == "SERVICE_STATE_HEALTHY" || s.State == "SERVICE_STATE_STARTING" || s.State == "SERVICE_STATE_DEGRADED" {
+				if s.State == "HEALTHY" || s.State == "STARTING" || s.State == "DEGRADED" {
 					t.Fatalf("%s of the killed run %s is %s", s.ID, oldRun, s.State)
 				}
 				if !strings.Contains(s.Message, "left over from run "+oldRun) {
 					t.Errorf("%s: message %q does not say it is left over", s.ID, s.Message)
 				}
-			case s.State == "SERVICE_STATE_HEALTHY":
+			case s.State == "HEALTHY":
 				cur++
 			}
 		}
@@ -398,7 +480,7 @@ sink "file" "out" {
 			t.Errorf("list without --all shows %s of the old run", s.ID)
 		}
 	}
-	if old := statusJSONOf(t, ep, "--run", oldRun); old.Run.State != "RUN_STATE_LOST" || len(old.Run.Components) != 0 && old.Run.Components[0].State == "SERVICE_STATE_HEALTHY" {
+	if old := statusJSONOf(t, ep, "--run", oldRun); old.Run.State != "lost" || len(old.Run.Components) != 0 && old.Run.Components[0].State == "HEALTHY" {
 		t.Errorf("old run: %+v, want LOST", old.Run)
 	}
 	if code := second.interrupt(); code != exitInterrupted {

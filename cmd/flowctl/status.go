@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,11 +16,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/flowctl/flowctl/host/controlplane"
 	"github.com/flowctl/flowctl/host/health"
+	"github.com/flowctl/flowctl/host/status"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -53,7 +52,11 @@ func list(c *cli.Context) error {
 		return cli.Exit("Error: "+cl.Explain(err).Error(), 1)
 	}
 	if c.String("output") == "json" {
-		return writeJSON(c.App.Writer, resp)
+		doc := listDoc{RunID: resp.GetRunId(), Services: []status.Service{}}
+		for _, s := range resp.GetServices() {
+			doc.Services = append(doc.Services, status.FromService(s))
+		}
+		return writeJSON(c.App.Writer, doc)
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tKIND\tPLUGIN\tSTATE\tLAST HEARTBEAT\tREGISTERED BY\tRUN\tMESSAGE")
@@ -67,7 +70,7 @@ func list(c *cli.Context) error {
 		if run == resp.GetRunId() {
 			run += " (current)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.GetId(), kindText(s.GetKind()), pluginText(s),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.GetId(), status.KindText(s.GetKind()), pluginText(s),
 			health.FromProto(s.GetState()), ago(now, s.GetLastHeartbeatUnixNano()), by, run, s.GetMessage())
 	}
 	if len(resp.GetServices()) == 0 {
@@ -76,24 +79,38 @@ func list(c *cli.Context) error {
 	return tw.Flush()
 }
 
+// statusDoc is `status -o json`: the run with its components' counters,
+// and every registration of the run.
+type statusDoc struct {
+	Run      *status.Run      `json:"run"`
+	Services []status.Service `json:"services"`
+}
+
+// listDoc is `list -o json`.
+type listDoc struct {
+	RunID    string           `json:"run_id"`
+	Services []status.Service `json:"services"`
+}
+
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "status",
 		Usage:     "show a run and its components' health and counters",
 		ArgsUsage: "[COMPONENT]",
 		Description: "Shows the current run of the control plane at --endpoint (or FLOWCTL_ENDPOINT; default: the running one found through its run file, see --state-dir): " +
-			"per component its state and the events it received, emitted, acked and failed, its restarts and last error " +
-			"(the same counters as apply's summary). With COMPONENT, that component's registration. --run shows an " +
+			"per component its state, events per second, the events it received, emitted, acked and failed, its restarts, " +
+			"backlog, CPU and memory, ETA and last error (the same counters as apply's summary and its live block), as wide " +
+			"as the terminal. With COMPONENT, that component's numbers and its registration. --run shows an " +
 			"earlier run. --watch keeps showing changes until interrupted (with -o json, one JSON object per line).",
 		Flags: append(clientFlags(),
 			&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "keep updating until interrupted"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often --watch refreshes the counters"},
 			&cli.StringFlag{Name: "run", Usage: "show this earlier run instead of the current one"}),
-		Action: status,
+		Action: statusAction,
 	}
 }
 
-func status(c *cli.Context) error {
+func statusAction(c *cli.Context) error {
 	if c.NArg() > 1 {
 		return cli.Exit("status takes at most one component id, e.g. flowctl status source.ticks", exitUsage)
 	}
@@ -114,17 +131,6 @@ func status(c *cli.Context) error {
 func showStatus(ctx context.Context, c *cli.Context, cl *controlplane.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if id := c.Args().First(); id != "" {
-		svc, err := cl.GetServiceStatus(ctx, &flowctlv1.GetServiceStatusRequest{Id: id, RunId: c.String("run")})
-		if err != nil {
-			return cli.Exit("Error: "+cl.Explain(err).Error(), 1)
-		}
-		if c.String("output") == "json" {
-			return writeJSON(c.App.Writer, svc)
-		}
-		writeService(c.App.Writer, svc)
-		return nil
-	}
 	run, err := cl.GetRun(ctx, &flowctlv1.GetRunRequest{Id: c.String("run")})
 	if err != nil {
 		return cli.Exit("Error: "+cl.Explain(err).Error(), 1)
@@ -133,11 +139,65 @@ func showStatus(ctx context.Context, c *cli.Context, cl *controlplane.Client) er
 	if err != nil {
 		return cli.Exit("Error: "+cl.Explain(err).Error(), 1)
 	}
-	if c.String("output") == "json" {
-		return writeJSON(c.App.Writer, statusDoc(run, svcs.GetServices()))
+	now := time.Now()
+	view := status.FromRun(run, svcs.GetServices(), now)
+	if id := c.Args().First(); id != "" {
+		return showComponent(ctx, c, cl, view, id, now)
 	}
-	writeRun(c.App.Writer, run, svcs.GetServices())
+	if c.String("output") == "json" {
+		doc := statusDoc{Run: view, Services: []status.Service{}}
+		for _, s := range svcs.GetServices() {
+			if s.GetRunId() == view.ID {
+				doc.Services = append(doc.Services, status.FromService(s))
+			}
+		}
+		return writeJSON(c.App.Writer, doc)
+	}
+	writeRun(c.App.Writer, view, terminalWidth(c.App.Writer), now)
 	return nil
+}
+
+// showComponent shows one component: its counters from the run (the
+// numbers the table shows) with its registration, or a self-registered
+// component's registration.
+func showComponent(ctx context.Context, c *cli.Context, cl *controlplane.Client, view *status.Run, id string, now time.Time) error {
+	svc, err := cl.GetServiceStatus(ctx, &flowctlv1.GetServiceStatusRequest{Id: id, RunId: view.ID})
+	comp, counted := view.Component(id)
+	if err != nil && (!counted || grpcstatus.Code(err) != codes.NotFound) {
+		return cli.Exit("Error: "+cl.Explain(err).Error(), 1)
+	}
+	if !counted {
+		reg := status.FromService(svc)
+		if c.String("output") == "json" {
+			return writeJSON(c.App.Writer, reg)
+		}
+		writeService(c.App.Writer, &reg, now)
+		return nil
+	}
+	if svc != nil {
+		reg := status.FromService(svc)
+		comp.Registration = &reg
+	}
+	if c.String("output") == "json" {
+		return writeJSON(c.App.Writer, comp)
+	}
+	for _, l := range status.Detail(view, comp, now) {
+		fmt.Fprintln(c.App.Writer, l)
+	}
+	return nil
+}
+
+// terminalWidth is w's width when it is a terminal, else 0 (no limit).
+func terminalWidth(w any) int {
+	f, ok := w.(interface{ Fd() uintptr })
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // watchStatus shows the status again whenever a service changes, and at
@@ -211,36 +271,7 @@ func streamEnded(changes <-chan error, wait time.Duration) bool {
 	}
 }
 
-// statusJSON is `status -o json`: the run and its registrations.
-type statusJSON struct {
-	Run      json.RawMessage   `json:"run"`
-	Services []json.RawMessage `json:"services"`
-}
-
-func statusDoc(run *flowctlv1.Run, svcs []*flowctlv1.Service) statusJSON {
-	doc := statusJSON{Run: protoJSON(run), Services: []json.RawMessage{}}
-	for _, s := range svcs {
-		if s.GetRunId() == run.GetId() {
-			doc.Services = append(doc.Services, protoJSON(s))
-		}
-	}
-	return doc
-}
-
-var jsonOpts = protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}
-
-func protoJSON(m proto.Message) json.RawMessage {
-	b, err := jsonOpts.Marshal(m)
-	if err != nil {
-		return json.RawMessage(strconv.Quote(err.Error()))
-	}
-	return b
-}
-
 func writeJSON(w io.Writer, v any) error {
-	if m, ok := v.(proto.Message); ok {
-		v = protoJSON(m)
-	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -249,85 +280,69 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-func writeRun(w io.Writer, run *flowctlv1.Run, svcs []*flowctlv1.Service) {
-	name := run.GetPipeline()
-	if name == "" {
-		name = "(standalone control plane)"
-	}
-	fmt.Fprintf(w, "Run %s  pipeline %s  %s", run.GetId(), name, runStateText(run.GetState()))
-	if t := run.GetStartedUnixNano(); t != 0 {
-		end := time.Now()
-		if e := run.GetEndedUnixNano(); e != 0 {
-			end = time.Unix(0, e)
-		}
-		fmt.Fprintf(w, "  for %s", end.Sub(time.Unix(0, t)).Round(time.Second))
+// writeRun prints the run as `status` shows it: the headline, the
+// components table (as wide as the terminal allows) and the components
+// that registered themselves.
+func writeRun(w io.Writer, run *status.Run, width int, now time.Time) {
+	fmt.Fprintln(w, status.Headline(run))
+	if run.Error != "" {
+		fmt.Fprintf(w, "Error: %s\n", firstLineOf(run.Error))
 	}
 	fmt.Fprintln(w)
-	if run.GetError() != "" {
-		fmt.Fprintf(w, "Error: %s\n", firstLineOf(run.GetError()))
+	for _, l := range status.Table(run, width) {
+		fmt.Fprintln(w, l)
 	}
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "COMPONENT\tSTATE\tRECEIVED\tEMITTED\tACKED\tFAILED\tRESTARTS\tBACKLOG\tLAST ERROR")
-	listed := map[string]bool{}
-	for _, cc := range run.GetComponents() {
-		listed[cc.GetId()] = true
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", cc.GetId(), health.FromProto(cc.GetState()),
-			cc.GetReceived(), cc.GetEmitted(), cc.GetAcked(), cc.GetFailed(), cc.GetRestarts(), cc.GetBacklog(), firstLineOf(cc.GetLastError()))
-	}
-	_ = tw.Flush()
-	var others []*flowctlv1.Service
-	for _, s := range svcs {
-		if s.GetRunId() == run.GetId() && !listed[s.GetId()] {
-			others = append(others, s)
-		}
-	}
-	if len(others) > 0 {
+	if len(run.Services) > 0 {
 		fmt.Fprintln(w, "\nSelf-registered components:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tKIND\tPLUGIN\tSTATE\tLAST HEARTBEAT\tMETRICS")
-		for _, s := range others {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.GetId(), kindText(s.GetKind()), pluginText(s),
-				health.FromProto(s.GetState()), ago(time.Now(), s.GetLastHeartbeatUnixNano()), metricsText(s.GetMetrics()))
+		for _, s := range run.Services {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Kind, servicePlugin(s.Plugin, s.Version),
+				s.State, agoText(now, s.LastHeartbeatAt), metricsText(s.Metrics))
 		}
 		_ = tw.Flush()
 	}
 }
 
-func writeService(w io.Writer, s *flowctlv1.Service) {
-	fmt.Fprintf(w, "%s (%s, %s)\n", s.GetId(), kindText(s.GetKind()), pluginText(s))
-	fmt.Fprintf(w, "  state:          %s since %s\n", health.FromProto(s.GetState()), time.Unix(0, s.GetStateSinceUnixNano()).Format(time.RFC3339))
-	if s.GetMessage() != "" {
-		fmt.Fprintf(w, "  why:            %s\n", s.GetMessage())
+// writeService prints a registration of a component the host does not
+// run (it has no counters).
+func writeService(w io.Writer, s *status.Service, now time.Time) {
+	fmt.Fprintf(w, "%s (%s, %s)\n", s.ID, s.Kind, servicePlugin(s.Plugin, s.Version))
+	since := ""
+	if s.StateSince != nil {
+		since = " since " + s.StateSince.Format(time.RFC3339)
 	}
-	fmt.Fprintf(w, "  last heartbeat: %s\n", ago(time.Now(), s.GetLastHeartbeatUnixNano()))
-	fmt.Fprintf(w, "  run:            %s\n", s.GetRunId())
-	if s.GetEndpoint() != "" {
-		fmt.Fprintf(w, "  endpoint:       %s\n", s.GetEndpoint())
+	fmt.Fprintf(w, "  state:          %s%s\n", s.State, since)
+	if s.Message != "" {
+		fmt.Fprintf(w, "  why:            %s\n", s.Message)
 	}
-	if len(s.GetMetrics()) > 0 {
-		fmt.Fprintf(w, "  metrics:        %s\n", metricsText(s.GetMetrics()))
+	fmt.Fprintf(w, "  last heartbeat: %s\n", agoText(now, s.LastHeartbeatAt))
+	fmt.Fprintf(w, "  run:            %s\n", s.RunID)
+	if s.Endpoint != "" {
+		fmt.Fprintf(w, "  endpoint:       %s\n", s.Endpoint)
 	}
-	if len(s.GetMetadata()) > 0 {
-		fmt.Fprintf(w, "  metadata:       %s\n", mapText(s.GetMetadata()))
+	if len(s.Metrics) > 0 {
+		fmt.Fprintf(w, "  metrics:        %s\n", metricsText(s.Metrics))
+	}
+	if len(s.Metadata) > 0 {
+		fmt.Fprintf(w, "  metadata:       %s\n", mapText(s.Metadata))
 	}
 }
 
-func kindText(k flowctlv1.Kind) string {
-	if k == flowctlv1.Kind_KIND_UNSPECIFIED {
-		return "-"
+func agoText(now time.Time, t *time.Time) string {
+	if t == nil {
+		return "never"
 	}
-	return strings.ToLower(strings.TrimPrefix(k.String(), "KIND_"))
-}
-
-func runStateText(s flowctlv1.RunState) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "RUN_STATE_"))
+	return ago(now, t.UnixNano())
 }
 
 func pluginText(s *flowctlv1.Service) string {
-	p := s.GetPlugin()
-	if s.GetVersion() != "" && !strings.Contains(p, s.GetVersion()) {
-		p += " " + s.GetVersion()
+	return servicePlugin(s.GetPlugin(), s.GetVersion())
+}
+
+func servicePlugin(p, version string) string {
+	if version != "" && !strings.Contains(p, version) {
+		p += " " + version
 	}
 	if p == "" {
 		return "-"
@@ -343,21 +358,11 @@ func ago(now time.Time, unixNano int64) string {
 }
 
 func metricsText(m map[string]float64) string {
-	return pairsText(m, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) })
+	return status.Pairs(m, func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) })
 }
 
 func mapText(m map[string]string) string {
-	return pairsText(m, func(v string) string { return v })
-}
-
-// pairsText renders m as "k=v k=v", sorted by key.
-func pairsText[V any](m map[string]V, format func(V) string) string {
-	keys := slices.Sorted(maps.Keys(m))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + format(m[k])
-	}
-	return strings.Join(parts, " ")
+	return status.Pairs(m, func(v string) string { return v })
 }
 
 func firstLineOf(s string) string {

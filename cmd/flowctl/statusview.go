@@ -4,44 +4,40 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/host"
-	"github.com/flowctl/flowctl/host/health"
+	"github.com/flowctl/flowctl/host/status"
+	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
 // statusView is the operator's view of a running apply. On a terminal
 // (live) it keeps a status block at the bottom of the screen, redrawn in
 // place, and every other line written to the terminal (logs, progress)
 // scrolls above it. Otherwise it writes a progress line per component
-// every interval.
+// every interval. Both show the control plane's view of the run (run), drawn
+// by host/status as `flowctl status` draws it.
 type statusView struct {
 	out      io.Writer
 	live     bool
 	interval time.Duration
 	width    func() int
-	states   func() map[string]health.State
+	run      func() *flowctlv1.Run
 
 	mu      sync.Mutex
-	view    host.RunView
-	start   time.Time
 	drawn   int // lines of the block on screen
 	block   []string
-	prev    map[string]uint64 // events counted at the previous tick, for rates
-	prevAt  time.Time
 	stop    chan struct{}
 	stopped chan struct{}
 }
 
 var _ host.Observer = (*statusView)(nil)
 
-func newStatusView(out io.Writer, live bool, interval time.Duration, width func() int, states func() map[string]health.State) *statusView {
-	return &statusView{out: out, live: live, interval: interval, width: width, states: states, prev: map[string]uint64{}}
+func newStatusView(out io.Writer, live bool, interval time.Duration, width func() int, run func() *flowctlv1.Run) *statusView {
+	return &statusView{out: out, live: live, interval: interval, width: width, run: run}
 }
 
 // Writer is where everything else meant for the terminal goes, so that it
@@ -61,12 +57,11 @@ func (w viewWriter) Write(p []byte) (int, error) {
 }
 
 // RunStarted implements host.Observer.
-func (v *statusView) RunStarted(rv host.RunView) {
+func (v *statusView) RunStarted(host.RunView) {
 	v.mu.Lock()
-	v.view, v.start, v.prevAt = rv, time.Now(), time.Now()
 	v.stop, v.stopped = make(chan struct{}), make(chan struct{})
 	v.mu.Unlock()
-	if v.interval <= 0 {
+	if v.interval <= 0 || v.run == nil {
 		close(v.stopped)
 		return
 	}
@@ -88,27 +83,21 @@ func (v *statusView) loop() {
 }
 
 func (v *statusView) tick() {
+	run := status.FromRun(v.run(), nil, time.Now())
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	lines := v.render(time.Now())
 	if v.live {
+		width := 0
+		if v.width != nil {
+			width = v.width()
+		}
 		v.erase()
-		v.block = lines
+		v.block = status.Block(run, width)
 		v.draw()
 		return
 	}
-	// Plain lines name each value: they are read one at a time.
-	names := strings.Fields(strings.ToLower(lines[1]))
-	for _, l := range lines[2:] {
-		f := strings.Fields(l)
-		var b strings.Builder
-		b.WriteString("progress: " + f[0] + " " + f[1])
-		for i := 2; i < len(f) && i < len(names); i++ {
-			if f[i] != "-" {
-				b.WriteString(" " + names[i] + "=" + f[i])
-			}
-		}
-		fmt.Fprintln(v.out, b.String())
+	for _, l := range status.Progress(run) {
+		fmt.Fprintln(v.out, l)
 	}
 }
 
@@ -157,85 +146,6 @@ func (v *statusView) draw() {
 	}
 	_, _ = v.out.Write(b.Bytes())
 	v.drawn = len(v.block)
-}
-
-// render lays the block out: a header and one row per component, cut to
-// the terminal's width so that no row wraps (a wrapped row would break
-// erasing).
-func (v *statusView) render(now time.Time) []string {
-	stats := v.view.Stats()
-	states := map[string]health.State{}
-	if v.states != nil {
-		states = v.states()
-	}
-	secs := now.Sub(v.prevAt).Seconds()
-	rows := [][]string{{"COMPONENT", "STATE", "EVENTS/S", "IN", "OUT", "ACKED", "FAILED", "RESTARTS", "BACKLOG"}}
-	for _, s := range stats {
-		addr := s.Address.String()
-		moved := s.EventsOut
-		if s.Address.Kind == flowhcl.KindSink {
-			moved = s.EventsAcked
-		}
-		rate := 0.0
-		if secs > 0 && moved >= v.prev[addr] {
-			rate = float64(moved-v.prev[addr]) / secs
-		}
-		v.prev[addr] = moved
-		state := "-"
-		if st, ok := states[addr]; ok {
-			state = st.String()
-		}
-		in, out, acked := strconv.FormatUint(s.EventsIn, 10), strconv.FormatUint(s.EventsOut, 10), strconv.FormatUint(s.EventsAcked, 10)
-		switch s.Address.Kind {
-		case flowhcl.KindSource:
-			in = "-"
-		case flowhcl.KindProcessor:
-			acked = "-"
-		case flowhcl.KindSink:
-			out = "-"
-		}
-		failed := strconv.FormatUint(s.EventsFailed, 10)
-		if s.Address.Kind == flowhcl.KindSource {
-			failed = "-" // as in the summary: a source's failures are restarts
-		}
-		rows = append(rows, []string{addr, state, strconv.FormatFloat(rate, 'f', 0, 64), in, out, acked,
-			failed, strconv.FormatUint(s.Restarts, 10), strconv.FormatUint(s.Backlog, 10)})
-	}
-	v.prevAt = now
-	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], len(c))
-		}
-	}
-	width := 0
-	if v.width != nil {
-		width = v.width()
-	}
-	header := fmt.Sprintf("── pipeline %q · running %s ", v.view.Pipeline(), now.Sub(v.start).Round(time.Second))
-	lines := []string{header + strings.Repeat("─", max(0, min(width, 100)-utf8.RuneCountInString(header)))}
-	for _, r := range rows {
-		var b strings.Builder
-		for i, c := range r {
-			if i > 0 {
-				b.WriteString("  ")
-			}
-			if i >= 2 { // numbers right-aligned
-				b.WriteString(strings.Repeat(" ", widths[i]-len(c)) + c)
-			} else {
-				b.WriteString(c + strings.Repeat(" ", widths[i]-len(c)))
-			}
-		}
-		lines = append(lines, strings.TrimRight(b.String(), " "))
-	}
-	if width > 0 {
-		for i, l := range lines {
-			if utf8.RuneCountInString(l) > width-1 {
-				lines[i] = string([]rune(l)[:width-1])
-			}
-		}
-	}
-	return lines
 }
 
 // componentColors paints each component's name in the log lines relayed

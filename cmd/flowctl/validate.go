@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -121,15 +122,20 @@ func loadPipeline(ctx context.Context, c *cli.Context) (*host.Host, *host.Plan, 
 
 func printDiagnostics(c *cli.Context, files map[string]*hcl.File, diags hcl.Diagnostics) {
 	if len(diags) > 0 {
-		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, diags, isTerminal(c.App.ErrWriter))
+		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, diags, useColor(c.App.ErrWriter))
 		if !diags.HasErrors() {
 			fmt.Fprintln(c.App.ErrWriter) // set warnings apart from what follows
 		}
 	}
 }
 
-// isTerminal reports whether w is a terminal, for colour.
-func isTerminal(w any) bool {
+// useColor reports whether what is written to w may be coloured: w is a
+// terminal and the user did not set NO_COLOR (https://no-color.org: any
+// non-empty value turns colour off).
+func useColor(w any) bool {
+	if os.Getenv("NO_COLOR") != "" {
+		return false
+	}
 	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/health"
 	"github.com/flowctl/flowctl/host/registry"
+	"github.com/flowctl/flowctl/host/status"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -22,11 +23,14 @@ import (
 // closes the run with the final summary, so the control plane's counters
 // are the summary's.
 type Reporter struct {
-	reg *registry.Registry
-	log hclog.Logger
+	reg     *registry.Registry
+	log     hclog.Logger
+	sampler *status.Sampler
 
 	mu   sync.Mutex
 	view host.RunView
+	stop chan struct{} // ends the sampling started by RunStarted
+	done chan struct{}
 }
 
 var _ host.Observer = (*Reporter)(nil)
@@ -36,15 +40,34 @@ func NewReporter(reg *registry.Registry, log hclog.Logger) *Reporter {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Reporter{reg: reg, log: log.Named("controlplane")}
+	return &Reporter{reg: reg, log: log.Named("controlplane"), sampler: status.NewSampler()}
 }
+
+// sampleInterval is how often the Reporter samples the counters on its
+// own, so that rates are there at the first look of a client.
+const sampleInterval = time.Second
 
 // RunStarted implements host.Observer.
 func (p *Reporter) RunStarted(v host.RunView) {
 	p.mu.Lock()
 	p.view = v
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	stop, done := p.stop, p.done
 	p.mu.Unlock()
-	p.reg.SetCounters(func() []*flowctlv1.ComponentCounters { return Counters(v.Stats()) })
+	p.reg.SetCounters(func() []*flowctlv1.ComponentCounters { return p.sampler.Counters(v.Stats()) })
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sampleInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				p.sampler.Counters(v.Stats())
+			}
+		}
+	}()
 }
 
 // ComponentChanged implements host.Observer.
@@ -76,6 +99,14 @@ func (p *Reporter) BatchDone(flowhcl.Address, flowhcl.Kind, time.Duration) {}
 
 // RunEnded implements host.Observer.
 func (p *Reporter) RunEnded(sum *host.Summary) {
+	p.mu.Lock()
+	stop, done := p.stop, p.done
+	p.stop = nil
+	p.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
 	state := flowctlv1.RunState_RUN_STATE_COMPLETED
 	switch {
 	case sum.Interrupted && (sum.Err == nil || errors.Is(sum.Err, context.Canceled) || sum.Abandoned):
@@ -109,16 +140,7 @@ func (p *Reporter) metrics(addr flowhcl.Address) map[string]float64 {
 
 // Counters converts the host's per-component counters to the wire.
 func Counters(cs []host.ComponentSummary) []*flowctlv1.ComponentCounters {
-	out := make([]*flowctlv1.ComponentCounters, len(cs))
-	for i, c := range cs {
-		out[i] = &flowctlv1.ComponentCounters{
-			Id: c.Address.String(), Kind: c.Address.Kind.Proto(), Plugin: c.Plugin, Driver: c.Driver,
-			Received: c.EventsIn, Emitted: c.EventsOut, Acked: c.EventsAcked, Failed: c.EventsFailed,
-			Retried: c.Retried, DeadLettered: c.DeadLettered, Restarts: c.Restarts,
-			LastError: c.LastError, Backlog: c.Backlog, Pid: int64(c.Pid),
-		}
-	}
-	return out
+	return status.Counters(cs)
 }
 
 func errText(err error) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowctl/flowctl/host/router"
+	"github.com/flowctl/flowctl/internal/backoff"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -364,16 +365,9 @@ func batchError(kind router.Kind, f *flowctlv1.Failure) *router.BatchError {
 }
 
 // retryDelay is the wait before retry number attempt+1: Delay, doubling up
-// to MaxDelay.
+// to MaxDelay, jittered (internal/backoff).
 func retryDelay(p router.ErrorPolicy, attempt int) time.Duration {
-	d := p.Delay
-	for range attempt {
-		d *= 2
-		if p.MaxDelay > 0 && d >= p.MaxDelay {
-			return p.MaxDelay
-		}
-	}
-	return d
+	return backoff.Policy{Base: p.Delay, Max: p.MaxDelay}.Delay(attempt)
 }
 
 func addCounters(a, b *flowctlv1.NodeCounters) *flowctlv1.NodeCounters {

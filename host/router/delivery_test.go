@@ -1152,16 +1152,21 @@ func TestErrorModeString(t *testing.T) {
 	}
 }
 
+// TestBackoff: retries wait at least the doubling delay, at most half again
+// (jitter) and never past MaxDelay.
 func TestBackoff(t *testing.T) {
 	p := ErrorPolicy{Delay: 10 * time.Millisecond, MaxDelay: 50 * time.Millisecond}
 	want := []time.Duration{10, 20, 40, 50, 50}
 	for attempt, w := range want {
-		if got := p.backoff(attempt); got != w*time.Millisecond {
-			t.Errorf("backoff(%d) = %v, want %v", attempt, got, w*time.Millisecond)
+		w *= time.Millisecond
+		for range 20 {
+			if got := p.backoff(attempt); got < w || got > min(w+w/2, p.MaxDelay) {
+				t.Fatalf("backoff(%d) = %v, want %v to %v", attempt, got, w, min(w+w/2, p.MaxDelay))
+			}
 		}
 	}
-	if got := (ErrorPolicy{Delay: time.Second}).backoff(3); got != 8*time.Second {
-		t.Errorf("backoff without MaxDelay = %v, want 8s", got)
+	if got := (ErrorPolicy{Delay: time.Second}).backoff(3); got < 8*time.Second || got > 12*time.Second {
+		t.Errorf("backoff without MaxDelay = %v, want 8s to 12s", got)
 	}
 }
 

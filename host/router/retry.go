@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/flowctl/flowctl/internal/backoff"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
@@ -51,16 +52,9 @@ const (
 	AttrAttempts  = "flowctl.attempts"
 )
 
-// backoff is the wait before retry number attempt+1.
+// backoff is the wait before retry number attempt+1, jittered.
 func (p ErrorPolicy) backoff(attempt int) time.Duration {
-	d := p.Delay
-	for range attempt {
-		d *= 2
-		if p.MaxDelay > 0 && d >= p.MaxDelay {
-			return p.MaxDelay
-		}
-	}
-	return d
+	return backoff.Policy{Base: p.Delay, Max: p.MaxDelay}.Delay(attempt)
 }
 
 // failure is events of a request that a plugin failed: the events at index

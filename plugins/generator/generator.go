@@ -144,6 +144,20 @@ func (s *Source) Open(_ context.Context, from pluginsdk.Position) error {
 	return nil
 }
 
+var _ pluginsdk.Remainder = (*Source)(nil)
+
+// Remaining implements pluginsdk.Remainder: a generator with a count knows
+// how many events are left.
+func (s *Source) Remaining() (uint64, bool) {
+	if s.cfg.count == 0 {
+		return 0, false
+	}
+	if s.next > s.cfg.count {
+		return 0, true
+	}
+	return s.cfg.count - s.next + 1, true
+}
+
 // Read returns the events due now, at most limit, waiting for the first one
 // when paced. It consumes nothing when ctx ends first.
 func (s *Source) Read(ctx context.Context, limit int) ([]pluginsdk.Record, error) {

@@ -89,6 +89,34 @@ func TestCountIsExactAndIDsAreOrdered(t *testing.T) {
 	}
 }
 
+// TestRemaining: a generator with a count says after each batch how many
+// events it has left (the host's ETA), also when resumed; an unbounded one
+// says nothing.
+func TestRemaining(t *testing.T) {
+	res := read(t, map[string]any{"count": 25}, sdktest.ReadOptions{MaxBatch: 10})
+	var got []string
+	for _, r := range res.Remaining {
+		if r == nil {
+			got = append(got, "nil")
+			continue
+		}
+		got = append(got, fmt.Sprint(*r))
+	}
+	if fmt.Sprint(got) != "[15 5 0]" {
+		t.Errorf("remaining after each batch %v, want [15 5 0]", got)
+	}
+	resumed := read(t, map[string]any{"count": 25}, sdktest.ReadOptions{MaxBatch: 10, From: res.Positions[0]})
+	if r := resumed.Remaining[0]; r == nil || *r != 5 {
+		t.Errorf("resumed after 10 of 25: remaining %v after its first batch, want 5", r)
+	}
+	unbounded := read(t, map[string]any{}, sdktest.ReadOptions{Limit: 5, MaxBatch: 5})
+	for _, r := range unbounded.Remaining {
+		if r != nil {
+			t.Fatalf("unbounded generator says %d remaining", *r)
+		}
+	}
+}
+
 func TestEventFields(t *testing.T) {
 	res := read(t, map[string]any{"count": 3}, sdktest.ReadOptions{})
 	for i, e := range res.Events {

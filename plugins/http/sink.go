@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/flowctl/flowctl/internal/backoff"
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
 	"github.com/flowctl/flowctl/pluginsdk"
 )
@@ -206,14 +207,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// backoff is the wait before retry attempt+1.
+// backoff is the wait before retry attempt+1: jittered, at least what the
+// server's Retry-After asks, at most max_retry_delay.
 func (s *Sink) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := s.delay
-	for i := 0; i < attempt && d < s.maxDelay; i++ {
-		d *= 2
-	}
-	d = max(d, retryAfter)
-	return min(d, s.maxDelay)
+	d := backoff.Policy{Base: s.delay, Max: s.maxDelay}.Delay(attempt)
+	return min(max(d, retryAfter), s.maxDelay)
 }
 
 // Teardown closes idle connections.

@@ -240,8 +240,16 @@ func TestBackoff(t *testing.T) {
 		{2, 10 * time.Second, time.Second},
 	}
 	for _, tt := range tests {
-		if got := s.backoff(tt.attempt, tt.retryAfter); got != tt.want {
-			t.Errorf("backoff(%d, %s) = %s, want %s", tt.attempt, tt.retryAfter, got, tt.want)
+		// Jitter adds up to half the wait again, within max_retry_delay;
+		// a Retry-After wait is kept as asked.
+		upper := min(max(tt.want+tt.want/2, tt.retryAfter), s.maxDelay)
+		if tt.retryAfter >= tt.want {
+			upper = tt.want
+		}
+		for range 20 {
+			if got := s.backoff(tt.attempt, tt.retryAfter); got < tt.want || got > upper {
+				t.Fatalf("backoff(%d, %s) = %s, want %s to %s", tt.attempt, tt.retryAfter, got, tt.want, upper)
+			}
 		}
 	}
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -129,7 +129,10 @@ type SourceResult struct {
 	Positions []pluginsdk.Position
 	// Counts holds each batch's declared event count.
 	Counts []int
-	Ended  bool
+	// Remaining holds what the source said it had left after each batch
+	// (nil where it did not say; see pluginsdk.Remainder).
+	Remaining []*uint64
+	Ended     bool
 }
 
 // ReadSource opens the source stream and reads until the source ends or
@@ -172,6 +175,7 @@ func (h *Harness) ReadSource(ctx context.Context, opts ReadOptions) (*SourceResu
 		}
 		res.Positions = append(res.Positions, b.GetPosition())
 		res.Counts = append(res.Counts, int(b.GetBatch().GetCount()))
+		res.Remaining = append(res.Remaining, b.Remaining)
 		ack := &flowctlv1.SourceAck{Credits: 1}
 		if !opts.NoAck {
 			ack.Position = b.GetPosition()

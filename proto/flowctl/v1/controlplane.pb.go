@@ -1169,9 +1169,21 @@ type ComponentCounters struct {
 	Restarts     uint64                 `protobuf:"varint,11,opt,name=restarts,proto3" json:"restarts,omitempty"`
 	LastError    string                 `protobuf:"bytes,12,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	// Batches sent to the plugin and not yet answered.
-	Backlog       uint64       `protobuf:"varint,13,opt,name=backlog,proto3" json:"backlog,omitempty"`
-	State         ServiceState `protobuf:"varint,14,opt,name=state,proto3,enum=flowctl.v1.ServiceState" json:"state,omitempty"`
-	Pid           int64        `protobuf:"varint,15,opt,name=pid,proto3" json:"pid,omitempty"`
+	Backlog uint64       `protobuf:"varint,13,opt,name=backlog,proto3" json:"backlog,omitempty"`
+	State   ServiceState `protobuf:"varint,14,opt,name=state,proto3,enum=flowctl.v1.ServiceState" json:"state,omitempty"`
+	Pid     int64        `protobuf:"varint,15,opt,name=pid,proto3" json:"pid,omitempty"`
+	// Events per second over the last few seconds: emitted for a source or
+	// processor, acked for a sink.
+	EventsPerSecond float64 `protobuf:"fixed64,16,opt,name=events_per_second,json=eventsPerSecond,proto3" json:"events_per_second,omitempty"`
+	// The plugin process's CPU use (100 = one core) over the same window and
+	// its resident memory, when its driver can tell (the process driver reads
+	// /proc); absent otherwise.
+	CpuPercent  *float64 `protobuf:"fixed64,17,opt,name=cpu_percent,json=cpuPercent,proto3,oneof" json:"cpu_percent,omitempty"`
+	MemoryBytes *uint64  `protobuf:"varint,18,opt,name=memory_bytes,json=memoryBytes,proto3,oneof" json:"memory_bytes,omitempty"`
+	// Events a source still has to emit, when it knows (a generator with a
+	// count); absent when it does not. With events_per_second it gives an
+	// ETA.
+	Remaining     *uint64 `protobuf:"varint,19,opt,name=remaining,proto3,oneof" json:"remaining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1307,6 +1319,34 @@ func (x *ComponentCounters) GetState() ServiceState {
 func (x *ComponentCounters) GetPid() int64 {
 	if x != nil {
 		return x.Pid
+	}
+	return 0
+}
+
+func (x *ComponentCounters) GetEventsPerSecond() float64 {
+	if x != nil {
+		return x.EventsPerSecond
+	}
+	return 0
+}
+
+func (x *ComponentCounters) GetCpuPercent() float64 {
+	if x != nil && x.CpuPercent != nil {
+		return *x.CpuPercent
+	}
+	return 0
+}
+
+func (x *ComponentCounters) GetMemoryBytes() uint64 {
+	if x != nil && x.MemoryBytes != nil {
+		return *x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *ComponentCounters) GetRemaining() uint64 {
+	if x != nil && x.Remaining != nil {
+		return *x.Remaining
 	}
 	return 0
 }
@@ -1534,7 +1574,7 @@ const file_flowctl_v1_controlplane_proto_rawDesc = "" +
 	"components\x18\a \x03(\v2\x1d.flowctl.v1.ComponentCountersR\n" +
 	"components\x12\x1a\n" +
 	"\bendpoint\x18\b \x01(\tR\bendpoint\x12\x10\n" +
-	"\x03pid\x18\t \x01(\x03R\x03pid\"\xb3\x03\n" +
+	"\x03pid\x18\t \x01(\x03R\x03pid\"\xff\x04\n" +
 	"\x11ComponentCounters\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x10.flowctl.v1.KindR\x04kind\x12\x16\n" +
@@ -1552,7 +1592,16 @@ const file_flowctl_v1_controlplane_proto_rawDesc = "" +
 	"last_error\x18\f \x01(\tR\tlastError\x12\x18\n" +
 	"\abacklog\x18\r \x01(\x04R\abacklog\x12.\n" +
 	"\x05state\x18\x0e \x01(\x0e2\x18.flowctl.v1.ServiceStateR\x05state\x12\x10\n" +
-	"\x03pid\x18\x0f \x01(\x03R\x03pid\"\x11\n" +
+	"\x03pid\x18\x0f \x01(\x03R\x03pid\x12*\n" +
+	"\x11events_per_second\x18\x10 \x01(\x01R\x0feventsPerSecond\x12$\n" +
+	"\vcpu_percent\x18\x11 \x01(\x01H\x00R\n" +
+	"cpuPercent\x88\x01\x01\x12&\n" +
+	"\fmemory_bytes\x18\x12 \x01(\x04H\x01R\vmemoryBytes\x88\x01\x01\x12!\n" +
+	"\tremaining\x18\x13 \x01(\x04H\x02R\tremaining\x88\x01\x01B\x0e\n" +
+	"\f_cpu_percentB\x0f\n" +
+	"\r_memory_bytesB\f\n" +
+	"\n" +
+	"_remaining\"\x11\n" +
 	"\x0fListRunsRequest\"]\n" +
 	"\x10ListRunsResponse\x12#\n" +
 	"\x04runs\x18\x01 \x03(\v2\x0f.flowctl.v1.RunR\x04runs\x12$\n" +
@@ -1680,6 +1729,7 @@ func file_flowctl_v1_controlplane_proto_init() {
 		return
 	}
 	file_flowctl_v1_plugin_proto_init()
+	file_flowctl_v1_controlplane_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

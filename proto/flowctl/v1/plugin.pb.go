@@ -1399,7 +1399,11 @@ type SourceBatch struct {
 	Seq   uint64 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
 	Batch *Batch `protobuf:"bytes,2,opt,name=batch,proto3" json:"batch,omitempty"`
 	// Position of the batch's last event: acking it acks the whole batch.
-	Position      []byte `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
+	Position []byte `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
+	// Events the source will still emit after this batch, when it knows (a
+	// generator with a count); absent when it does not. Only shown to people
+	// (an ETA); delivery never depends on it.
+	Remaining     *uint64 `protobuf:"varint,4,opt,name=remaining,proto3,oneof" json:"remaining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1453,6 +1457,13 @@ func (x *SourceBatch) GetPosition() []byte {
 		return x.Position
 	}
 	return nil
+}
+
+func (x *SourceBatch) GetRemaining() uint64 {
+	if x != nil && x.Remaining != nil {
+		return *x.Remaining
+	}
+	return 0
 }
 
 // SourceEnd says the input is exhausted; no batch follows. The stream stays
@@ -1886,11 +1897,14 @@ const file_flowctl_v1_plugin_proto_rawDesc = "" +
 	"\x0eSourceResponse\x12/\n" +
 	"\x05batch\x18\x01 \x01(\v2\x17.flowctl.v1.SourceBatchH\x00R\x05batch\x12)\n" +
 	"\x03end\x18\x02 \x01(\v2\x15.flowctl.v1.SourceEndH\x00R\x03endB\x05\n" +
-	"\x03msg\"d\n" +
+	"\x03msg\"\x95\x01\n" +
 	"\vSourceBatch\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12'\n" +
 	"\x05batch\x18\x02 \x01(\v2\x11.flowctl.v1.BatchR\x05batch\x12\x1a\n" +
-	"\bposition\x18\x03 \x01(\fR\bposition\"\v\n" +
+	"\bposition\x18\x03 \x01(\fR\bposition\x12!\n" +
+	"\tremaining\x18\x04 \x01(\x04H\x00R\tremaining\x88\x01\x01B\f\n" +
+	"\n" +
+	"_remaining\"\v\n" +
 	"\tSourceEnd\"K\n" +
 	"\x0eProcessRequest\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12'\n" +
@@ -2041,6 +2055,7 @@ func file_flowctl_v1_plugin_proto_init() {
 		(*SourceResponse_Batch)(nil),
 		(*SourceResponse_End)(nil),
 	}
+	file_flowctl_v1_plugin_proto_msgTypes[18].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
