@@ -14,10 +14,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowctl/flowctl/host/router"
-	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/plugins/file"
 	"github.com/flowctl/flowctl/plugins/generator"
 	"github.com/flowctl/flowctl/plugins/transform"
+	"github.com/flowctl/flowctl/pluginsdk"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
