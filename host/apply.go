@@ -19,7 +19,7 @@ import (
 	"github.com/flowctl/flowctl/host/checkpoint"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
-	"github.com/flowctl/flowctl/internal/backoff"
+	"github.com/flowctl/flowctl/pluginsdk/backoff"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowctl/flowctl/host/router"
-	"github.com/flowctl/flowctl/internal/backoff"
+	"github.com/flowctl/flowctl/pluginsdk/backoff"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 

@@ -17,9 +17,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/flowctl/flowctl/internal/backoff"
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/backoff"
 )
 
 func sinkSpec() *pluginsdk.Spec {

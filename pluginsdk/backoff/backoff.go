@@ -9,8 +9,10 @@
 // wait counts from the previous attempt, so instances spread apart by the
 // jitter stay apart once their waits reach Max.
 //
-// It lives in internal/ so that both the host and first-party plugins use
-// it without it becoming part of pluginsdk's surface.
+// It is a package of its own under pluginsdk so that the host, first-party
+// plugins and third-party authors share it without it becoming part of
+// pluginsdk's own surface (the top level of the repository is fixed, see
+// ARCHITECTURE.md).
 package backoff
 
 import (
