@@ -113,3 +113,29 @@ func TestLyingCountFailsThePlugin(t *testing.T) {
 		}
 	})
 }
+
+// FuzzCheckCount: for any bytes, checkCount never panics and fails only
+// with ErrProtocol; for bytes that are an EventList, it accepts exactly the
+// number of events proto.Unmarshal finds.
+func FuzzCheckCount(f *testing.F) {
+	f.Add(encodeEvents([]uint64{1, 2, 3}).GetEvents(), uint32(3))
+	f.Add(encodeIDs([]uint64{7}).GetEvents(), uint32(1))
+	f.Add([]byte{0x0b, 0x0c}, uint32(0)) // an empty group
+	f.Fuzz(func(t *testing.T, events []byte, count uint32) {
+		err := checkCount(&flowctlv1.Batch{Count: count, Events: events})
+		if err != nil && !errors.Is(err, ErrProtocol) {
+			t.Fatalf("checkCount: %v is not ErrProtocol", err)
+		}
+		var list flowctlv1.EventList
+		if proto.Unmarshal(events, &list) != nil {
+			return
+		}
+		n := uint32(len(list.GetEvents()))
+		if err := checkCount(&flowctlv1.Batch{Count: n, Events: events}); err != nil {
+			t.Fatalf("an EventList of %d events refused: %v", n, err)
+		}
+		if err := checkCount(&flowctlv1.Batch{Count: n + 1, Events: events}); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("count %d for %d events: %v, want ErrProtocol", n+1, n, err)
+		}
+	})
+}

@@ -269,7 +269,7 @@ func TestSourceCapsConnections(t *testing.T) {
 	openSource(t, cfg)
 	idle := []net.Conn{dialWhenUp(t, addr), dialWhenUp(t, addr)}
 	time.Sleep(200 * time.Millisecond) // both accepted
-	third := dialWhenUp(t, addr)      // in the backlog
+	third := dialWhenUp(t, addr)       // in the backlog
 	_, _ = io.WriteString(third, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
 	_ = third.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	if n, err := third.Read(make([]byte, 1)); n > 0 || err == nil {
