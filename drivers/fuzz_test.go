@@ -42,6 +42,7 @@ func FuzzParseHandshake(f *testing.F) {
 // in arbitrary chunks. Properties: no panic; the early output, the
 // handshake line and the output after it are the input, in order, with
 // nothing lost or repeated; the line is the first with four '|'.
+// TestHandshakeWriterBoundsItsBuffer covers lines over maxHandshakeLine.
 func FuzzHandshakeWriter(f *testing.F) {
 	f.Add([]byte("starting\n1|1|tcp|:7777|grpc|\n{\"id\":\"1\"}\n1|1|tcp|:1|grpc|\n"), []byte{3, 9, 1})
 	f.Add([]byte("no handshake\nat all"), []byte{})
@@ -72,6 +73,9 @@ func FuzzHandshakeWriter(f *testing.F) {
 			if nl < 0 {
 				break
 			}
+			if nl > maxHandshakeLine {
+				return // passed on as early output unsplit; not what this checks
+			}
 			if strings.Count(string(out[off:off+nl]), "|") >= 4 {
 				start, end = off, off+nl
 				break
@@ -95,4 +99,29 @@ func FuzzHandshakeWriter(f *testing.F) {
 			t.Fatalf("output rearranged:\n got %q\nwant %q", got, out)
 		}
 	})
+}
+
+// A plugin that prints an endless line before its handshake does not make
+// the host hold it.
+func TestHandshakeWriterBoundsItsBuffer(t *testing.T) {
+	var early bytes.Buffer
+	w := NewHandshakeWriter(nil, &early)
+	chunk := bytes.Repeat([]byte("x"), 4096)
+	for range 100 {
+		if _, err := w.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(w.buf) > maxHandshakeLine+len(chunk) {
+		t.Fatalf("holds %d bytes of an unfinished line", len(w.buf))
+	}
+	if _, err := w.Write([]byte("\n1|1|tcp|:7777|grpc|\n")); err != nil {
+		t.Fatal(err)
+	}
+	if line := <-w.Line(); line != "1|1|tcp|:7777|grpc|" {
+		t.Fatalf("handshake %q", line)
+	}
+	if early.Len() != 100*len(chunk)+1 {
+		t.Fatalf("early output of %d bytes, want the %d written", early.Len(), 100*len(chunk)+1)
+	}
 }
