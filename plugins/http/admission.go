@@ -105,7 +105,11 @@ func (s *Source) readBody(w nethttp.ResponseWriter, r *nethttp.Request, a *admis
 	if declared >= 0 {
 		limit = declared
 	}
-	buf := make([]byte, 0, min(limit, firstRead))
+	first := min(limit, firstRead)
+	if !a.reserve(first) {
+		return nil, nethttp.StatusServiceUnavailable, fullBudget(s)
+	}
+	buf := make([]byte, 0, first)
 	for declared < 0 || int64(len(buf)) < declared {
 		if len(buf) == cap(buf) {
 			next := min(int64(cap(buf))*2, limit)
@@ -114,8 +118,7 @@ func (s *Source) readBody(w nethttp.ResponseWriter, r *nethttp.Request, a *admis
 			}
 			// The byte past max_body_bytes is not worth a 503.
 			if !a.reserve(min(next, s.maxBody)) {
-				return nil, nethttp.StatusServiceUnavailable,
-					fmt.Sprintf("bodies of waiting requests fill max_pending_bytes (%d bytes)", s.maxBytes)
+				return nil, nethttp.StatusServiceUnavailable, fullBudget(s)
 			}
 			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
@@ -131,6 +134,10 @@ func (s *Source) readBody(w nethttp.ResponseWriter, r *nethttp.Request, a *admis
 		}
 	}
 	return buf, 0, ""
+}
+
+func fullBudget(s *Source) string {
+	return fmt.Sprintf("bodies of waiting requests fill max_pending_bytes (%d bytes)", s.maxBytes)
 }
 
 // bodyError maps a failed body read to its answer.
