@@ -77,6 +77,11 @@ func ParseHandshake(line string) (Handshake, error) {
 	return Handshake{Protocol: v, Addr: parts[3]}, nil
 }
 
+// maxHandshakeLine bounds what HandshakeWriter holds while it looks for
+// the handshake line (go-plugin's is a few hundred bytes, with a
+// certificate a few kilobytes).
+const maxHandshakeLine = 64 << 10
+
 // HandshakeWriter receives a network-mode plugin's standard output: it
 // waits for the handshake line (lines before it go to Early, if set) and
 // then passes everything on to Stdout.
@@ -124,6 +129,14 @@ func (w *HandshakeWriter) Write(p []byte) (int, error) {
 		if w.Early != nil {
 			_, _ = w.Early.Write([]byte(line + "\n"))
 		}
+	}
+	if !w.seen && len(w.buf) > maxHandshakeLine {
+		// No handshake line is this long: pass it on rather than hold a
+		// plugin's endless line in memory.
+		if w.Early != nil {
+			_, _ = w.Early.Write(w.buf)
+		}
+		w.buf = nil
 	}
 	if w.seen && len(w.buf) > 0 && w.Stdout != nil {
 		_, _ = w.Stdout.Write(w.buf)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -118,25 +119,31 @@ func (p *plug[Req, Resp]) Send(r Resp) error {
 	}
 }
 
-// Events travel as concatenated 8-byte big-endian ids; positions are the
-// big-endian index of a batch's last event within its source.
+// Events travel as EventList records (field 1) that each hold an 8-byte
+// big-endian id instead of an Event: the router counts records without
+// decoding them. Positions are the big-endian index of a batch's last event
+// within its source.
 
 func encodeIDs(ids []uint64) *flowctlv1.Batch {
-	buf := make([]byte, 0, 8*len(ids))
+	buf := make([]byte, 0, 10*len(ids))
 	for _, id := range ids {
-		buf = binary.BigEndian.AppendUint64(buf, id)
+		buf = protowire.AppendTag(buf, eventListField, protowire.BytesType)
+		buf = protowire.AppendBytes(buf, binary.BigEndian.AppendUint64(nil, id))
 	}
 	return &flowctlv1.Batch{Count: uint32(len(ids)), Events: buf}
 }
 
 func decodeIDs(b *flowctlv1.Batch) ([]uint64, error) {
 	ev := b.GetEvents()
-	if len(ev) != 8*int(b.GetCount()) {
+	if len(ev) != 10*int(b.GetCount()) {
 		return nil, fmt.Errorf("batch count %d but %d bytes", b.GetCount(), len(ev))
 	}
 	ids := make([]uint64, 0, b.GetCount())
-	for i := 0; i < len(ev); i += 8 {
-		ids = append(ids, binary.BigEndian.Uint64(ev[i:]))
+	for i := 0; i < len(ev); i += 10 {
+		if ev[i] != 0x0a || ev[i+1] != 8 {
+			return nil, fmt.Errorf("batch record at byte %d is not an 8-byte id", i)
+		}
+		ids = append(ids, binary.BigEndian.Uint64(ev[i+2:]))
 	}
 	return ids, nil
 }

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"fmt"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
@@ -42,6 +43,9 @@ func (p *processorRunner) recvLoop(ctx context.Context, stream ProcessorStream, 
 		rq, err := p.w.answer(resp.GetSeq())
 		if err != nil {
 			return p.fail(err)
+		}
+		if err := checkCount(resp.GetBatch()); err != nil {
+			return p.fail(fmt.Errorf("result of batch %d: %w", resp.GetSeq(), err))
 		}
 		if err := p.onResponse(ctx, rq, resp); err != nil {
 			return err

@@ -370,6 +370,9 @@ func (c *sourceConn) onBatch(ctx context.Context, sb *flowctlv1.SourceBatch) err
 	if granted := c.granted.Load(); c.received > granted {
 		return s.fail(fmt.Errorf("%w: batch %d is beyond the %d credits granted", ErrProtocol, sb.GetSeq(), granted))
 	}
+	if err := checkCount(sb.GetBatch()); err != nil {
+		return s.fail(fmt.Errorf("batch %d: %w", sb.GetSeq(), err))
+	}
 	select {
 	case <-s.r.drain:
 		// Drained, though sendLoop may not have closed the outputs yet:

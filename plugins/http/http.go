@@ -35,12 +35,25 @@
 // A request is answered 200 {"accepted": N} only after every sink has
 // acknowledged its events (flowctl acked their positions). If that takes
 // longer than ack_timeout, if too many requests are waiting
-// (max_pending_requests), or if the pipeline is stopping, the answer is 503
-// with Retry-After, and the sender should retry: nothing it sent is lost,
-// but events of a request that was already on its way may be delivered
-// twice, under the same ids. Malformed bodies get 400 saying what and
-// where, a wrong token 401, other methods 405, bodies over max_body_bytes
-// 413.
+// (max_pending_requests) or their bodies fill max_pending_bytes, or if the
+// pipeline is stopping, the answer is 503 with Retry-After, and the sender
+// should retry: nothing it sent is lost, but events of a request that was
+// already on its way may be delivered twice, under the same ids. Malformed
+// bodies get 400 saying what and where, a wrong token 401, other methods
+// 405, bodies over max_body_bytes 413, and a body not sent within
+// read_body_timeout 408.
+//
+// The endpoint may face the internet, so what one client can hold is
+// bounded (see admission.go): at most max_connections connections are
+// served at once; headers must arrive within read_header_timeout (which
+// also bounds the TLS handshake and keep-alive idling) and a body within
+// read_body_timeout. A request is admitted, or refused, after its headers
+// and before its body is read: refusals cost no body bytes, and a declared
+// Content-Length over max_body_bytes or over what is left of
+// max_pending_bytes is refused at once. Bodies grow with the bytes that
+// arrive, within their request's reservation, so stalled uploads hold
+// little memory: body buffers total at most max_pending_bytes, and the
+// decoded events waiting for their ack about as much again.
 //
 // A position is the source's start time in nanoseconds and a counter (16
 // bytes), so positions order across restarts. HTTP cannot be replayed: a

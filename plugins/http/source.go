@@ -19,6 +19,7 @@ import (
 	nethttp "net/http"
 
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/net/netutil"
 
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
 	"github.com/flowctl/flowctl/pluginsdk"
@@ -31,8 +32,12 @@ func sourceSpec() *pluginsdk.Spec {
 		pluginsdk.String("format", `"events": the body holds event objects (one, an array, or JSON lines); "raw": the body is the data of one event.`).Default("events"),
 		pluginsdk.String("type", `Event type of raw requests.`).Default("http.request"),
 		pluginsdk.Duration("ack_timeout", "How long a request waits for the pipeline's ack before it is answered 503 (the sender retries).").Default("30s"),
-		pluginsdk.Number("max_body_bytes", "Largest request body; larger ones are answered 413.").Default(10<<20),
-		pluginsdk.Number("max_pending_requests", "Most requests waiting for their ack; more are answered 503 at once.").Default(1000),
+		pluginsdk.Duration("read_header_timeout", "Time a client has to send a request's headers (and the TLS handshake); also how long a kept-alive connection may idle.").Default("10s"),
+		pluginsdk.Duration("read_body_timeout", "Time a client has to send a request's whole body once its headers are in; a slower one is answered 408 and disconnected.").Default("60s"),
+		pluginsdk.Number("max_body_bytes", "Largest request body; larger ones are answered 413 (before reading, when the request declares its length).").Default(10<<20),
+		pluginsdk.Number("max_pending_requests", "Most requests being read or waiting for their ack; more are answered 503 at once, before their body is read.").Default(1000),
+		pluginsdk.Number("max_pending_bytes", "Most body bytes held for requests being read or waiting for their ack; a request that would exceed it is answered 503 (before reading, when it declares its length). At least max_body_bytes.").Default(64<<20),
+		pluginsdk.Number("max_connections", "Most connections open at once; further ones wait in the listen backlog until one closes.").Default(1024),
 		pluginsdk.String("auth_token", "When set, requests must carry `Authorization: Bearer <token>`. Sensitive.").Sensitive(),
 		pluginsdk.String("tls_cert_file", "PEM certificate to serve HTTPS with, with tls_key_file."),
 		pluginsdk.String("tls_key_file", "PEM key of tls_cert_file."),
@@ -47,8 +52,12 @@ type Source struct {
 	raw        bool
 	rawType    string
 	ackTimeout time.Duration
+	headerWait time.Duration // read_header_timeout
+	bodyWait   time.Duration // read_body_timeout
 	maxBody    int64
 	maxPending int
+	maxBytes   int64 // max_pending_bytes
+	maxConns   int
 	token      string
 	tls        *tls.Config
 
@@ -56,6 +65,8 @@ type Source struct {
 	done chan struct{} // closed when Serve returned
 
 	mu       sync.Mutex
+	pending  int           // admitted requests not yet answered
+	held     int64         // body bytes reserved by them
 	epoch    uint64        // start time of this process's positions
 	seq      uint64        // events handed to Read
 	ids      uint64        // ids made for events without one
@@ -81,7 +92,9 @@ func newSource(init pluginsdk.Init) (pluginsdk.Source, error) {
 	s := &Source{
 		log: init.Logger, address: cfg.String("address"), path: cfg.String("path"),
 		rawType: cfg.String("type"), ackTimeout: cfg.Duration("ack_timeout"),
+		headerWait: cfg.Duration("read_header_timeout"), bodyWait: cfg.Duration("read_body_timeout"),
 		maxBody: cfg.Int("max_body_bytes"), maxPending: int(cfg.Int("max_pending_requests")),
+		maxBytes: cfg.Int("max_pending_bytes"), maxConns: int(cfg.Int("max_connections")),
 		token: cfg.String("auth_token"),
 		ready: make(chan struct{}), stopping: make(chan struct{}),
 	}
@@ -103,8 +116,16 @@ func newSource(init pluginsdk.Init) (pluginsdk.Source, error) {
 		return nil, pluginsdk.NewAttrError(errors.New("must be positive"), "ack_timeout")
 	case s.maxBody < 1:
 		return nil, pluginsdk.NewAttrError(errors.New("must be at least 1"), "max_body_bytes")
+	case s.headerWait <= 0:
+		return nil, pluginsdk.NewAttrError(errors.New("must be positive"), "read_header_timeout")
+	case s.bodyWait <= 0:
+		return nil, pluginsdk.NewAttrError(errors.New("must be positive"), "read_body_timeout")
 	case s.maxPending < 1:
 		return nil, pluginsdk.NewAttrError(errors.New("must be at least 1"), "max_pending_requests")
+	case s.maxBytes < s.maxBody:
+		return nil, pluginsdk.NewAttrError(fmt.Errorf("must be at least max_body_bytes (%d), or no full-size body could be taken", s.maxBody), "max_pending_bytes")
+	case s.maxConns < 1:
+		return nil, pluginsdk.NewAttrError(errors.New("must be at least 1"), "max_connections")
 	}
 	t, err := serverTLS(cfg)
 	if err != nil {
@@ -129,13 +150,22 @@ func (s *Source) Open(ctx context.Context, _ pluginsdk.Position) error {
 	if err != nil {
 		return fmt.Errorf("http source: %w", err)
 	}
+	// The cap counts TLS handshakes too: it wraps the TCP listener.
+	l = netutil.LimitListener(l, s.maxConns)
 	if s.tls != nil {
 		l = tls.NewListener(l, s.tls)
 	}
 	s.epoch = uint64(time.Now().UnixNano())
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc(s.path, s.handle)
-	s.srv = &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// ReadHeaderTimeout also bounds the TLS handshake; the body has its
+	// own deadline, set per request (bodyDeadline). An idle kept-alive
+	// connection gets as long as a new one has for its headers.
+	s.srv = &nethttp.Server{Handler: s.bodyDeadline(mux), ReadHeaderTimeout: s.headerWait, IdleTimeout: s.headerWait,
+		MaxHeaderBytes: maxHeaderBytes,
+		// Failed handshakes and the like are the clients' trouble, and a
+		// hostile client must not fill the pipeline's log with them.
+		ErrorLog: s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
@@ -155,24 +185,41 @@ func (s *Source) Open(ctx context.Context, _ pluginsdk.Position) error {
 func (s *Source) handle(w nethttp.ResponseWriter, r *nethttp.Request) {
 	if r.Method != nethttp.MethodPost {
 		w.Header().Set("Allow", nethttp.MethodPost)
+		w.Header().Set("Connection", "close")
 		reply(w, nethttp.StatusMethodNotAllowed, "use POST")
 		return
 	}
 	if s.token != "" && !s.authorized(r) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
+		w.Header().Set("Connection", "close") // do not read what is refused
 		reply(w, nethttp.StatusUnauthorized, "missing or wrong bearer token")
 		return
 	}
-	body, err := io.ReadAll(nethttp.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		var tooBig *nethttp.MaxBytesError
-		if errors.As(err, &tooBig) {
-			reply(w, nethttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes (max_body_bytes)", s.maxBody))
-			return
-		}
-		reply(w, nethttp.StatusBadRequest, "read body: "+err.Error())
+	if r.ContentLength > s.maxBody {
+		w.Header().Set("Connection", "close")
+		reply(w, nethttp.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes (max_body_bytes)", s.maxBody))
 		return
 	}
+	adm, why := s.admit(r.ContentLength)
+	if adm == nil {
+		w.Header().Set("Connection", "close")
+		retryLater(w, why)
+		return
+	}
+	defer adm.release()
+	body, code, why := s.readBody(w, r, adm)
+	if code != 0 {
+		w.Header().Set("Connection", "close")
+		if code == nethttp.StatusServiceUnavailable {
+			retryLater(w, why)
+			return
+		}
+		reply(w, code, why)
+		return
+	}
+	// The body is in: waiting for the ack is bounded by ack_timeout, and
+	// a read deadline passing meanwhile would cancel the request.
+	_ = nethttp.NewResponseController(w).SetReadDeadline(time.Time{})
 	events, err := s.decode(r, body)
 	if err != nil {
 		reply(w, nethttp.StatusBadRequest, err.Error())
@@ -272,11 +319,8 @@ func (s *Source) decode(r *nethttp.Request, body []byte) ([]pluginsdk.Event, err
 func (s *Source) enqueue(events []pluginsdk.Event) (*request, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.stopped:
+	if s.stopped {
 		return nil, "the pipeline is stopping"
-	case len(s.queue)+len(s.inflight) >= s.maxPending:
-		return nil, fmt.Sprintf("%d requests are waiting for the pipeline (max_pending_requests)", s.maxPending)
 	}
 	for i := range events {
 		if events[i].ID == "" {
