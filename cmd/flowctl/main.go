@@ -105,7 +105,7 @@ func serveBuiltin(name string, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	return withUsageErrors(&cli.App{
 		Name:    "flowctl",
 		Usage:   "run streaming data pipelines described in HCL",
 		Version: version,
@@ -132,7 +132,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serverCommand(),
 			versionCommand(),
 		},
-	}
+	})
 }
 
 // newHost builds the host from global settings.
