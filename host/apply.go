@@ -182,7 +182,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	}
 	r.rt.Store(rt)
 	h.say("Running.\n")
-	runErr := r.route(ctx, rt)
+	runErr := r.permanent(r.route(ctx, rt))
 	cancelStreams()
 	r.stopAll(context.WithoutCancel(ctx))
 	return r.summary(time.Since(start), runErr), runErr
