@@ -154,7 +154,7 @@ func newHost(c *cli.Context) (*host.Host, error) {
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:       "flowctl",
 		Level:      hclog.LevelFromString(level),
-		Output:     c.App.ErrWriter,
+		Output:     logOutput{c.App.ErrWriter},
 		JSONFormat: c.String("log-format") == "json",
 	})
 	wd, err := os.Getwd()
