@@ -35,13 +35,20 @@ const (
 // given to Parse. With color, the severity is bold red (Error) or bold yellow
 // (Warning) and the summary bold.
 //
-// At most MaxPrintedDiagnostics are printed, then a line counting the rest.
 // Everything that comes from a file or a plugin (summary, detail, snippet)
 // is printed through Escape.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool) error {
+	return WriteDiagnosticsLimit(w, files, diags, color, 0)
+}
+
+// WriteDiagnosticsLimit is WriteDiagnostics printing at most limit
+// diagnostics (0: all), then a line counting the rest. A file of garbage
+// yields one diagnostic per stray byte; the CLI prints
+// MaxPrintedDiagnostics of them.
+func WriteDiagnosticsLimit(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, color bool, limit int) error {
 	var buf bytes.Buffer
 	for i, d := range diags {
-		if i == MaxPrintedDiagnostics {
+		if limit > 0 && i == limit {
 			writeMore(&buf, diags[i:])
 			break
 		}

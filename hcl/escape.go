@@ -7,9 +7,10 @@ import (
 	"unicode/utf8"
 )
 
-// MaxPrintedDiagnostics is how many diagnostics WriteDiagnostics prints;
-// the rest are counted. A file of garbage yields one per stray byte, and
-// the first few say all there is to say (`validate -json` lists them all).
+// MaxPrintedDiagnostics is how many diagnostics the CLI prints
+// (WriteDiagnosticsLimit); the rest are counted. A file of garbage yields
+// one per stray byte, and the first few say all there is to say
+// (`validate -json` lists them all).
 const MaxPrintedDiagnostics = 10
 
 // maxSnippetRunes bounds a snippet line, so a minified or binary file does

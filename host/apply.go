@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -441,17 +440,6 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
 	})
-}
-
-// makeSocketDir makes the run's private directory for the plugins' unix
-// sockets (os.MkdirTemp: mode 0700) and returns what removes it.
-func (r *run) makeSocketDir() (cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "flowctl-plugins-")
-	if err != nil {
-		return nil, fmt.Errorf("make a directory for the plugins' sockets: %w", err)
-	}
-	r.socketDir = dir
-	return func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // configureAll checks each plugin's schema against what `describe` said and
