@@ -54,7 +54,7 @@ func validateCommand() *cli.Command {
 				return cli.Exit("Interrupted: the plugins were stopped before they all checked their configuration.", exitInterrupted)
 			}
 			if err != nil {
-				return cli.Exit("Error: "+err.Error(), 1)
+				return cli.Exit("Error: "+flowhcl.Escape(err.Error()), 1)
 			}
 			if len(diags) > 0 {
 				printDiagnostics(c, plan.Config.Files, diags)
