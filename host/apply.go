@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,9 +83,11 @@ type run struct {
 	mu      sync.Mutex
 	members map[flowhcl.Address]*member
 	// acked counts each source's events acked across runs, for the
-	// checkpoint record; types are the sources' component types.
-	acked map[string]uint64
-	types map[string]string
+	// checkpoint record; types are the sources' component types, and
+	// fingerprints the configuration each source's checkpoint records.
+	acked        map[string]uint64
+	types        map[string]string
+	fingerprints map[string]sourceFingerprints
 	// checkpoints are each source's checkpoints in this run, for the
 	// checkpoint lag.
 	checkpoints map[string]checkpointed
@@ -127,7 +130,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 		opts.StateDir = DefaultStateDir(plan)
 	}
 	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{},
-		checkpoints: map[string]checkpointed{}}
+		checkpoints: map[string]checkpointed{}, fingerprints: map[string]sourceFingerprints{}}
 	start := time.Now()
 	if obs := observers(opts.Observers); len(obs) > 0 {
 		obs.runStarted(runView{r})
@@ -182,7 +185,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	}
 	r.rt.Store(rt)
 	h.say("Running.\n")
-	runErr := r.route(ctx, rt)
+	runErr := r.permanent(r.route(ctx, rt))
 	cancelStreams()
 	r.stopAll(context.WithoutCancel(ctx))
 	return r.summary(time.Since(start), runErr), runErr
@@ -222,7 +225,8 @@ func (h *Host) say(format string, args ...any) {
 }
 
 // resume resets or reads the checkpoints and returns each source's open
-// message.
+// message. A source resumes only when neither its configuration nor that of
+// a sink it reaches changed since its checkpoint (see startsOver).
 func (r *run) resume() (map[flowhcl.Address]*flowctlv1.SourceOpen, error) {
 	if r.opts.Reset {
 		if err := r.store.Reset(); err != nil {
@@ -239,6 +243,11 @@ func (r *run) resume() (map[flowhcl.Address]*flowctlv1.SourceOpen, error) {
 		open := &flowctlv1.SourceOpen{MaxBatchEvents: uint32(b.Size), LingerNanos: int64(b.Linger)}
 		opens[c.Address()] = open
 		r.types[c.Address().String()] = c.Node.Component.Type
+		fps, err := r.sourceFingerprints(c)
+		if err != nil {
+			return nil, err
+		}
+		r.fingerprints[c.Address().String()] = fps
 		cp, ok, err := r.store.Get(c.Address().String())
 		if err != nil {
 			return nil, err
@@ -250,11 +259,78 @@ func (r *run) resume() (map[flowhcl.Address]*flowctlv1.SourceOpen, error) {
 			return nil, fmt.Errorf("%s: the checkpoint in %s was written by a %q source, not %q; its position means nothing to this one. Run `flowctl apply --reset` to start every source over",
 				c.Address(), r.store.Path(), cp.Type, c.Node.Component.Type)
 		}
+		if why := startsOver(cp, fps); len(why) > 0 {
+			r.h.say("%s: starting over instead of resuming its checkpoint (%d events acked): %s. "+
+				"The changed configuration gets every event; what already received them may get them again (delivery is at least once).\n",
+				c.Address(), cp.Events, strings.Join(why, "; "))
+			continue
+		}
 		open.Position = cp.Position
 		r.acked[c.Address().String()] = cp.Events
 		r.h.say("%s: resuming from its checkpoint (%d events acked in earlier runs; --reset starts over).\n", c.Address(), cp.Events)
 	}
 	return opens, nil
+}
+
+// sourceFingerprints is the configuration a source's checkpoint records:
+// the source's own and that of each sink it reaches.
+type sourceFingerprints struct {
+	source checkpoint.Fingerprint
+	sinks  map[string]checkpoint.Fingerprint
+}
+
+func (r *run) sourceFingerprints(c *PlannedComponent) (sourceFingerprints, error) {
+	byAddr := make(map[flowhcl.Address]*PlannedComponent, len(r.plan.Components))
+	for _, pc := range r.plan.Components {
+		byAddr[pc.Address()] = pc
+	}
+	fp, err := r.store.Fingerprint(c.Node.Component.Type, c.ConfigJSON)
+	if err != nil {
+		return sourceFingerprints{}, fmt.Errorf("%s: %w", c.Address(), err)
+	}
+	out := sourceFingerprints{source: fp, sinks: map[string]checkpoint.Fingerprint{}}
+	for _, addr := range r.plan.Graph.ReachableSinks(c.Address()) {
+		sink := byAddr[addr]
+		if sink == nil {
+			continue
+		}
+		if out.sinks[addr.String()], err = r.store.Fingerprint(sink.Node.Component.Type, sink.ConfigJSON); err != nil {
+			return sourceFingerprints{}, fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	return out, nil
+}
+
+// startsOver says why a source must not resume from cp under the
+// configuration now, or nothing when it may.
+//
+// A changed source may read something else, where the position means
+// nothing. A changed sink, or one added since, never received the events
+// before the position: resuming would leave it with a silent gap (issue 17:
+// -var output=... wrote 99,000 of 100,000 events). Starting the source over
+// delivers everything to it; sinks that were already there may receive
+// events again, which at-least-once delivery allows. Refusing instead would
+// make every configuration change a `--reset` of all sources. A checkpoint
+// from before fingerprints existed resumes as it always did.
+func startsOver(cp checkpoint.Checkpoint, now sourceFingerprints) []string {
+	if cp.Source == nil {
+		return nil
+	}
+	var why []string
+	if ch := cp.Source.Changes(now.source); len(ch) > 0 {
+		why = append(why, "its configuration changed ("+strings.Join(ch, ", ")+")")
+	}
+	for _, sink := range slices.Sorted(maps.Keys(now.sinks)) {
+		old, ok := cp.Sinks[sink]
+		if !ok {
+			why = append(why, sink+" was not in the pipeline then")
+			continue
+		}
+		if ch := old.Changes(now.sinks[sink]); len(ch) > 0 {
+			why = append(why, sink+"'s configuration changed ("+strings.Join(ch, ", ")+")")
+		}
+	}
+	return why
 }
 
 // checkpoint is the router's Checkpoint hook: it stores the position before
@@ -265,7 +341,9 @@ func (r *run) checkpoint(source string, position []byte, events uint64) error {
 	r.acked[source] += events
 	total := r.acked[source]
 	r.mu.Unlock()
-	err := r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: r.types[source], Events: total, Time: now})
+	fps := r.fingerprints[source]
+	err := r.store.Put(source, checkpoint.Checkpoint{Position: position, Type: r.types[source], Events: total, Time: now,
+		Source: &fps.source, Sinks: fps.sinks})
 	if err != nil {
 		return err
 	}
@@ -392,17 +470,6 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
 	})
-}
-
-// makeSocketDir makes the run's private directory for the plugins' unix
-// sockets (os.MkdirTemp: mode 0700) and returns what removes it.
-func (r *run) makeSocketDir() (cleanup func(), err error) {
-	dir, err := os.MkdirTemp("", "flowctl-plugins-")
-	if err != nil {
-		return nil, fmt.Errorf("make a directory for the plugins' sockets: %w", err)
-	}
-	r.socketDir = dir
-	return func() { _ = os.RemoveAll(dir) }, nil
 }
 
 // configureAll checks each plugin's schema against what `describe` said and

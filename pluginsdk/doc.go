@@ -19,6 +19,12 @@
 // delivers cumulative acks to Source.Ack. Lifecycles are documented on the
 // Source, Processor and Sink interfaces.
 //
+// A component's error fails its batch or its stream, and the host restarts
+// a failed plugin as the pipeline allows. An error a restart cannot cure (a
+// port in use, a permission denied) is returned as Permanent(err): the run
+// then stops at once, naming the component. Better still, a constructor
+// finds such problems from the configuration, so validate reports them.
+//
 // Run with the single argument `describe`, a plugin prints its name,
 // version, protocol versions and component schemas as JSON. A plugin whose
 // host disappears exits by itself (see watchParent).

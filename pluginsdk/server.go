@@ -280,5 +280,9 @@ func streamError(inst *instance, what string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return status.Errorf(codes.Canceled, "%s: %s: %v", inst.address, what, err)
 	}
+	if IsPermanent(err) {
+		// A restart cannot cure it: the host stops the run at once.
+		return status.Error(codes.FailedPrecondition, fmt.Sprintf("%s: %s: %v", inst.address, what, err))
+	}
 	return status.Error(codes.Aborted, fmt.Sprintf("%s: %s: %v", inst.address, what, err))
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/host"
 	"github.com/flowctl/flowctl/host/supervisor"
 )
@@ -97,9 +98,9 @@ func apply(c *cli.Context) error {
 		}
 		return cli.Exit("", exitInterrupted)
 	case sum != nil && sum.Abandoned:
-		return cli.Exit("Error: "+err.Error(), exitInterrupted)
+		return cli.Exit("Error: "+flowhcl.Escape(err.Error()), exitInterrupted)
 	case err != nil:
-		return cli.Exit("Error: "+err.Error(), 1)
+		return cli.Exit("Error: "+flowhcl.Escape(err.Error()), 1)
 	}
 	return nil
 }

@@ -224,6 +224,10 @@ func TestCatalogErrors(t *testing.T) {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "exit", runtime.GOARCH))
 			return []string{"apply"}
 		}},
+		{"unreachable_after_handshake", func(t *testing.T, w *workspace) []string {
+			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "badsocket", runtime.GOARCH))
+			return []string{"validate"}
+		}},
 		{"start_timeout", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "hang", runtime.GOARCH))
 			return []string{"apply", "--start-timeout", "2s"}

@@ -153,3 +153,30 @@ func TestPluginsCommands(t *testing.T) {
 		t.Errorf("removing what is not installed: exit %d %s", r.code, r.stderr)
 	}
 }
+
+// TestUsageErrors shows what each kind of usage error prints and that it
+// exits 2 (README: "2 usage"), with a suggestion when a name is a typo.
+func TestUsageErrors(t *testing.T) {
+	dir := filepath.Join("testdata", "validate")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"usage_unknown_command", []string{"bogus"}},
+		{"usage_command_typo", []string{"valdate", "valid.hcl"}},
+		{"usage_unknown_subcommand", []string{"plugins", "instal"}},
+		{"usage_unknown_flag", []string{"apply", "--rest", "valid.hcl"}},
+		{"usage_two_pipelines", []string{"validate", "valid.hcl", "cycle.hcl"}},
+		{"usage_bad_var", []string{"validate", "-var", "count", "valid.hcl"}},
+		{"usage_bad_log_level", []string{"validate", "--log-level", "loud", "valid.hcl"}},
+		{"usage_plugins_install_arguments", []string{"plugins", "install", "example.com/acme/upper"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := commandGolden(t, tt.name, dir, nil, tt.args...)
+			if r.code != exitUsage {
+				t.Errorf("flowctl %v exited %d, want %d (usage error)", tt.args, r.code, exitUsage)
+			}
+		})
+	}
+}

@@ -105,7 +105,7 @@ func serveBuiltin(name string, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	return withUsageErrors(&cli.App{
 		Name:    "flowctl",
 		Usage:   "run streaming data pipelines described in HCL",
 		Version: version,
@@ -132,7 +132,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serverCommand(),
 			versionCommand(),
 		},
-	}
+	})
 }
 
 // newHost builds the host from global settings.
@@ -154,7 +154,7 @@ func newHost(c *cli.Context) (*host.Host, error) {
 	log := hclog.New(&hclog.LoggerOptions{
 		Name:       "flowctl",
 		Level:      hclog.LevelFromString(level),
-		Output:     c.App.ErrWriter,
+		Output:     logOutput{c.App.ErrWriter},
 		JSONFormat: c.String("log-format") == "json",
 	})
 	wd, err := os.Getwd()

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -35,6 +37,11 @@ func validateCommand() *cli.Command {
 			startParallelismFlag,
 		),
 		Action: func(c *cli.Context) error {
+			// A signal stops the plugins and removes the run's socket
+			// directory before flowctl exits, instead of killing it midway.
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			c.Context = ctx
 			if c.Bool("json") {
 				return validateJSON(c)
 			}
@@ -43,8 +50,11 @@ func validateCommand() *cli.Command {
 				return err
 			}
 			diags, err := h.CheckConfig(c.Context, plan, checkOptions(c))
+			if ctx.Err() != nil {
+				return cli.Exit("Interrupted: the plugins were stopped before they all checked their configuration.", exitInterrupted)
+			}
 			if err != nil {
-				return cli.Exit("Error: "+err.Error(), 1)
+				return cli.Exit("Error: "+flowhcl.Escape(err.Error()), 1)
 			}
 			if len(diags) > 0 {
 				printDiagnostics(c, plan.Config.Files, diags)
@@ -70,6 +80,9 @@ func validateJSON(c *cli.Context) error {
 	plan, files, diags := h.Load(c.Context, path, vars)
 	if plan != nil {
 		more, err := h.CheckConfig(c.Context, plan, checkOptions(c))
+		if c.Context.Err() != nil {
+			return cli.Exit("Interrupted: the plugins were stopped before they all checked their configuration.", exitInterrupted)
+		}
 		if err != nil {
 			more = hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Plugin failed", Detail: err.Error()}}
 		}
@@ -122,7 +135,7 @@ func loadPipeline(ctx context.Context, c *cli.Context) (*host.Host, *host.Plan, 
 
 func printDiagnostics(c *cli.Context, files map[string]*hcl.File, diags hcl.Diagnostics) {
 	if len(diags) > 0 {
-		_ = flowhcl.WriteDiagnostics(c.App.ErrWriter, files, diags, useColor(c.App.ErrWriter))
+		_ = flowhcl.WriteDiagnosticsLimit(c.App.ErrWriter, files, diags, useColor(c.App.ErrWriter), flowhcl.MaxPrintedDiagnostics)
 		if !diags.HasErrors() {
 			fmt.Fprintln(c.App.ErrWriter) // set warnings apart from what follows
 		}

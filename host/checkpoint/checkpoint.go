@@ -10,14 +10,32 @@
 //
 // One state directory belongs to one running pipeline: Open takes bbolt's
 // file lock and fails with ErrInUse when another flowctl holds it.
+//
+// # Fingerprints
+//
+// A position is only meaningful under the configuration it was reached
+// with: a source given another file or topic would resume at an offset of
+// something else, and a sink given another destination never received what
+// came before the position. So every checkpoint also records a Fingerprint
+// of its source and of each sink the source reaches, and the host compares
+// them with the pipeline it is about to run (Fingerprint.Changes). A
+// fingerprint keeps one keyed hash (HMAC-SHA-256, with a random key made
+// once per state file) per attribute, never a value: some values are
+// secrets, and per-attribute hashes let the host name what changed.
 package checkpoint
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +45,12 @@ import (
 // FileName is the state file's name inside the state directory.
 const FileName = "state.db"
 
-var bucket = []byte("checkpoints")
+var (
+	bucket = []byte("checkpoints")
+	// meta holds the fingerprint key.
+	meta           = []byte("meta")
+	fingerprintKey = []byte("fingerprint-key")
+)
 
 // ErrInUse means another process holds the state directory.
 var ErrInUse = errors.New("state directory is in use by another flowctl process")
@@ -43,12 +66,51 @@ type Checkpoint struct {
 	Events uint64 `json:"events"`
 	// Time is when it was written.
 	Time time.Time `json:"time"`
+	// Source is the source's configuration, and Sinks that of each sink it
+	// reaches by address, when the position was written. Both are absent
+	// from checkpoints written before fingerprints existed.
+	Source *Fingerprint           `json:"source,omitempty"`
+	Sinks  map[string]Fingerprint `json:"sinks,omitempty"`
+}
+
+// Fingerprint identifies a component's configuration without holding it
+// (see the package doc).
+type Fingerprint struct {
+	// Type is the component type, e.g. "file".
+	Type string `json:"type"`
+	// Attributes maps each configured attribute to a keyed hash of its
+	// value.
+	Attributes map[string]string `json:"attributes"`
+}
+
+// Changes names what differs between f, the configuration a checkpoint was
+// written under, and now: "type" when the component type differs, else the
+// attributes set, changed or unset since, sorted. None means the same
+// configuration.
+func (f Fingerprint) Changes(now Fingerprint) []string {
+	if f.Type != now.Type {
+		return []string{"type"}
+	}
+	var out []string
+	for name, h := range now.Attributes {
+		if f.Attributes[name] != h {
+			out = append(out, name)
+		}
+	}
+	for name := range f.Attributes {
+		if _, ok := now.Attributes[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Store is an open state file. Its methods are safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
 	path string
+	key  []byte // of fingerprints
 }
 
 // Open creates dir if needed and opens its state file, waiting at most
@@ -65,15 +127,57 @@ func Open(dir string, lockWait time.Duration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
+	s := &Store{db: db, path: path}
 	err = db.Update(func(tx *bolt.Tx) error {
-		_, err := tx.CreateBucketIfNotExists(bucket)
-		return err
+		if _, err := tx.CreateBucketIfNotExists(bucket); err != nil {
+			return err
+		}
+		m, err := tx.CreateBucketIfNotExists(meta)
+		if err != nil {
+			return err
+		}
+		if k := m.Get(fingerprintKey); k != nil {
+			s.key = bytes.Clone(k)
+			return nil
+		}
+		s.key = make([]byte, 32)
+		if _, err := rand.Read(s.key); err != nil {
+			return err
+		}
+		return m.Put(fingerprintKey, s.key)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
-	return &Store{db: db, path: path}, nil
+	return s, nil
+}
+
+// Fingerprint returns the fingerprint of a component of type typ
+// configured with configJSON (a JSON object of attribute values).
+func (s *Store) Fingerprint(typ string, configJSON []byte) (Fingerprint, error) {
+	var attrs map[string]json.RawMessage
+	if len(configJSON) > 0 {
+		if err := json.Unmarshal(configJSON, &attrs); err != nil {
+			return Fingerprint{}, fmt.Errorf("fingerprint a %s configuration: %w", typ, err)
+		}
+	}
+	fp := Fingerprint{Type: typ, Attributes: make(map[string]string, len(attrs))}
+	for name, v := range attrs {
+		if bytes.Equal(v, []byte("null")) {
+			continue // unset
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, v); err != nil {
+			return Fingerprint{}, fmt.Errorf("fingerprint a %s configuration: %w", typ, err)
+		}
+		mac := hmac.New(sha256.New, s.key)
+		mac.Write([]byte(name))
+		mac.Write([]byte{0})
+		mac.Write(compact.Bytes())
+		fp.Attributes[name] = hex.EncodeToString(mac.Sum(nil)[:16])
+	}
+	return fp, nil
 }
 
 // Path is the state file's path.

@@ -3,6 +3,7 @@ package checkpoint
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -61,5 +62,50 @@ func TestSecondOpenIsRefused(t *testing.T) {
 	_, err = Open(dir, 50*time.Millisecond)
 	if !errors.Is(err, ErrInUse) {
 		t.Fatalf("second Open: %v, want ErrInUse", err)
+	}
+}
+
+// TestFingerprintChanges: a fingerprint names the attributes that changed,
+// is stable across reopening the store, and holds no value in the clear.
+func TestFingerprintChanges(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.Fingerprint("file", []byte(`{"path":"out.jsonl","fsync":true,"secret":"hunter2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	same, err := s.Fingerprint("file", []byte(`{"fsync": true, "secret":"hunter2", "path":"out.jsonl"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := before.Changes(same); len(ch) != 0 {
+		t.Errorf("the same configuration after reopening differs in %v", ch)
+	}
+	now, err := s.Fingerprint("file", []byte(`{"path":"/tmp/x.jsonl","append":false,"secret":"hunter2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(before.Changes(now), ","); got != "append,fsync,path" {
+		t.Errorf("changes = %q, want append,fsync,path", got)
+	}
+	other, _ := s.Fingerprint("stdout", nil)
+	if got := strings.Join(before.Changes(other), ","); got != "type" {
+		t.Errorf("changes of another type = %q, want type", got)
+	}
+	for _, h := range before.Attributes {
+		if strings.Contains(h, "hunter2") || strings.Contains(h, "out.jsonl") {
+			t.Errorf("fingerprint holds a value: %v", before)
+		}
 	}
 }

@@ -3,6 +3,9 @@ package router
 import (
 	"errors"
 	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var (
@@ -76,5 +79,11 @@ func (e *streamError) Unwrap() error { return e.err }
 
 func restartable(err error) bool {
 	var se *streamError
-	return errors.As(err, &se)
+	if !errors.As(err, &se) {
+		return false
+	}
+	// A plugin says a restart cannot cure its failure (pluginsdk.Permanent:
+	// a port in use, a permission denied) with FailedPrecondition.
+	st, ok := status.FromError(se.err)
+	return !ok || st.Code() != codes.FailedPrecondition
 }

@@ -40,6 +40,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowctl/flowctl/drivers"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -231,9 +233,32 @@ func (in *Instance) stderrHint() string {
 func (in *Instance) Schema(ctx context.Context) (*flowctlv1.GetSchemaResponse, error) {
 	resp, err := in.Plugin.GetSchema(ctx, &flowctlv1.GetSchemaRequest{})
 	if err != nil {
+		if unreachable := in.unreachable(err); unreachable != nil {
+			return nil, unreachable
+		}
 		return nil, in.wrap("get schema", err)
 	}
 	return resp, nil
+}
+
+// unreachable explains the first call after the handshake failing to
+// connect: the plugin announced an address it does not serve on (gRPC says
+// only "Unavailable ... dial unix ..."). Nil for any other error.
+func (in *Instance) unreachable(err error) error {
+	if status.Code(err) != codes.Unavailable {
+		return nil
+	}
+	addr := "the address in its handshake line"
+	if rc := in.client.ReattachConfig(); rc != nil && rc.Addr != nil {
+		addr = rc.Addr.Network() + " " + rc.Addr.String()
+	}
+	where := in.Path
+	if in.Where != "" {
+		where += " (" + in.Where + ")"
+	}
+	return fmt.Errorf("%w: %s: %s completed the plugin handshake but does not answer at %s, where it said it serves: %s. "+
+		"A flowctl plugin serves where its handshake line says (pluginsdk.Serve does that); is this binary a flowctl plugin built with pluginsdk?%s",
+		ErrPluginStart, in.Address, where, addr, status.Convert(err).Message(), in.stderrHint())
 }
 
 // Configure configures the instance as component (of kind) with the JSON

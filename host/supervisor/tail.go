@@ -5,10 +5,16 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+
+	flowhcl "github.com/flowctl/flowctl/hcl"
 )
 
+// maxTailLine bounds each kept line: they are printed in error messages.
+const maxTailLine = 512
+
 // tailBuffer keeps the last lines written to it: a plugin's stderr, shown
-// when it fails.
+// when it fails. Lines are kept escaped (flowhcl.Escape) and cut at
+// maxTailLine bytes.
 type tailBuffer struct {
 	mu      sync.Mutex
 	max     int
@@ -25,7 +31,8 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			b.partial = append(b.partial, p...)
+			// A plugin that never ends its line is kept to its start.
+			b.partial = append(b.partial, p[:min(len(p), max(0, maxTailLine-len(b.partial)))]...)
 			break
 		}
 		b.partial = append(b.partial, p[:i]...)
@@ -54,7 +61,10 @@ func (b *tailBuffer) push(line string) {
 		}
 		line = entry.Level + ": " + entry.Message
 	}
-	b.lines = append(b.lines, line)
+	if len(line) > maxTailLine {
+		line = strings.ToValidUTF8(line[:maxTailLine], "") + " ..."
+	}
+	b.lines = append(b.lines, flowhcl.Escape(line))
 	if len(b.lines) > b.max {
 		b.lines = b.lines[len(b.lines)-b.max:]
 	}
@@ -66,7 +76,7 @@ func (b *tailBuffer) Lines() []string {
 	defer b.mu.Unlock()
 	out := append([]string(nil), b.lines...)
 	if len(b.partial) > 0 {
-		out = append(out, string(b.partial))
+		out = append(out, flowhcl.Escape(string(b.partial)))
 	}
 	return out
 }

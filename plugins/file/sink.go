@@ -35,15 +35,24 @@ func newSink(init pluginsdk.Init) (pluginsdk.Sink, error) {
 	if path == "" {
 		return nil, pluginsdk.NewAttrError(errors.New("must name a file"), "path")
 	}
+	if err := appendfile.CheckWritable(path); err != nil {
+		return nil, pluginsdk.NewAttrError(err, "path")
+	}
 	return &Sink{path: path, append: init.Config.Bool("append"), fsync: init.Config.Bool("fsync")}, nil
 }
 
 // Open creates missing parent directories and opens (or creates) the file,
-// ending a partial last line that a crashed run left.
+// ending a partial last line that a crashed run left. A path it may not
+// write fails permanently (no restart would change that); the constructor
+// checks for it already, so validate reports it at the path attribute.
 func (s *Sink) Open(context.Context) error {
 	f, err := appendfile.Open(s.path, appendfile.Options{Truncate: !s.append, Sync: s.fsync})
 	if err != nil {
-		return fmt.Errorf("file sink: %w", err)
+		err = fmt.Errorf("file sink: %w", err)
+		if appendfile.Permanent(err) {
+			return pluginsdk.Permanent(err)
+		}
+		return err
 	}
 	s.f = f
 	return nil

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	nethttp "net/http"
@@ -132,7 +133,35 @@ func newSource(init pluginsdk.Init) (pluginsdk.Source, error) {
 		return nil, err
 	}
 	s.tls = t
+	if err := checkListen(s.address); err != nil {
+		return nil, pluginsdk.NewAttrError(err, "address")
+	}
 	return s, nil
+}
+
+// checkListen finds an address that cannot be listened on (in use, not an
+// address of this machine, a privileged port) before the pipeline runs, so
+// validate reports it at the attribute. It listens and closes at once; a
+// port taken between this and Open still fails Open, permanently.
+func checkListen(address string) error {
+	l, err := net.Listen("tcp", address)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%s is in use by another process (or by this pipeline running already): choose another port", address)
+		}
+		return fmt.Errorf("cannot listen on %s: %w", address, err)
+	}
+	return l.Close()
+}
+
+// permanentListenError is a listen error a restart cannot cure.
+func permanentListenError(err error) bool {
+	for _, e := range []error{syscall.EADDRINUSE, syscall.EADDRNOTAVAIL, syscall.EACCES} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Position is an http source position: the epoch (its process's start
@@ -148,7 +177,11 @@ func (s *Source) Open(ctx context.Context, _ pluginsdk.Position) error {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", s.address)
 	if err != nil {
-		return fmt.Errorf("http source: %w", err)
+		err = fmt.Errorf("http source: %w", err)
+		if permanentListenError(err) {
+			return pluginsdk.Permanent(err)
+		}
+		return err
 	}
 	// The cap counts TLS handshakes too: it wraps the TCP listener.
 	l = netutil.LimitListener(l, s.maxConns)

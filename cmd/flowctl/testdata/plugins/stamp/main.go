@@ -17,6 +17,7 @@
 //	multi      also serves the sinks "counter" (writes how many events it
 //	           was sent to a file) and "discard" (a built-in's name; it
 //	           refuses every batch, so a run that uses it fails)
+//	badsocket  completes the handshake with a socket that does not exist
 //
 // `stamp probe ENDPOINT VICTIM` runs the same probe as a plain client.
 // `describe` works in every mode except protocol9, which describes itself
@@ -94,6 +95,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stamp: cannot read /etc/stamp/license: no such file or directory")
 		os.Exit(3)
 	case mode == "hang":
+		time.Sleep(time.Hour)
+	case mode == "badsocket":
+		fmt.Printf("1|%d|unix|/nonexistent/flowctl-stamp.sock|grpc|\n", wire.ProtocolVersions[0])
 		time.Sleep(time.Hour)
 	}
 	pluginsdk.Serve(p)
