@@ -23,9 +23,9 @@ type environObserver struct {
 	want    int
 }
 
-func (o *environObserver) RunStarted(RunView) {}
+func (o *environObserver) RunStarted(RunView)                                     {}
 func (o *environObserver) BatchDone(flowhcl.Address, flowhcl.Kind, time.Duration) {}
-func (o *environObserver) RunEnded(*Summary) {}
+func (o *environObserver) RunEnded(*Summary)                                      {}
 func (o *environObserver) ComponentChanged(ev ComponentEvent) {
 	if ev.Type != EventServing {
 		return
