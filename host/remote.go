@@ -54,7 +54,7 @@ func (r *run) prepareRemote(ctx context.Context) error {
 			r.h.say("Removed %s, left behind by a flowctl that is no longer running.\n", what)
 		}
 		if err != nil {
-			r.h.Log.Debug("clean up stale plugins", "driver", rd.Name(), "error", err)
+			r.log.Debug("clean up stale plugins", "driver", rd.Name(), "error", err)
 		}
 	}
 	return nil

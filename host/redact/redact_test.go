@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
 )
 
 func TestRedactor(t *testing.T) {
@@ -61,5 +63,19 @@ func TestWriterAndNil(t *testing.T) {
 	var none *Redactor
 	if none.String("x hunter22") != "x hunter22" || none.Error(nil) != nil || !none.Empty() {
 		t.Fatal("a nil Redactor must pass everything through")
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var buf bytes.Buffer
+	r := New("hunter22")
+	l := Logger(hclog.New(&hclog.LoggerOptions{Output: &buf, JSONFormat: true}), r).Named("sink.out").With("url", "https://h/?t=hunter22")
+	l.Warn("post failed: hunter22", "error", errors.New("dial hunter22"), "count", 3, "items", []string{"hunter22"})
+	l.StandardLogger(nil).Print("std hunter22")
+	if strings.Contains(buf.String(), "hunter22") {
+		t.Fatalf("logged a sensitive value:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), `"count":3`) {
+		t.Errorf("a number lost its type:\n%s", buf.String())
 	}
 }
