@@ -141,6 +141,9 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	// What Apply returns is printed and stored: a plugin's words in it may
 	// quote a sensitive value. Registered first, so it runs last.
 	defer func() { err = r.redactError(err) }()
+	if diags := checkLocked(plan); diags.HasErrors() {
+		return nil, &ConfigError{Diagnostics: diags}
+	}
 	start := time.Now()
 	if obs := observers(opts.Observers); len(obs) > 0 {
 		obs.runStarted(runView{r})
