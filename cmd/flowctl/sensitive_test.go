@@ -27,6 +27,10 @@ func closedPort(t *testing.T) int {
 }
 
 func sensitivePipeline(port int, onError string) string {
+	dlq := ""
+	if strings.Contains(onError, "dead_letter") {
+		dlq = "\nsink \"file\" \"dlq\" {\n  path = \"dead.jsonl\"\n}\n"
+	}
 	return fmt.Sprintf(`variable "token" {
   type      = string
   sensitive = true
@@ -43,11 +47,7 @@ sink "http" "hook" {
   max_retries = 0
   %s
 }
-
-sink "file" "dlq" {
-  path = "dead.jsonl"
-}
-`, port, onError)
+%s`, port, onError, dlq)
 }
 
 // TestSensitiveValueNeverShown interpolates a sensitive variable into the
