@@ -145,7 +145,7 @@ sink "discard" "null" {
 			t.Errorf("source: the sensitive value reached it (%s)", strings.SplitN(kv, "=", 2)[0])
 		}
 	}
-	if bytes.Contains([]byte(ui.String()), []byte(secret)) {
+	if bytes.Contains(ui.Bytes(), []byte(secret)) {
 		t.Error("the sensitive value was shown")
 	}
 }
