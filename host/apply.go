@@ -647,22 +647,26 @@ func outputHint(lines []string) string {
 	return "\nlast plugin output:\n  " + strings.Join(lines, "\n  ")
 }
 
-// stopAll stops every started plugin in parallel. Instance.Stop is
-// idempotent, so this runs again harmlessly on the deferred path.
 // redactError scrubs the run's sensitive values from err; a ConfigError's
 // diagnostics (a plugin's answer to Configure) are scrubbed one by one.
 func (r *run) redactError(err error) error {
 	var cerr *ConfigError
 	if errors.As(err, &cerr) {
-		for _, d := range cerr.Diagnostics {
-			d.Summary = r.h.Redact.String(d.Summary)
-			d.Detail = r.h.Redact.String(d.Detail)
-		}
+		r.redactDiags(cerr.Diagnostics)
 		return err
 	}
 	return r.h.Redact.Error(err)
 }
 
+func (r *run) redactDiags(diags hcl.Diagnostics) {
+	for _, d := range diags {
+		d.Summary = r.h.Redact.String(d.Summary)
+		d.Detail = r.h.Redact.String(d.Detail)
+	}
+}
+
+// stopAll stops every started plugin in parallel. Instance.Stop is
+// idempotent, so this runs again harmlessly on the deferred path.
 func (r *run) stopAll(ctx context.Context) {
 	r.mu.Lock()
 	ms := make([]*member, 0, len(r.members))

@@ -69,7 +69,7 @@ func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (
 	// A plugin's answer may quote a sensitive value.
 	defer func() {
 		err = r.redactError(err)
-		r.redactError(&ConfigError{Diagnostics: diags})
+		r.redactDiags(diags)
 	}()
 	cleanup, err := r.makeSocketDir()
 	if err != nil {
