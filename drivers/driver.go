@@ -32,7 +32,9 @@ type Spec struct {
 	// Path is the plugin executable and Args its arguments.
 	Path string
 	Args []string
-	// Env is added to the plugin's environment.
+	// Env is added to the plugin's environment (NAME=value). A local
+	// plugin's environment is otherwise minimal (PluginEnv); a remote one's
+	// is its image's.
 	Env []string
 	// Dir is the working directory; relative paths in the plugin's
 	// configuration are resolved against it. Remote drivers resolve

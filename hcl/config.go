@@ -88,8 +88,10 @@ type Component struct {
 	Driver *Driver
 	// Body is the plugin's part of the block: everything except the
 	// host-owned settings (inputs, batch, restart, on_error, retry, driver,
-	// dead_letter). DecodeComponent decodes it.
+	// dead_letter, env). DecodeComponent decodes it.
 	Body hcl.Body
+	// envExpr is the env attribute's expression (DecodeEnv); nil without one.
+	envExpr hcl.Expression
 	// DeclRange is the block header; TypeRange and NameRange its labels.
 	DeclRange, TypeRange, NameRange hcl.Range
 }
@@ -146,7 +148,7 @@ var pipelineSchema = &hcl.BodySchema{
 }
 
 var componentSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}, {Name: onErrorAttr}, {Name: deadLetterAttr}},
+	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}, {Name: onErrorAttr}, {Name: deadLetterAttr}, {Name: envAttr}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}, {Type: restartBlock}, {Type: retryBlock}, {Type: driverBlock, LabelNames: []string{"name"}}},
 }
 
@@ -260,6 +262,9 @@ func (p *parser) component(kind Kind, block *hcl.Block) hcl.Diagnostics {
 	content, body, moreDiags := block.Body.PartialContent(componentSchema)
 	diags = append(diags, moreDiags...)
 	c.Body = body
+	if attr, ok := content.Attributes[envAttr]; ok {
+		c.envExpr = attr.Expr
+	}
 
 	if attr, ok := content.Attributes[inputsAttr]; ok {
 		c.InputsRange = attr.Expr.Range()

@@ -30,9 +30,18 @@ import (
 // absent: defaults are the plugin's to apply, not the host's. configJSON is
 // nil when diags has errors.
 func DecodeComponent(c *Component, schema *flowctlv1.ComponentSchema, ectx *hcl.EvalContext) (configJSON []byte, diags hcl.Diagnostics) {
+	configJSON, _, diags = DecodeComponentSensitive(c, schema, ectx)
+	return configJSON, diags
+}
+
+// DecodeComponentSensitive is DecodeComponent that also returns the text of
+// the configuration's sensitive values: those computed from sensitive
+// variables, and every value of an attribute the plugin's schema declares
+// sensitive. The host redacts them from whatever the plugin says.
+func DecodeComponentSensitive(c *Component, schema *flowctlv1.ComponentSchema, ectx *hcl.EvalContext) (configJSON []byte, sensitiveText []string, diags hcl.Diagnostics) {
 	if schema.GetKind() != c.Address.Kind.Proto() {
 		// The caller chose the wrong schema: a bug, but one worth a clear message.
-		return nil, hcl.Diagnostics{{
+		return nil, nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Plugin schema does not match the component",
 			Detail: fmt.Sprintf("%s is a %s of type %q, but the schema given to decode it is for the %s %q. This is a bug in flowctl; please report it.",
@@ -57,10 +66,16 @@ func DecodeComponent(c *Component, schema *flowctlv1.ComponentSchema, ectx *hcl.
 	// about them below must not show them.
 	marked := map[string]bool{}
 	for _, a := range attrs {
-		if v := val.GetAttr(a.GetName()); v.ContainsMarked() {
+		v := val.GetAttr(a.GetName())
+		if v.ContainsMarked() {
 			marked[a.GetName()] = true
+			sensitiveText = append(sensitiveText, markedStrings(v)...)
+		}
+		if a.GetSensitive() && v.IsWhollyKnown() {
+			sensitiveText = append(sensitiveText, markedStrings(v.Mark(sensitive))...)
 		}
 	}
+	sensitiveText = compactStrings(sensitiveText)
 	val, _ = val.UnmarkDeep()
 	for _, a := range attrs {
 		diags = append(diags, checkAttribute(c, a, val.GetAttr(a.GetName()), spec[a.GetName()], marked[a.GetName()] || a.GetSensitive())...)
@@ -68,19 +83,19 @@ func DecodeComponent(c *Component, schema *flowctlv1.ComponentSchema, ectx *hcl.
 	// hcldec visits an ObjectSpec in map order; the user reads the file top down.
 	sortBySource(diags)
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, sensitiveText, diags
 	}
 
 	out, err := configObject(val)
 	if err != nil {
-		return nil, append(diags, &hcl.Diagnostic{
+		return nil, sensitiveText, append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "Cannot encode configuration",
 			Detail:   fmt.Sprintf("The configuration of %s cannot be sent to its plugin: %s.", c.Address, err),
 			Subject:  c.DeclRange.Ptr(),
 		})
 	}
-	return out, diags
+	return out, sensitiveText, diags
 }
 
 // attributeType maps a protocol attribute type to the cty type HCL converts

@@ -91,6 +91,9 @@
 //  3. DecodeComponent: a component's remaining body against its plugin's
 //     schema, to the JSON object sent in ConfigureRequest. Unset attributes
 //     are absent; the plugin applies its own defaults.
+//     DecodeComponentSensitive also lists the text of its sensitive values
+//     (see sensitive.go) and Component.DecodeEnv evaluates its env
+//     attribute.
 //  4. Component.PluginDiagnostics: what the plugin answered Configure with,
 //     pointed at the attribute (or map key, or list element) it names.
 //
@@ -110,4 +113,6 @@
 // zipmap; csvdecode, jsondecode, jsonencode, tobool, tolist, tomap, tonumber,
 // toset, tostring. None reads files, the environment or the clock, so a
 // pipeline and its variables always decode to the same configuration.
+// The to* conversions keep a sensitive argument's mark and never quote it
+// in their errors.
 package hcl

@@ -114,12 +114,12 @@ func functions() map[string]function.Function {
 		"csvdecode":  stdlib.CSVDecodeFunc,
 		"jsondecode": stdlib.JSONDecodeFunc,
 		"jsonencode": stdlib.JSONEncodeFunc,
-		"tobool":     stdlib.MakeToFunc(cty.Bool),
-		"tolist":     stdlib.MakeToFunc(cty.List(cty.DynamicPseudoType)),
-		"tomap":      stdlib.MakeToFunc(cty.Map(cty.DynamicPseudoType)),
-		"tonumber":   stdlib.MakeToFunc(cty.Number),
-		"toset":      stdlib.MakeToFunc(cty.Set(cty.DynamicPseudoType)),
-		"tostring":   stdlib.MakeToFunc(cty.String),
+		"tobool":     toFunc(cty.Bool),
+		"tolist":     toFunc(cty.List(cty.DynamicPseudoType)),
+		"tomap":      toFunc(cty.Map(cty.DynamicPseudoType)),
+		"tonumber":   toFunc(cty.Number),
+		"toset":      toFunc(cty.Set(cty.DynamicPseudoType)),
+		"tostring":   toFunc(cty.String),
 
 		// errors as values
 		"try": tryfunc.TryFunc,

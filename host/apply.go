@@ -12,12 +12,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowctl/flowctl/drivers"
 	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/host/checkpoint"
+	"github.com/flowctl/flowctl/host/redact"
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/host/supervisor"
 	"github.com/flowctl/flowctl/pluginsdk/backoff"
@@ -68,7 +70,10 @@ func (e *ConfigError) Error() string { return e.Diagnostics.Error() }
 
 // run is one Apply: the started instances and the router between them.
 type run struct {
-	h     *Host
+	h *Host
+	// log is the host's log through the run's redaction: everything the
+	// run logs may quote what a plugin said.
+	log   hclog.Logger
 	plan  *Plan
 	opts  ApplyOptions
 	store *checkpoint.Store
@@ -131,6 +136,17 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	}
 	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{},
 		checkpoints: map[string]checkpointed{}, fingerprints: map[string]sourceFingerprints{}}
+	if h.Redact == nil {
+		h.Redact = redact.New()
+	}
+	h.Redact.Add(plan.Sensitive...)
+	r.log = redact.Logger(h.Log, h.Redact)
+	// What Apply returns is printed and stored: a plugin's words in it may
+	// quote a sensitive value. Registered first, so it runs last.
+	defer func() { err = r.redactError(err) }()
+	if diags := checkLocked(plan); diags.HasErrors() {
+		return nil, &ConfigError{Diagnostics: diags}
+	}
 	start := time.Now()
 	if obs := observers(opts.Observers); len(obs) > 0 {
 		obs.runStarted(runView{r})
@@ -179,7 +195,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	if err != nil {
 		return nil, stoppedBy(ctx, err)
 	}
-	rt, err := router.New(nodes, router.Options{Logger: h.Log, Checkpoint: r.checkpoint, CheckpointInterval: CheckpointInterval})
+	rt, err := router.New(nodes, router.Options{Logger: r.log, Checkpoint: r.checkpoint, CheckpointInterval: CheckpointInterval, Redact: h.Redact.String})
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: %w", plan.Config.Pipeline.Name, err)
 	}
@@ -221,7 +237,8 @@ func (h *Host) say(format string, args ...any) {
 	}
 	h.uiMu.Lock()
 	defer h.uiMu.Unlock()
-	fmt.Fprintf(h.UI, format, args...)
+	// A progress line may quote a plugin's error.
+	fmt.Fprint(h.UI, h.Redact.String(fmt.Sprintf(format, args...)))
 }
 
 // resume resets or reads the checkpoints and returns each source's open
@@ -467,7 +484,7 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
 	}
 	return supervisor.Start(ctx, driver, r.spec(c), supervisor.Options{
-		Logger: r.h.Log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
+		Logger: r.log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
 	})
 }
@@ -502,7 +519,7 @@ func (r *run) configure(ctx context.Context, c *PlannedComponent, inst *supervis
 	if err != nil {
 		return nil, err
 	}
-	r.h.Log.Debug("configured", "component", c.Address(), "pid", inst.Pid())
+	r.log.Debug("configured", "component", c.Address(), "pid", inst.Pid())
 	return pd, nil
 }
 
@@ -604,7 +621,7 @@ func (r *run) open(m *member) (router.Streams, error) {
 	}
 	r.watchers.Go(func() {
 		if err := inst.Watch(wctx, hopts); err != nil {
-			r.h.Log.Warn("plugin unhealthy", "component", m.c.Address(), "error", err)
+			r.log.Warn("plugin unhealthy", "component", m.c.Address(), "error", err)
 		}
 	})
 	if len(r.opts.Observers) == 0 {
@@ -695,6 +712,24 @@ func outputHint(lines []string) string {
 		return ""
 	}
 	return "\nlast plugin output:\n  " + strings.Join(lines, "\n  ")
+}
+
+// redactError scrubs the run's sensitive values from err; a ConfigError's
+// diagnostics (a plugin's answer to Configure) are scrubbed one by one.
+func (r *run) redactError(err error) error {
+	var cerr *ConfigError
+	if errors.As(err, &cerr) {
+		r.redactDiags(cerr.Diagnostics)
+		return err
+	}
+	return r.h.Redact.Error(err)
+}
+
+func (r *run) redactDiags(diags hcl.Diagnostics) {
+	for _, d := range diags {
+		d.Summary = r.h.Redact.String(d.Summary)
+		d.Detail = r.h.Redact.String(d.Detail)
+	}
 }
 
 // stopAll stops every started plugin in parallel. Instance.Stop is

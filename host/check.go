@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/redact"
 )
 
 // CheckOptions tune CheckConfig.
@@ -49,17 +50,27 @@ func DefaultParallelism() int {
 // Load alone checks each block against its plugin's schema (types, names,
 // required attributes); CheckConfig adds what only the plugin knows, such as
 // a value out of range or an expression that does not compile.
-func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (hcl.Diagnostics, error) {
+func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (diags hcl.Diagnostics, err error) {
 	if opts.StopTimeout == 0 {
 		opts.StopTimeout = 10 * time.Second
 	}
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = DefaultParallelism()
 	}
+	if h.Redact == nil {
+		h.Redact = redact.New()
+	}
+	h.Redact.Add(plan.Sensitive...)
 	r := &run{
 		h: h, plan: plan, members: map[flowhcl.Address]*member{},
 		opts: ApplyOptions{StartTimeout: opts.StartTimeout, StopTimeout: opts.StopTimeout},
+		log:  redact.Logger(h.Log, h.Redact),
 	}
+	// A plugin's answer may quote a sensitive value.
+	defer func() {
+		err = r.redactError(err)
+		r.redactDiags(diags)
+	}()
 	cleanup, err := r.makeSocketDir()
 	if err != nil {
 		return nil, err
@@ -88,11 +99,11 @@ func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (
 	if err := g.Wait(); err != nil {
 		return nil, stoppedBy(ctx, err)
 	}
-	var diags hcl.Diagnostics
+	var all hcl.Diagnostics
 	for _, d := range found {
-		diags = append(diags, d...)
+		all = append(all, d...)
 	}
-	return diags, nil
+	return all, nil
 }
 
 // checkGroups groups the components that one plugin process can check: the

@@ -30,6 +30,7 @@ import (
 	"github.com/flowctl/flowctl/hcl/lockfile"
 	"github.com/flowctl/flowctl/host/catalog"
 	"github.com/flowctl/flowctl/host/pipeline"
+	"github.com/flowctl/flowctl/host/redact"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -55,6 +56,10 @@ type Host struct {
 	SearchPath []string
 	// Platform is the os_arch whose binaries run; zero means this machine's.
 	Platform catalog.Platform
+	// Redact scrubs the sensitive values of the pipelines this host loads
+	// from what plugins say; Load adds each plan's (Plan.Sensitive). cmd
+	// passes the log and UI writers through it too. Nil: Load makes one.
+	Redact *redact.Redactor
 }
 
 // Plan is a loaded, validated pipeline, ready to apply.
@@ -72,6 +77,10 @@ type Plan struct {
 	Plugins map[string]*Resolved
 	// Components in topological order.
 	Components []*PlannedComponent
+	// Sensitive is the text of every sensitive value of the pipeline: of
+	// sensitive variables, of what is computed from them, of attributes
+	// plugins declare sensitive. Never shown; Host.Redact scrubs them.
+	Sensitive []string
 }
 
 // PlannedComponent is one component with its plugin and decoded config.
@@ -85,6 +94,11 @@ type PlannedComponent struct {
 	// CheckConfig checks this component in a process shared with the
 	// plugin's other components.
 	validateOnly bool
+	// Env is the component's env attribute: what its plugin finds in its
+	// environment beyond the minimal one (drivers.PluginEnv).
+	Env *flowhcl.Env
+	// sensitive is the text of the component's sensitive values.
+	sensitive []string
 }
 
 // Address returns the component's address.
@@ -121,11 +135,20 @@ func (h *Host) Load(ctx context.Context, path string, vars flowhcl.VarSources) (
 	rs, rdiags := h.resolvePlugins(ctx, cfg, lock)
 	diags = append(diags, rdiags...)
 	plan := &Plan{Path: path, Dir: cfg.Dir, Config: cfg, Graph: graph, Lock: lock, Plugins: map[string]*Resolved{}}
+	plan.Sensitive = flowhcl.SensitiveStrings(ectx)
+	if h.Redact == nil {
+		h.Redact = redact.New()
+	}
+	h.Redact.Add(plan.Sensitive...)
 	for _, comp := range cfg.Components {
 		pc, cdiags := h.planComponent(ctx, rs, comp, ectx)
 		diags = append(diags, cdiags...)
-		if pc != nil && graph != nil {
-			pc.Node = graph.Node(comp.Address)
+		if pc != nil {
+			if graph != nil {
+				pc.Node = graph.Node(comp.Address)
+			}
+			plan.Sensitive = append(plan.Sensitive, pc.sensitive...)
+			h.Redact.Add(pc.sensitive...)
 		}
 		plan.Components = append(plan.Components, pc)
 	}
@@ -151,16 +174,25 @@ func (h *Host) planComponent(ctx context.Context, rs *resolver, comp *flowhcl.Co
 	if err != nil {
 		return nil, diagAt(comp.TypeRange, "Unsupported component", err.Error()+".")
 	}
-	js, diags := flowhcl.DecodeComponent(comp, cs, ectx)
+	js, sensitive, diags := flowhcl.DecodeComponentSensitive(comp, cs, ectx)
 	if diags.HasErrors() {
 		return nil, diags
+	}
+	env, ediags := comp.DecodeEnv(ectx)
+	if diags = append(diags, ediags...); ediags.HasErrors() {
+		return nil, diags
+	}
+	for _, e := range env.Set {
+		if e.Sensitive {
+			sensitive = append(sensitive, e.Value)
+		}
 	}
 	driver := comp.Driver.Name
 	if _, ok := h.Drivers[driver]; !ok {
 		return nil, append(diags, diagAt(comp.Driver.DeclRange, "Driver not available",
 			fmt.Sprintf("This flowctl has no %q driver; it has %s.", driver, strings.Join(slices.Sorted(maps.Keys(h.Drivers)), ", ")))...)
 	}
-	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver, validateOnly: r.Schema.GetValidateOnly()}, diags
+	return &PlannedComponent{Plugin: r.Plugin, Schema: cs, ConfigJSON: js, Driver: driver, validateOnly: r.Schema.GetValidateOnly(), Env: env, sensitive: sensitive}, diags
 }
 
 func topoSorted(plan *Plan) []*PlannedComponent {

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/hashicorp/go-version"
@@ -180,4 +181,29 @@ func (rs *resolver) hashPlatform(ctx context.Context, rp *flowhcl.RequiredPlugin
 		}
 	}
 	return h1, nil
+}
+
+// checkLocked refuses to run a third-party plugin that the lock file does
+// not pin, as Terraform refuses a provider its lock file lacks: without an
+// entry nothing says which version was chosen and which binary is trusted,
+// so the pipeline would run whatever the search path holds today. Built-in
+// plugins are part of flowctl and need no entry. validate and plan only
+// warn, so a pipeline can be written before it is locked.
+func checkLocked(plan *Plan) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, name := range slices.Sorted(maps.Keys(plan.Plugins)) {
+		r := plan.Plugins[name]
+		if r.Required == nil || r.Status != HashUnlocked {
+			continue
+		}
+		where := fmt.Sprintf("%s has no entry for it", lockfile.FileName)
+		if !plan.Lock.Exists() {
+			where = fmt.Sprintf("there is no %s next to the pipeline", lockfile.FileName)
+		}
+		diags = append(diags, diagAt(r.Required.DeclRange, "Plugin not locked",
+			fmt.Sprintf("apply runs only third-party plugins the lock file pins, and %s, so nothing checks the binary of %s %s (%s). "+
+				"Run `flowctl plugins lock` to pin its version and hash, then apply again.",
+				where, r.Plugin.Source, r.Plugin.Version, r.Plugin.Path))...)
+	}
+	return diags
 }

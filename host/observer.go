@@ -112,6 +112,9 @@ func (r *run) event(t EventType, m *member, err error) {
 	if len(r.opts.Observers) == 0 {
 		return
 	}
+	// Observers show and store the error (status, the registry): a
+	// plugin's words may quote a sensitive value.
+	err = r.h.Redact.Error(err)
 	ev := ComponentEvent{Type: t, Address: m.c.Address(), Plugin: m.c.Plugin.String(), Version: m.c.Plugin.Version, Driver: m.c.Driver, Err: err}
 	r.mu.Lock()
 	if m.inst != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"time"
 
 	"github.com/flowctl/flowctl/drivers"
@@ -53,7 +54,7 @@ func (r *run) prepareRemote(ctx context.Context) error {
 			r.h.say("Removed %s, left behind by a flowctl that is no longer running.\n", what)
 		}
 		if err != nil {
-			r.h.Log.Debug("clean up stale plugins", "driver", rd.Name(), "error", err)
+			r.log.Debug("clean up stale plugins", "driver", rd.Name(), "error", err)
 		}
 	}
 	return nil
@@ -66,6 +67,9 @@ func (r *run) spec(c *PlannedComponent) drivers.Spec {
 	// themselves, they say with their own credential (PluginEnv): no
 	// token of the run reaches them.
 	env := []string{wire.EnvEndpoint + "=", wire.EnvToken + "="}
+	// The component's env attribute comes before the host's own settings,
+	// so it cannot override the plugin's credential.
+	env = append(env, componentEnv(c.Env, os.LookupEnv)...)
 	if r.opts.PluginEnv != nil {
 		env = append(env, r.opts.PluginEnv(c.Address().String())...)
 	}
@@ -81,6 +85,25 @@ func (r *run) spec(c *PlannedComponent) drivers.Spec {
 		Authority: r.authority,
 		Env:       env,
 	}
+}
+
+// componentEnv is what a component's env attribute adds to its plugin's
+// environment: its NAME = value pairs, and the names it passes through with
+// their values in flowctl's environment (lookup), those that are set.
+func componentEnv(env *flowhcl.Env, lookup func(string) (string, bool)) []string {
+	if env == nil {
+		return nil
+	}
+	out := make([]string, 0, len(env.Set)+len(env.Pass))
+	for _, name := range env.Pass {
+		if v, ok := lookup(name); ok {
+			out = append(out, name+"="+v)
+		}
+	}
+	for _, e := range env.Set {
+		out = append(out, e.Name+"="+e.Value)
+	}
+	return out
 }
 
 func driverOptions(d *flowhcl.Driver) drivers.Options {

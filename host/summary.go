@@ -70,7 +70,7 @@ type ComponentSummary struct {
 func (r *run) summary(d time.Duration, err error) *Summary {
 	return &Summary{
 		Pipeline: r.plan.Config.Pipeline.Name, Duration: d, Interrupted: r.interrupted, Abandoned: r.abandoned,
-		Err: err, StateDir: r.opts.StateDir, Components: r.stats(),
+		Err: r.redactError(err), StateDir: r.opts.StateDir, Components: r.stats(),
 	}
 }
 

@@ -185,6 +185,15 @@ func checkGoldenFile(t *testing.T, path, got string) {
 	}
 }
 
+// lockPlugins writes the workspace's lock file (describe works in every
+// misbehaving mode but protocol9, so the bad plugins can be locked too).
+func lockPlugins(t *testing.T, w *workspace) {
+	t.Helper()
+	if r := w.run(t, "plugins", "lock"); r.code != 0 {
+		t.Fatalf("plugins lock: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
 // TestCatalogErrors shows, for each way a plugin can be broken, the exact
 // message a user sees, from validate or from apply.
 func TestCatalogErrors(t *testing.T) {
@@ -206,10 +215,12 @@ func TestCatalogErrors(t *testing.T) {
 		}},
 		{"stdout_before_handshake", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "stdout", runtime.GOARCH))
+			lockPlugins(t, w) // apply runs only locked plugins
 			return []string{"apply"}
 		}},
 		{"wrong_magic_cookie", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "cookie", runtime.GOARCH))
+			lockPlugins(t, w) // apply runs only locked plugins
 			return []string{"apply"}
 		}},
 		{"wrong_protocol_version", func(t *testing.T, w *workspace) []string {
@@ -218,10 +229,12 @@ func TestCatalogErrors(t *testing.T) {
 		}},
 		{"wrong_protocol_in_handshake", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "protocol9-handshake", runtime.GOARCH))
+			lockPlugins(t, w) // apply runs only locked plugins
 			return []string{"apply"}
 		}},
 		{"exits_during_start", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "exit", runtime.GOARCH))
+			lockPlugins(t, w) // apply runs only locked plugins
 			return []string{"apply"}
 		}},
 		{"unreachable_after_handshake", func(t *testing.T, w *workspace) []string {
@@ -230,6 +243,7 @@ func TestCatalogErrors(t *testing.T) {
 		}},
 		{"start_timeout", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "hang", runtime.GOARCH))
+			lockPlugins(t, w) // apply runs only locked plugins
 			return []string{"apply", "--start-timeout", "2s"}
 		}},
 		{"checksum_mismatch", func(t *testing.T, w *workspace) []string {
@@ -255,6 +269,10 @@ func TestCatalogErrors(t *testing.T) {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "", runtime.GOARCH))
 			writeFile(t, filepath.Join(w.dir, "pipeline.hcl"), strings.SplitN(stampPipeline("~> 1.0"), "\n\n", 2)[1])
 			return []string{"validate"}
+		}},
+		{"apply_not_locked", func(t *testing.T, w *workspace) []string {
+			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "", runtime.GOARCH))
+			return []string{"apply"}
 		}},
 		{"not_in_lock_file", func(t *testing.T, w *workspace) []string {
 			place(t, w.tree, "1.0.0", thisPlatform(), stampBinary(t, "1.0.0", "", runtime.GOARCH))

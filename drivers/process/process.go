@@ -5,6 +5,11 @@
 // only the host (which then stops plugins in order), and on Linux a
 // parent-death signal, so a plugin does not outlive a host that was killed.
 // pluginsdk's parent watchdog backs this up where the signal cannot help.
+//
+// A plugin does not inherit flowctl's environment: it gets PATH, HOME,
+// TMPDIR, the locale and TZ, flowctl's protocol variables, and what the
+// host sets for it, among them its component's env attribute
+// (drivers.PluginEnv).
 package process
 
 import (
@@ -42,7 +47,10 @@ func (Driver) Prepare(_ context.Context, spec drivers.Spec) (*drivers.Instance, 
 	// lifetime), so no context is bound here.
 	cmd := exec.Command(spec.Path, spec.Args...) //nolint:gosec // running plugins is the point
 	cmd.Dir = spec.Dir
-	cmd.Env = append(os.Environ(), spec.Env...)
+	// A plugin starts from a minimal environment, not flowctl's (see
+	// drivers.PluginEnv); go-plugin adds its handshake variables only, as
+	// the supervisor sets SkipHostEnv.
+	cmd.Env = drivers.PluginEnv(os.Environ(), spec.Env)
 	cmd.SysProcAttr = sysProcAttr()
 	return &drivers.Instance{Cmd: cmd, Cleanup: func(context.Context) error { return nil }}, nil
 }

@@ -115,17 +115,26 @@ type Store struct {
 
 // Open creates dir if needed and opens its state file, waiting at most
 // lockWait for another process to release it.
+//
+// State is private to its user: a new directory is made 0700 and the file
+// is 0600, also when an older flowctl made it with wider permissions (an
+// existing directory keeps its mode: --state-dir may name one the user
+// shares on purpose).
 func Open(dir string, lockWait time.Duration) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: lockWait})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%s: %w", path, ErrInUse)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("state %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
 	err = db.Update(func(tx *bolt.Tx) error {

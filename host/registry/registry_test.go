@@ -235,3 +235,19 @@ func TestLaggingWatcherIsCut(t *testing.T) {
 		t.Fatalf("read %d events, err %v; want %d and ErrWatcherLagged", n, w.Err(), watchBuffer)
 	}
 }
+
+// controlplane.db is private to its user: 0600, in a directory made 0700.
+func TestBoltIsPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	b := openBolt(t, dir)
+	defer b.Close()
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, FileName): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, fi.Mode().Perm(), want)
+		}
+	}
+}

@@ -107,9 +107,11 @@ type Bolt struct {
 var _ Store = (*Bolt)(nil)
 
 // OpenBolt opens (creating) dir/controlplane.db, waiting at most lockWait
-// for another process to let go of it.
+// for another process to let go of it. Like the checkpoints, the file is
+// 0600 and a directory it creates 0700: registrations name the run's
+// components and their last errors.
 func OpenBolt(dir string, lockWait time.Duration) (*Bolt, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control plane state directory: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
@@ -117,12 +119,16 @@ func OpenBolt(dir string, lockWait time.Duration) (*Bolt, error) {
 	// next run starts afresh), and a killed process loses nothing, since
 	// every write reaches the page cache; syncing each one would cost more
 	// than the heartbeat.
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: lockWait, NoSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockWait, NoSync: true})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("control plane state %s: %w", path, ErrInUse)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open control plane state %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("control plane state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{runsBucket, servicesBucket} {

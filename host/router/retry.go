@@ -111,6 +111,11 @@ func encode(events []*flowctlv1.Event) (*flowctlv1.Batch, error) {
 // reference; the caller releases it afterwards as for a success. Retries
 // and dead letters take references of their own.
 func (n *node) onFailure(w *window, f failure, sendDLQ func(item) error) error {
+	if n.redact != nil {
+		for i, r := range f.reasons {
+			f.reasons[i] = n.redact(r)
+		}
+	}
 	pol := n.policy
 	it := f.rq.it
 	count := uint64(f.count())

@@ -121,6 +121,12 @@ type Options struct {
 	// the source, together. Credits do not wait for checkpoints. Zero
 	// checkpoints every release as it comes.
 	CheckpointInterval time.Duration
+
+	// Redact, when set, rewrites the reason a processor or sink gives for
+	// a failure before the router logs it, puts it on dead-lettered events
+	// or returns it: the host scrubs sensitive values from it. Only the
+	// failure path calls it.
+	Redact func(string) string
 }
 
 // Router moves batches between the streams of one pipeline run. Build it with
@@ -154,6 +160,8 @@ type node struct {
 	// dlq is the edge to the dead-letter sink; nil without one.
 	dlq    *outputs
 	policy ErrorPolicy
+	// redact is Options.Redact; nil leaves reasons as they are.
+	redact func(string) string
 }
 
 // fail wraps err as this node's failure.
@@ -191,7 +199,7 @@ func New(nodes []Node, opts Options) (*Router, error) {
 		}
 	}
 	for _, spec := range nodes {
-		n := &node{name: spec.Name, kind: kindOf(spec), policy: spec.OnError}
+		n := &node{name: spec.Name, kind: kindOf(spec), policy: spec.OnError, redact: opts.Redact}
 		n.log = r.log.With("component", n.name)
 		if n.kind != KindSource {
 			n.in = newInbox(opts.MaxInFlight, edges[n.name])
