@@ -22,14 +22,14 @@ func TestAppendEventsMatchesProtoMarshal(t *testing.T) {
 		{"zero event", []Event{{}}},
 		{"full", []Event{{
 			ID: "e1", Type: "t", Time: time.Unix(1700000000, 123), Key: []byte{0, 1, 2},
-			Attributes:  map[string]string{"b": "2", "a": "1", "empty": ""},
+			Attributes:  []Attribute{{"a", "1"}, {"b", "2"}, {"empty", ""}},
 			ContentType: "application/json", Data: []byte(`{"x":1}`),
 		}}},
-		{"several", []Event{{ID: "1", Data: bytes.Repeat([]byte("x"), 300)}, {ID: "2", Attributes: map[string]string{"": "v"}}}},
+		{"several", []Event{{ID: "1", Data: bytes.Repeat([]byte("x"), 300)}, {ID: "2", Attributes: []Attribute{{"", "v"}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := AppendEvents(nil, tt.events)
+			got := appendEvents(nil, tt.events)
 			want, err := proto.MarshalOptions{Deterministic: true}.Marshal(toProto(tt.events))
 			if err != nil {
 				t.Fatal(err)
@@ -37,7 +37,7 @@ func TestAppendEventsMatchesProtoMarshal(t *testing.T) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("encoding differs from proto.Marshal\n got %x\nwant %x", got, want)
 			}
-			back, err := DecodeEvents(got, nil)
+			back, err := decodeEvents(got, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,16 +54,22 @@ func TestAppendEventsMatchesProtoMarshal(t *testing.T) {
 }
 
 func TestDecodeEventsRejectsGarbage(t *testing.T) {
-	_, err := DecodeEvents([]byte{0x0a, 0x05, 0x01}, nil)
-	if !errors.Is(err, ErrMalformedBatch) {
-		t.Fatalf("got %v, want ErrMalformedBatch", err)
+	_, err := decodeEvents([]byte{0x0a, 0x05, 0x01}, nil)
+	if !errors.Is(err, errMalformedBatch) {
+		t.Fatalf("got %v, want errMalformedBatch", err)
 	}
 }
 
 func toProto(events []Event) *flowctlv1.EventList {
 	l := &flowctlv1.EventList{}
 	for _, e := range events {
-		pe := &flowctlv1.Event{Id: e.ID, Type: e.Type, Key: e.Key, Attributes: e.Attributes, ContentType: e.ContentType, Data: e.Data}
+		pe := &flowctlv1.Event{Id: e.ID, Type: e.Type, Key: e.Key, ContentType: e.ContentType, Data: e.Data}
+		for _, a := range e.Attributes {
+			if pe.Attributes == nil {
+				pe.Attributes = map[string]string{}
+			}
+			pe.Attributes[a.Key] = a.Value
+		}
 		if !e.Time.IsZero() {
 			pe.TimeUnixNano = e.Time.UnixNano()
 		}
@@ -79,9 +85,9 @@ func BenchmarkAppendEvents(b *testing.B) {
 	}
 	var buf []byte
 	b.ReportAllocs()
-	b.SetBytes(int64(len(AppendEvents(nil, batch))))
+	b.SetBytes(int64(len(appendEvents(nil, batch))))
 	for b.Loop() {
-		buf = AppendEvents(buf[:0], batch)
+		buf = appendEvents(buf[:0], batch)
 	}
 }
 
@@ -90,12 +96,12 @@ func BenchmarkDecodeEvents(b *testing.B) {
 	for i := range batch {
 		batch[i] = Event{ID: "00000001", Type: "tick", Time: time.Unix(0, 1), Data: bytes.Repeat([]byte("x"), 100)}
 	}
-	enc := AppendEvents(nil, batch)
+	enc := appendEvents(nil, batch)
 	var out []Event
 	b.ReportAllocs()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
-		out, _ = DecodeEvents(enc, out[:0])
+		out, _ = decodeEvents(enc, out[:0])
 	}
 }
 
@@ -106,7 +112,7 @@ func generatorLike(n int) []Event {
 	for i := range batch {
 		batch[i] = Event{
 			ID: fmt.Sprintf("%08d", i+1), Type: "flowctl.generator.tick", Time: time.Unix(1700000000, int64(i)),
-			Attributes:  map[string]string{"seq": strconv.Itoa(i + 1), "env": "bench"},
+			Attributes:  []Attribute{{"seq", strconv.Itoa(i + 1)}, {"env", "bench"}},
 			ContentType: "application/json", Data: bytes.Repeat([]byte("x"), 100),
 		}
 	}
@@ -117,40 +123,64 @@ func BenchmarkAppendEventsWithAttributes(b *testing.B) {
 	batch := generatorLike(1000)
 	var buf []byte
 	b.ReportAllocs()
-	b.SetBytes(int64(len(AppendEvents(nil, batch))))
+	b.SetBytes(int64(len(appendEvents(nil, batch))))
 	for b.Loop() {
-		buf = AppendEvents(buf[:0], batch)
+		buf = appendEvents(buf[:0], batch)
 	}
 }
 
+// BenchmarkDecodeEventsWithAttributes decodes as a processor or sink
+// stream does: one decoder for every batch.
 func BenchmarkDecodeEventsWithAttributes(b *testing.B) {
-	enc := AppendEvents(nil, generatorLike(1000))
-	var out []Event
+	enc := appendEvents(nil, generatorLike(1000))
+	var (
+		out     []Event
+		invalid []invalidEvent
+		d       decoder
+	)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
-		out, _ = DecodeEvents(enc, out[:0])
+		out, invalid, _ = d.decode(enc, out[:0], invalid[:0])
 	}
 }
 
-// Each decoded event owns its attribute map (a processor may edit it in
+// Each decoded event owns its attributes (a processor may edit them in
 // place), while strings and data alias the batch.
 func TestDecodedEventsOwnTheirAttributes(t *testing.T) {
-	enc := AppendEvents(nil, generatorLike(3))
-	events, err := DecodeEvents(enc, nil)
+	enc := appendEvents(nil, generatorLike(3))
+	events, err := decodeEvents(enc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events[0].Attributes["env"] = "changed"
-	delete(events[1].Attributes, "seq")
-	if events[2].Attributes["env"] != "bench" || events[2].Attributes["seq"] != "3" || events[0].Attributes["seq"] != "1" {
+	events[0].SetAttribute("env", "changed")
+	events[0].SetAttribute("added", "x") // appends: must not overwrite events[1]
+	events[1].DeleteAttribute("seq")
+	if attr(&events[2], "env") != "bench" || attr(&events[2], "seq") != "3" || attr(&events[0], "seq") != "1" ||
+		attr(&events[1], "env") != "bench" {
 		t.Fatalf("an edit of one event's attributes reached another: %v", events)
 	}
-	again, err := DecodeEvents(enc, nil)
+	again, err := decodeEvents(enc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again[0].Attributes["env"] != "bench" || again[1].Attributes["seq"] != "2" {
+	if attr(&again[0], "env") != "bench" || attr(&again[1], "seq") != "2" {
 		t.Fatalf("editing decoded attributes changed the batch: %v", again)
 	}
+}
+
+func attr(e *Event, key string) string {
+	v, _ := e.Attribute(key)
+	return v
+}
+
+// decodeEvents decodes b with a decoder of its own, failing on events a
+// component would refuse.
+func decodeEvents(b []byte, dst []Event) ([]Event, error) {
+	var d decoder
+	events, invalid, err := d.decode(b, dst, nil)
+	if err == nil && len(invalid) > 0 {
+		err = refused(invalid)
+	}
+	return events, err
 }
