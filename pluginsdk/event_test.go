@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,4 +184,134 @@ func decodeEvents(b []byte, dst []Event) ([]Event, error) {
 		err = refused(invalid)
 	}
 	return events, err
+}
+
+// The SDK decodes a processor's or sink's batches with a few allocations,
+// not one (or more) per event.
+func TestDecodeAllocatesPerBatchNotPerEvent(t *testing.T) {
+	enc := appendEvents(nil, generatorLike(1000))
+	var (
+		out     []Event
+		invalid []invalidEvent
+		d       decoder
+	)
+	out, invalid, _ = d.decode(enc, out, invalid) // size the reused slices
+	allocs := testing.AllocsPerRun(50, func() {
+		out, invalid, _ = d.decode(enc, out[:0], invalid[:0])
+	})
+	if allocs > 10 {
+		t.Errorf("decoding 1000 events took %.1f allocations, want at most 10", allocs)
+	}
+	if len(out) != 1000 || attr(&out[999], "seq") != "1000" || len(invalid) != 0 {
+		t.Fatalf("decoded %d events (last seq %q), %d invalid", len(out), attr(&out[len(out)-1], "seq"), len(invalid))
+	}
+}
+
+func TestAttributeHelpers(t *testing.T) {
+	var e Event
+	e.SetAttribute("b", "1")
+	e.SetAttribute("a", "2")
+	e.SetAttribute("b", "3") // in place: order kept
+	if got := fmt.Sprint(e.Attributes); got != "[{b 3} {a 2}]" {
+		t.Fatalf("attributes %s", got)
+	}
+	if v, ok := e.Attribute("a"); !ok || v != "2" {
+		t.Fatalf("Attribute(a) = %q, %v", v, ok)
+	}
+	if _, ok := e.Attribute("zz"); ok {
+		t.Fatal("Attribute of a missing key reports it present")
+	}
+	c := e.Clone()
+	e.DeleteAttribute("b")
+	if got := fmt.Sprint(e.Attributes); got != "[{a 2}]" {
+		t.Fatalf("after delete %s", got)
+	}
+	if got := fmt.Sprint(c.Attributes); got != "[{b 3} {a 2}]" {
+		t.Fatalf("the clone changed with the original: %s", got)
+	}
+	// A repeated key on the wire means its last value, as for a proto map.
+	dup := Event{Attributes: []Attribute{{"k", "first"}, {"k", "last"}}}
+	back, err := decodeEvents(appendEvents(nil, []Event{dup}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pe flowctlv1.EventList
+	if err := proto.Unmarshal(appendEvents(nil, []Event{dup}), &pe); err != nil {
+		t.Fatal(err)
+	}
+	if attr(&back[0], "k") != "last" || pe.GetEvents()[0].GetAttributes()["k"] != "last" {
+		t.Fatalf("repeated key: sdk %q, proto %q", attr(&back[0], "k"), pe.GetEvents()[0].GetAttributes()["k"])
+	}
+}
+
+// Attributes travel in the order they were set; proto decoders read the
+// same map whatever the order.
+func TestUnsortedAttributesDecodeAsProtoMap(t *testing.T) {
+	in := []Event{{ID: "x", Attributes: []Attribute{{"z", "1"}, {"a", "2"}, {"m", "3"}}}}
+	enc := appendEvents(nil, in)
+	var l flowctlv1.EventList
+	if err := proto.Unmarshal(enc, &l); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&l, toProto(in)) {
+		t.Fatalf("proto read %v", &l)
+	}
+	back, err := decodeEvents(enc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(back[0].Attributes); got != "[{z 1} {a 2} {m 3}]" {
+		t.Fatalf("order not kept: %s", got)
+	}
+}
+
+// Events past the limits, or with invalid UTF-8 in a string field, are
+// decoded but listed as refused, each with a reason that says what is
+// wrong; the others of the batch are untouched.
+func TestDecodeRefusesInvalidEvents(t *testing.T) {
+	many := make([]Attribute, 128_000)
+	for i := range many {
+		many[i] = Attribute{Key: strconv.Itoa(i), Value: "v"}
+	}
+	big := strings.Repeat("x", 70<<10)
+	tests := []struct {
+		name string
+		bad  Event
+		want error
+		text string
+	}{
+		{"too many attributes", Event{ID: "m", Attributes: many}, ErrEventTooLarge, "128000 attributes, at most 1024"},
+		{"attribute bytes", Event{ID: "b", Attributes: []Attribute{{"k", big}}}, ErrEventTooLarge, "attributes of 71681 bytes, at most 65536"},
+		{"id", Event{ID: "a\xffb"}, ErrInvalidEvent, `id "a\xffb" is not valid UTF-8`},
+		{"attribute value", Event{ID: "v", Attributes: []Attribute{{"k", "\xc3("}}}, ErrInvalidEvent, `attribute "k": value "\xc3(" is not valid UTF-8`},
+		{"attribute key", Event{ID: "k", Attributes: []Attribute{{"\xff", "v"}}}, ErrInvalidEvent, `attribute key "\xff" is not valid UTF-8`},
+		{"type", Event{ID: "t", Type: "\xfe"}, ErrInvalidEvent, "type"},
+		{"content type", Event{ID: "c", ContentType: "\xfe"}, ErrInvalidEvent, "content type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.bad.Validate(); !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("Validate: %v, want %v saying %q", err, tt.want, tt.text)
+			}
+			good := Event{ID: "ok", Attributes: []Attribute{{"a", "b"}}}
+			enc := appendEvents(nil, []Event{good, tt.bad, good})
+			var d decoder
+			out, invalid, err := d.decode(enc, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out) != 3 || len(invalid) != 1 || invalid[0].index != 1 {
+				t.Fatalf("%d events, refused %+v; want event 1 refused", len(out), invalid)
+			}
+			if err := invalid[0].err; !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
+				t.Errorf("refused with %v, want %v saying %q", err, tt.want, tt.text)
+			}
+			if len(out[1].Attributes) > 1024 {
+				t.Errorf("kept %d attributes of a refused event: the limit bounds memory too", len(out[1].Attributes))
+			}
+			if attr(&out[2], "a") != "b" {
+				t.Errorf("the event after the refused one decoded as %+v", out[2])
+			}
+		})
+	}
 }
