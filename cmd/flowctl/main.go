@@ -72,7 +72,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 3 && args[1] == builtinCommand {
-		return serveBuiltin(args[2], args[3:], stdout, stderr)
+		return serveBuiltin(args[2], args[3:], stderr)
 	}
 	wire.SetGCDefaults(hostMemoryLimit)
 	stopProfile, err := wire.StartCPUProfile("flowctl")
@@ -95,13 +95,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serveBuiltin(name string, args []string, stdout, stderr io.Writer) int {
+func serveBuiltin(name string, args []string, stderr io.Writer) int {
 	i := slices.IndexFunc(builtinPlugins(), func(p pluginsdk.Plugin) bool { return p.Name == name })
 	if i < 0 {
 		fmt.Fprintf(stderr, "flowctl has no built-in plugin %q\n", name)
 		return 1
 	}
-	return pluginsdk.Main(builtinPlugins()[i], args, stdout, stderr)
+	// Serve reads the plugin's arguments from os.Args and exits.
+	os.Args = append([]string{os.Args[0]}, args...)
+	pluginsdk.Serve(builtinPlugins()[i])
+	return 0
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {

@@ -6,8 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 )
 
@@ -28,7 +26,7 @@ type Processor struct {
 	fails     *faults
 	exitAfter uint64 // 0: never
 	processed uint64
-	log       hclog.Logger
+	log       pluginsdk.Logger
 	exit      func(code int) // os.Exit; replaced in tests
 }
 
@@ -48,9 +46,6 @@ func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 		return nil, err
 	}
 	log := init.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
 	return &Processor{delay: d, fails: fails, exitAfter: exitAfter, log: log, exit: os.Exit}, nil
 }
 

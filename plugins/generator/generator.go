@@ -25,6 +25,7 @@ package generator
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -192,7 +193,7 @@ func (s *Source) records(n int) []pluginsdk.Record {
 			ID:         unsafe.String(&id[0], len(id)),
 			Type:       s.cfg.typ,
 			Time:       BaseTime.Add(time.Duration(seq) * time.Millisecond),
-			Attributes: map[string]string{"seq": unsafe.String(&id[len(id)-digits(seq)], digits(seq))},
+			Attributes: []pluginsdk.Attribute{{Key: "seq", Value: unsafe.String(&id[len(id)-digits(seq)], digits(seq))}},
 		}
 		if s.cfg.realtime {
 			e.Time = now
@@ -260,7 +261,7 @@ func Position(n uint64) pluginsdk.Position {
 // ParsePosition decodes a generator position.
 func ParsePosition(p pluginsdk.Position) (uint64, error) {
 	if len(p) != 8 {
-		return 0, fmt.Errorf("position %q is not a generator position (8 bytes holding a sequence number; it has %d bytes)", p.String(), len(p))
+		return 0, fmt.Errorf("position %q is not a generator position (8 bytes holding a sequence number; it has %d bytes)", hex.EncodeToString(p), len(p))
 	}
 	return binary.BigEndian.Uint64(p), nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +18,6 @@ import (
 	"time"
 
 	nethttp "net/http"
-
-	"github.com/hashicorp/go-hclog"
 
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
 	"github.com/flowctl/flowctl/pluginsdk"
@@ -41,7 +40,7 @@ func sourceSpec() *pluginsdk.Spec {
 
 // Source is an HTTP server whose requests become events.
 type Source struct {
-	log        hclog.Logger
+	log        pluginsdk.Logger
 	address    string
 	path       string
 	raw        bool
@@ -175,7 +174,13 @@ func (s *Source) handle(w nethttp.ResponseWriter, r *nethttp.Request) {
 	}
 	events, err := s.decode(r, body)
 	if err != nil {
-		reply(w, nethttp.StatusBadRequest, err.Error())
+		// An event the pipeline would refuse is refused here, before it
+		// is acknowledged to the client.
+		code := nethttp.StatusBadRequest
+		if errors.Is(err, pluginsdk.ErrEventTooLarge) {
+			code = nethttp.StatusRequestEntityTooLarge
+		}
+		reply(w, code, err.Error())
 		return
 	}
 	if len(events) == 0 {
@@ -234,7 +239,10 @@ func (s *Source) decode(r *nethttp.Request, body []byte) ([]pluginsdk.Event, err
 		e := pluginsdk.Event{
 			ID: r.Header.Get("Idempotency-Key"), Type: s.rawType, Time: time.Now().UTC(),
 			ContentType: r.Header.Get("Content-Type"), Data: body,
-			Attributes: map[string]string{"http.path": r.URL.Path},
+			Attributes: []pluginsdk.Attribute{{Key: "http.path", Value: r.URL.Path}},
+		}
+		if err := e.Validate(); err != nil {
+			return nil, err
 		}
 		return []pluginsdk.Event{e}, nil
 	}
@@ -395,7 +403,7 @@ func (s *Source) Teardown(ctx context.Context) error {
 // ParsePosition splits an http source position (for tests and tools).
 func ParsePosition(p pluginsdk.Position) (epoch, seq uint64, err error) {
 	if len(p) != 16 {
-		return 0, 0, errors.New("not an http position (16 bytes): " + strconv.Quote(p.String()))
+		return 0, 0, errors.New("not an http position (16 bytes): " + strconv.Quote(hex.EncodeToString(p)))
 	}
 	return binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), nil
 }
