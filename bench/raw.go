@@ -185,7 +185,7 @@ func rawSend(sock string, n int) error {
 		for i := range events {
 			events[i] = benchEvent(uint64(b*rawBatch + i + 1))
 		}
-		batches[b] = sdktest.EncodeEvents(events)
+		batches[b] = sdktest.AppendEvents(nil, events)
 	}
 	total := (n + rawBatch - 1) / rawBatch
 	window := router.DefaultMaxInFlight

@@ -186,5 +186,5 @@ func benchEvent(n uint64) pluginsdk.Event {
 
 // wireSize is the encoded size of one event, for MB/s.
 func wireSize() int {
-	return len(sdktest.EncodeEvents([]pluginsdk.Event{benchEvent(1_000_000)}))
+	return len(sdktest.AppendEvents(nil, []pluginsdk.Event{benchEvent(1_000_000)}))
 }

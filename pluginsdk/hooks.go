@@ -30,10 +30,10 @@ func init() {
 	sdkhooks.Serve = func(plugin any, args []string, stdout, stderr io.Writer) int {
 		return serve(plugin.(Plugin), args, stdout, stderr)
 	}
-	sdkhooks.EncodeEvents = func(events any) []byte { return appendEvents(nil, events.([]Event)) }
-	sdkhooks.DecodeEvents = func(b []byte) (any, error) {
+	sdkhooks.EncodeEvents = func(dst []byte, events any) []byte { return appendEvents(dst, events.([]Event)) }
+	sdkhooks.DecodeEvents = func(b []byte, dst any) (any, error) {
 		var d decoder
-		events, _, err := d.decode(b, nil, nil)
+		events, _, err := d.decode(b, dst.([]Event), nil)
 		return events, err
 	}
 	sdkhooks.NewLogger = func(l hclog.Logger) any { return Logger(hcLogger{l}) }

@@ -47,7 +47,7 @@ type stream struct {
 func openSource(t *testing.T, config map[string]any) *stream {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSource, "http", config)
+	h.MustConfigure(t, sdktest.KindSource, "http", config)
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	s, err := h.Source.Stream(ctx)
@@ -68,7 +68,7 @@ func (st *stream) batch() ([]pluginsdk.Event, pluginsdk.Position) {
 		st.t.Fatalf("recv: %v", err)
 	}
 	b := msg.GetBatch()
-	evs, err := pluginsdk.DecodeEvents(b.GetBatch().GetEvents(), nil)
+	evs, err := sdktest.DecodeEvents(b.GetBatch().GetEvents(), nil)
 	if err != nil {
 		st.t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestSourceRawRequests(t *testing.T) {
 	answer := postWhenUp(t, "http://"+addr+"/hooks/github", `{"ref":"main"}`, map[string]string{"Content-Type": "application/json", "Idempotency-Key": "delivery-7"})
 	evs, pos := st.batch()
 	e := evs[0]
-	if e.ID != "delivery-7" || e.Type != "github.push" || e.ContentType != "application/json" || string(e.Data) != `{"ref":"main"}` || e.Attributes["http.path"] != "/hooks/github" || e.Time.IsZero() {
+	if e.ID != "delivery-7" || e.Type != "github.push" || e.ContentType != "application/json" || string(e.Data) != `{"ref":"main"}` || sdktest.Attributes(e)["http.path"] != "/hooks/github" || e.Time.IsZero() {
 		t.Fatalf("event %+v", e)
 	}
 	st.ack(pos)
@@ -316,9 +316,9 @@ func TestSourceConformance(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 	sdktest.Conformance(t, Plugin(version),
-		sdktest.Case{Name: "source", Kind: pluginsdk.KindSource, Component: "http",
+		sdktest.Case{Name: "source", Kind: sdktest.KindSource, Component: "http",
 			Config: map[string]any{"address": addr, "ack_timeout": "1s"}, Limit: 2},
-		sdktest.Case{Name: "sink", Kind: pluginsdk.KindSink, Component: "http",
+		sdktest.Case{Name: "sink", Kind: sdktest.KindSink, Component: "http",
 			Config: map[string]any{"url": newReceiver(t, false).URL}, Input: events(1, 3)},
 	)
 }

@@ -164,7 +164,7 @@ func (h *Harness) ReadSource(ctx context.Context, opts ReadOptions) (*SourceResu
 			continue
 		}
 		before := len(res.Events)
-		evs, err := DecodeEvents(b.GetBatch().GetEvents())
+		evs, err := DecodeEvents(b.GetBatch().GetEvents(), nil)
 		res.Events = append(res.Events, evs...)
 		if err != nil {
 			return res, err
@@ -213,7 +213,7 @@ func (h *Harness) Process(ctx context.Context, batches ...[]pluginsdk.Event) ([]
 	var out []ProcessResult
 	for i, b := range batches {
 		seq := uint64(i + 1)
-		req := &flowctlv1.ProcessRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: EncodeEvents(b)}}
+		req := &flowctlv1.ProcessRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: AppendEvents(nil, b)}}
 		if err := stream.Send(req); err != nil {
 			return out, sendError(err, func() error { _, err := stream.Recv(); return err })
 		}
@@ -224,7 +224,7 @@ func (h *Harness) Process(ctx context.Context, batches ...[]pluginsdk.Event) ([]
 		if resp.GetSeq() != seq {
 			return out, fmt.Errorf("sdktest: response seq %d, want %d", resp.GetSeq(), seq)
 		}
-		evs, err := DecodeEvents(resp.GetBatch().GetEvents())
+		evs, err := DecodeEvents(resp.GetBatch().GetEvents(), nil)
 		if err != nil {
 			return out, err
 		}
@@ -253,7 +253,7 @@ func (h *Harness) Write(ctx context.Context, batches ...[]pluginsdk.Event) ([]*f
 	var acks []*flowctlv1.SinkAck
 	for i, b := range batches {
 		seq := uint64(i + 1)
-		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: EncodeEvents(b)}}
+		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: AppendEvents(nil, b)}}
 		if err := stream.Send(req); err != nil {
 			return acks, sendError(err, func() error { _, err := stream.Recv(); return err })
 		}

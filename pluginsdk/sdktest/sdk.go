@@ -42,15 +42,17 @@ func NewLogger(w io.Writer) pluginsdk.Logger {
 	return sdkhooks.NewLogger(hclog.New(&hclog.LoggerOptions{Output: w, Level: hclog.Info})).(pluginsdk.Logger)
 }
 
-// EncodeEvents returns the wire encoding of a batch of events, as a source
-// sends it.
-func EncodeEvents(events []pluginsdk.Event) []byte { return sdkhooks.EncodeEvents(events) }
+// AppendEvents appends the wire encoding of a batch of events to dst, as
+// the SDK sends it.
+func AppendEvents(dst []byte, events []pluginsdk.Event) []byte {
+	return sdkhooks.EncodeEvents(dst, events)
+}
 
-// DecodeEvents reads a batch's wire encoding. It keeps events that a
-// component would refuse (see pluginsdk.Event.Validate), so a test can see
-// what a source sent.
-func DecodeEvents(b []byte) ([]pluginsdk.Event, error) {
-	events, err := sdkhooks.DecodeEvents(b)
+// DecodeEvents appends the events of a batch's wire encoding to dst, as
+// the SDK reads them (aliasing b). It keeps events that a component would
+// refuse (see pluginsdk.Event.Validate), so a test sees what was sent.
+func DecodeEvents(b []byte, dst []pluginsdk.Event) ([]pluginsdk.Event, error) {
+	events, err := sdkhooks.DecodeEvents(b, dst)
 	return events.([]pluginsdk.Event), err
 }
 
@@ -62,4 +64,14 @@ func describe(p pluginsdk.Plugin) (stdout, stderr *bytes.Buffer, code int) {
 	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
 	code = sdkhooks.Serve(p, []string{"describe"}, stdout, stderr)
 	return stdout, stderr, code
+}
+
+// Attributes returns e's attributes as a map (a repeated key keeps its last
+// value), for comparing in tests.
+func Attributes(e pluginsdk.Event) map[string]string {
+	m := make(map[string]string, len(e.Attributes))
+	for _, a := range e.Attributes {
+		m[a.Key] = a.Value
+	}
+	return m
 }

@@ -39,10 +39,10 @@ var NewLogger func(l hclog.Logger) any
 // given: it returns the exit code.
 var Serve func(plugin any, args []string, stdout, stderr io.Writer) int
 
-// EncodeEvents is the wire encoding of events (a []pluginsdk.Event);
-// DecodeEvents reads it back as a []pluginsdk.Event, keeping events that a
-// component would refuse.
+// EncodeEvents appends the wire encoding of events (a []pluginsdk.Event)
+// to dst; DecodeEvents appends the events of b to dst (a
+// []pluginsdk.Event), keeping events that a component would refuse.
 var (
-	EncodeEvents func(events any) []byte
-	DecodeEvents func(b []byte) (events any, err error)
+	EncodeEvents func(dst []byte, events any) []byte
+	DecodeEvents func(b []byte, dst any) (events any, err error)
 )
