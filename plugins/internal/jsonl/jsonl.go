@@ -216,6 +216,14 @@ func (a *attributes) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("attributes: %q is not a string", k)
 		}
 		out = append(out, pluginsdk.Attribute{Key: k, Value: v})
+		// Stop reading an object the pipeline would refuse anyway: a
+		// request of a hundred thousand attributes costs what the limit
+		// does, not what the request does.
+		if len(out)%1024 == 0 {
+			if err := (&pluginsdk.Event{Attributes: out}).Validate(); errors.Is(err, pluginsdk.ErrEventTooLarge) {
+				return err
+			}
+		}
 	}
 	*a = out
 	return nil
