@@ -120,8 +120,8 @@ func unixNano(t time.Time) int64 {
 
 // decoder reads batches. It hands out attributes from an arena, so a batch
 // costs a few allocations rather than one per event: every event's
-// Attributes is its own stretch of the arena, capped so that appending to
-// it copies instead of overwriting its neighbour. What the decoder handed
+// Attributes is its own stretch of the arena with one spare slot, capped
+// there, so that appending to it never overwrites its neighbour. What the decoder handed
 // out is never written again; a stream keeps one decoder for all its
 // batches.
 type decoder struct {
@@ -177,8 +177,13 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 			return dst, invalid, fmt.Errorf("%w: event %d: %w", errMalformedBatch, len(dst)-1, err)
 		}
 		if ev.count > 0 {
-			e.Attributes = d.arena[ev.start:len(d.arena):len(d.arena)]
-			d.cur += len(e.Attributes)
+			// One spare slot past the event's attributes, its own: a
+			// processor that adds one attribute does so without a copy.
+			ev.grow()
+			end := len(d.arena)
+			d.arena = d.arena[:end+1]
+			e.Attributes = d.arena[ev.start:end:end+1]
+			d.cur += len(e.Attributes) + 1
 		}
 		err := ev.tooLarge()
 		if err == nil {
@@ -217,14 +222,22 @@ func (ev *eventDecode) attribute(k, v string) {
 	if ev.count > wire.MaxAttributes || ev.size > wire.MaxAttributeBytes {
 		return
 	}
+	ev.grow()
+	ev.d.arena = append(ev.d.arena, Attribute{Key: k, Value: v})
+}
+
+// grow makes room for one more attribute of the event in the arena, moving
+// the event's attributes so far to a new arena when the current one is
+// full.
+func (ev *eventDecode) grow() {
 	d := ev.d
-	if len(d.arena) == cap(d.arena) {
-		have := len(d.arena) - ev.start
-		grown := make([]Attribute, have, max(256, 2*have, d.last, 2*d.cur))
-		copy(grown, d.arena[ev.start:])
-		d.arena, ev.start = grown, 0
+	if len(d.arena) < cap(d.arena) {
+		return
 	}
-	d.arena = append(d.arena, Attribute{Key: k, Value: v})
+	have := len(d.arena) - ev.start
+	grown := make([]Attribute, have, max(256, 2*have+2, d.last, 2*d.cur))
+	copy(grown, d.arena[ev.start:])
+	d.arena, ev.start = grown, 0
 }
 
 func (ev *eventDecode) event(b []byte, e *Event) error {

@@ -178,6 +178,9 @@ func (s *Source) records(n int) []pluginsdk.Record {
 	idLen := len(s.cfg.idPrefix) + 8 // longer ids are rare and just grow the buffer
 	ids := make([]byte, 0, n*idLen)
 	positions := make([]byte, 0, 8*n)
+	// One attribute each, cut from one slice; capped, so an edit that adds
+	// an attribute copies instead of overwriting the next event's.
+	attrs := make([]pluginsdk.Attribute, n)
 	var data []byte
 	if s.cfg.payloadSize > 0 {
 		data = make([]byte, 0, n*s.cfg.payloadSize)
@@ -193,8 +196,9 @@ func (s *Source) records(n int) []pluginsdk.Record {
 			ID:         unsafe.String(&id[0], len(id)),
 			Type:       s.cfg.typ,
 			Time:       BaseTime.Add(time.Duration(seq) * time.Millisecond),
-			Attributes: []pluginsdk.Attribute{{Key: "seq", Value: unsafe.String(&id[len(id)-digits(seq)], digits(seq))}},
+			Attributes: attrs[i : i+1 : i+1],
 		}
+		attrs[i] = pluginsdk.Attribute{Key: "seq", Value: unsafe.String(&id[len(id)-digits(seq)], digits(seq))}
 		if s.cfg.realtime {
 			e.Time = now
 		}
