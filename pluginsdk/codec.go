@@ -182,7 +182,7 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 			ev.grow()
 			end := len(d.arena)
 			d.arena = d.arena[:end+1]
-			e.Attributes = d.arena[ev.start:end:end+1]
+			e.Attributes = d.arena[ev.start : end : end+1]
 			d.cur += len(e.Attributes) + 1
 		}
 		err := ev.tooLarge()
