@@ -26,7 +26,9 @@ func TestSDKDoesNotImportHost(t *testing.T) {
 // `go doc -all` that declare something (functions, methods, types, var
 // and const groups). What serves the host lives in proto/wire or in
 // pluginsdk/internal; raising the cap is a decision, not a side effect.
-const maxExported = 45
+// 46: Plugin.Schema stays exported because flowctl describes its built-in
+// plugins in-process (cmd/flowctl), which cannot reach pluginsdk/internal.
+const maxExported = 46
 
 func TestExportedSurfaceIsSmall(t *testing.T) {
 	doc := goDoc(t)

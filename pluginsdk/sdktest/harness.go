@@ -84,7 +84,7 @@ func (h *Harness) Configure(ctx context.Context, kind Kind, component string, co
 // Validate checks config as component (of kind) the way `flowctl validate`
 // does (ConfigureRequest.validate_only): the plugin answers with its
 // diagnostics and stays unconfigured.
-func (h *Harness) Validate(ctx context.Context, kind pluginsdk.Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
+func (h *Harness) Validate(ctx context.Context, kind Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
 	raw, err := json.Marshal(config)
 	if err != nil {
 		return nil, fmt.Errorf("sdktest: encode config: %w", err)

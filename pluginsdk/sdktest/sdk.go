@@ -1,7 +1,10 @@
 package sdktest
 
 import (
+	"context"
+
 	"bytes"
+	"google.golang.org/grpc"
 	"io"
 	"testing"
 
@@ -74,4 +77,11 @@ func Attributes(e pluginsdk.Event) map[string]string {
 		m[a.Key] = a.Value
 	}
 	return m
+}
+
+// Register registers p's plugin services on s, as a plugin process does,
+// for a test that serves them itself (on a unix socket, say). The returned
+// stop tears down the configured component.
+func Register(s *grpc.Server, p pluginsdk.Plugin) (stop func(context.Context)) {
+	return sdkhooks.RegisterServices(s, p, hclog.NewNullLogger())
 }
