@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -184,7 +185,7 @@ func rawSend(sock string, n int) error {
 		for i := range events {
 			events[i] = benchEvent(uint64(b*rawBatch + i + 1))
 		}
-		batches[b] = pluginsdk.AppendEvents(nil, events)
+		batches[b] = sdktest.AppendEvents(nil, events)
 	}
 	total := (n + rawBatch - 1) / rawBatch
 	window := router.DefaultMaxInFlight

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowctl/flowctl/plugins/generator"
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 )
 
 // Results is what bench/results.json holds.
@@ -177,7 +178,7 @@ func benchEvent(n uint64) pluginsdk.Event {
 		ID:          fmt.Sprintf("%08d", n),
 		Type:        generator.DefaultType,
 		Time:        time.Now(),
-		Attributes:  map[string]string{"seq": fmt.Sprint(n)},
+		Attributes:  []pluginsdk.Attribute{{Key: "seq", Value: fmt.Sprint(n)}},
 		ContentType: "application/json",
 		Data:        generator.Payload(n, PayloadSize),
 	}
@@ -185,5 +186,5 @@ func benchEvent(n uint64) pluginsdk.Event {
 
 // wireSize is the encoded size of one event, for MB/s.
 func wireSize() int {
-	return len(pluginsdk.AppendEvents(nil, []pluginsdk.Event{benchEvent(1_000_000)}))
+	return len(sdktest.AppendEvents(nil, []pluginsdk.Event{benchEvent(1_000_000)}))
 }

@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 	if len(os.Args) >= 3 && os.Args[1] == pluginArg {
 		for _, p := range testPlugins() {
 			if p.Name == os.Args[2] {
-				os.Exit(pluginsdk.Main(p, os.Args[3:], os.Stdout, os.Stderr))
+				os.Args = append([]string{os.Args[0]}, os.Args[3:]...)
+				pluginsdk.Serve(p)
 			}
 		}
 		os.Exit(3)

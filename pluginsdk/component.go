@@ -5,31 +5,40 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hashicorp/go-hclog"
-
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
 
-// Kind is what a component does in a pipeline: source, processor or sink.
-type Kind = wire.Kind
+// Errors of the SDK; match them with errors.Is.
+var (
+	// ErrEndOfInput is returned by Source.Read when a finite source has no
+	// more events. The SDK then tells the host, and keeps delivering acks.
+	ErrEndOfInput = errors.New("end of input")
 
-// Component kinds.
-const (
-	KindSource    = wire.KindSource
-	KindProcessor = wire.KindProcessor
-	KindSink      = wire.KindSink
+	// ErrPluginShutdown is returned by SDK calls made after the plugin was
+	// told to stop.
+	ErrPluginShutdown = errors.New("plugin is shutting down")
+
+	// ErrEventTooLarge is the cause of an event refused for carrying more
+	// than 1024 attributes, or more than 64 KiB of attribute keys and
+	// values. The limits bound what one event costs every stage.
+	ErrEventTooLarge = errors.New("event too large")
+
+	// ErrInvalidEvent is the cause of an event refused for a string field
+	// (id, type, content type, attribute key or value) that is not valid
+	// UTF-8.
+	ErrInvalidEvent = errors.New("invalid event")
 )
 
-// ErrEndOfInput is returned by Source.Read when a finite source has no more
-// events. The SDK then tells the host, and keeps delivering acks.
-var ErrEndOfInput = errors.New("end of input")
-
-// ErrPluginShutdown is returned by SDK calls made after the plugin was told
-// to stop.
-var ErrPluginShutdown = errors.New("plugin is shutting down")
-
 // Source reads events from the outside world.
+//
+// Embed UnimplementedSource in the type that implements Source: a method
+// that a later SDK adds to Source then has its default there, and the
+// plugin still builds. A component may also implement Health(ctx) error to
+// report its health beyond "the process answers"; the host's health checks
+// then call it. A source that knows how many records it still has to read
+// may implement Remaining() (n uint64, known bool): the host shows an ETA
+// from it.
 //
 // Lifecycle, per instance: the constructor given to NewSource validates the
 // configuration and has no side effects. Open is called once, with the
@@ -52,7 +61,8 @@ type Source interface {
 	Teardown(ctx context.Context) error
 }
 
-// Processor transforms events.
+// Processor transforms events. Embed UnimplementedProcessor, as for
+// Source; Health is optional here too.
 //
 // Lifecycle: the constructor validates and has no side effects; Open is
 // called once; Process is called for one event at a time, in stream order,
@@ -67,7 +77,8 @@ type Processor interface {
 	Teardown(ctx context.Context) error
 }
 
-// Sink writes events to the outside world.
+// Sink writes events to the outside world. Embed UnimplementedSink, as for
+// Source; Health is optional here too.
 //
 // Lifecycle: the constructor validates and has no side effects; Open is
 // called once; Write is called for one batch at a time, in stream order,
@@ -83,25 +94,51 @@ type Sink interface {
 	Teardown(ctx context.Context) error
 }
 
-// Remainder is implemented by a source that knows how many records it
-// still has to read (a generator with a count, a file of known length). The
-// host shows people an ETA from it; delivery never depends on it. It is
-// called after each Read, from the same goroutine, never after Teardown.
-type Remainder interface {
+// remainder is the optional Remaining method of a source that knows how
+// many records it still has to read (a generator with a count, a file of
+// known length). The host shows people an ETA from it; delivery never
+// depends on it. It is called after each Read, from the same goroutine,
+// never after Teardown.
+type remainder interface {
 	Remaining() (n uint64, known bool)
 }
 
-// HealthChecker is implemented by components that can report their health
-// beyond "the process answers".
-type HealthChecker interface {
+// healthChecker is the optional Health method of a component.
+type healthChecker interface {
 	Health(ctx context.Context) error
+}
+
+// UnimplementedSource, embedded in a source, keeps it building when the
+// SDK adds a method to Source: the new method's default is defined here.
+// Source has no such method yet, so it has no methods today.
+type UnimplementedSource struct{}
+
+// UnimplementedProcessor is UnimplementedSource for processors.
+type UnimplementedProcessor struct{}
+
+// UnimplementedSink is UnimplementedSource for sinks.
+type UnimplementedSink struct{}
+
+// Logger writes a component's log: leveled messages with key/value pairs
+// (Info("read", "events", n)). The SDK's logger writes JSON to stderr,
+// which the host relays under the component's address; its level comes
+// from the host.
+type Logger interface {
+	Debug(msg string, args ...any)
+	Info(msg string, args ...any)
+	Warn(msg string, args ...any)
+	Error(msg string, args ...any)
+	// With returns a logger that adds args to every message.
+	With(args ...any) Logger
+	// Named returns a logger whose name has name appended.
+	Named(name string) Logger
 }
 
 // Init is what a component constructor receives.
 type Init struct {
 	Config Config
 	// Logger writes to the host's log under the component's address.
-	Logger hclog.Logger
+	Logger Logger
 	// Address is the component's address in the pipeline, e.g. "sink.out".
 	Address string
 }
@@ -109,7 +146,7 @@ type Init struct {
 // Component is one source, processor or sink that a plugin binary serves.
 // Build it with NewSource, NewProcessor or NewSink.
 type Component struct {
-	kind         Kind
+	kind         wire.Kind
 	name         string
 	description  string
 	spec         *Spec
@@ -121,26 +158,20 @@ type Component struct {
 // NewSource declares a source component named name (the type written in
 // HCL: `source "<name>" "..."`).
 func NewSource(name, description string, spec *Spec, fn func(Init) (Source, error)) Component {
-	return Component{kind: KindSource, name: name, description: description, spec: spec, newSource: fn}
+	return Component{kind: wire.KindSource, name: name, description: description, spec: spec, newSource: fn}
 }
 
 // NewProcessor declares a processor component.
 func NewProcessor(name, description string, spec *Spec, fn func(Init) (Processor, error)) Component {
-	return Component{kind: KindProcessor, name: name, description: description, spec: spec, newProcessor: fn}
+	return Component{kind: wire.KindProcessor, name: name, description: description, spec: spec, newProcessor: fn}
 }
 
 // NewSink declares a sink component.
 func NewSink(name, description string, spec *Spec, fn func(Init) (Sink, error)) Component {
-	return Component{kind: KindSink, name: name, description: description, spec: spec, newSink: fn}
+	return Component{kind: wire.KindSink, name: name, description: description, spec: spec, newSink: fn}
 }
 
-// Kind returns the component's kind.
-func (c Component) Kind() Kind { return c.kind }
-
-// Name returns the component's type name.
-func (c Component) Name() string { return c.name }
-
-func (c Component) schema() *flowctlv1.ComponentSchema {
+func (c Component) proto() *flowctlv1.ComponentSchema {
 	return &flowctlv1.ComponentSchema{
 		Kind: c.kind.Proto(), Name: c.name, Description: c.description, Attributes: c.spec.proto(),
 	}
@@ -157,9 +188,9 @@ type Plugin struct {
 	Components []Component
 }
 
-// Validate reports plugin definition mistakes: missing name or version, no
+// validate reports plugin definition mistakes: missing name or version, no
 // components, or two components of the same kind and name.
-func (p Plugin) Validate() error {
+func (p Plugin) validate() error {
 	if p.Name == "" || p.Version == "" {
 		return errors.New("pluginsdk: Plugin needs a Name and a Version")
 	}
@@ -180,7 +211,7 @@ func (p Plugin) Validate() error {
 	return nil
 }
 
-func (p Plugin) component(kind Kind, name string) (Component, bool) {
+func (p Plugin) component(kind wire.Kind, name string) (Component, bool) {
 	for _, c := range p.Components {
 		if c.kind == kind && c.name == name {
 			return c, true
@@ -189,14 +220,15 @@ func (p Plugin) component(kind Kind, name string) (Component, bool) {
 	return Component{}, false
 }
 
-// Schema returns the plugin's GetSchema answer, also printed by `describe`.
-func (p Plugin) Schema() *flowctlv1.GetSchemaResponse {
+// schema returns the plugin's GetSchema answer, also printed by `describe`
+// (and given in-process by pluginsdk/describe).
+func (p Plugin) schema() *flowctlv1.GetSchemaResponse {
 	resp := &flowctlv1.GetSchemaResponse{Name: p.Name, Version: p.Version, ValidateOnly: true}
 	for _, v := range wire.ProtocolVersions {
 		resp.ProtocolVersions = append(resp.ProtocolVersions, uint32(v))
 	}
 	for _, c := range p.Components {
-		resp.Components = append(resp.Components, c.schema())
+		resp.Components = append(resp.Components, c.proto())
 	}
 	return resp
 }

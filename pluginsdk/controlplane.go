@@ -76,9 +76,9 @@ func announce(p Plugin, log hclog.Logger) *announcer {
 	var kinds []string
 	kind := flowctlv1.Kind_KIND_UNSPECIFIED
 	for i, c := range p.Components {
-		kinds = append(kinds, c.Kind().String()+" "+c.Name())
-		if i == 0 || c.Kind().Proto() == kind {
-			kind = c.Kind().Proto()
+		kinds = append(kinds, c.kind.String()+" "+c.name)
+		if i == 0 || c.kind.Proto() == kind {
+			kind = c.kind.Proto()
 		} else {
 			kind = flowctlv1.Kind_KIND_UNSPECIFIED
 		}

@@ -25,10 +25,30 @@
 // then stops at once, naming the component. Better still, a constructor
 // finds such problems from the configuration, so validate reports them.
 //
+// Events carry their attributes as an ordered slice (Event.Attribute,
+// SetAttribute, DeleteAttribute, Clone). Where an event enters a processor
+// or sink, the SDK refuses it if it carries more than 1024 attributes, more
+// than 64 KiB of them, or a string field that is not valid UTF-8: the
+// component never sees it, and the host applies the component's on_error
+// to it like to any failed event (ErrEventTooLarge, ErrInvalidEvent;
+// Event.Validate lets a source refuse such an event itself). Components
+// log through Logger, given in Init; a plugin imports nothing but this
+// package, and pluginsdk/sdktest for its tests.
+//
+// Compatibility: a component that embeds UnimplementedSource (UnimplementedProcessor,
+// UnimplementedSink) keeps building when a later SDK adds a method to its
+// interface; optional abilities (Health) are methods found by type
+// assertion. `make api-check` compares the exported API with a committed
+// baseline (golang.org/x/exp/apidiff) and fails on an incompatible change;
+// tests cap the exported surface and keep it free of the host's types.
+//
 // Run with the single argument `describe`, a plugin prints its name,
 // version, protocol versions and component schemas as JSON. A plugin whose
 // host disappears exits by itself (see watchParent).
 //
 // This package must not import the host (host/, drivers/, hcl/, cmd/); a
-// test enforces it.
+// test enforces it. What serves the host without being API (registering
+// the services, parsing a configuration, the wire codec) is reached by
+// sdktest through pluginsdk/internal/sdkhooks; what the host and the SDK
+// share lives in proto/wire.
 package pluginsdk

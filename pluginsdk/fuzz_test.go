@@ -13,49 +13,52 @@ import (
 
 // FuzzDecodeEvents feeds arbitrary batch bytes, as a plugin or an upstream
 // may send them, to the SDK's event codec. Properties:
-//   - DecodeEvents never panics; every error wraps ErrMalformedBatch;
-//   - whatever decodes re-encodes with AppendEvents exactly as proto.Marshal
+//   - the decoder never panics; every error wraps errMalformedBatch;
+//   - whatever decodes re-encodes with appendEvents exactly as proto.Marshal
 //     would (when proto can marshal it: proto refuses invalid UTF-8), and
 //     decodes back to the same events;
-//   - whatever proto.Unmarshal accepts, DecodeEvents accepts too, with the
-//     same events.
+//   - whatever proto.Unmarshal accepts, the decoder accepts too, with the
+//     same events (events past the SDK's limits are decoded, and refused
+//     later, where they enter a component).
 //
 // Seeds are in testdata/fuzz/FuzzDecodeEvents; more are added here.
 func FuzzDecodeEvents(f *testing.F) {
-	f.Add(AppendEvents(nil, []Event{{
+	f.Add(appendEvents(nil, []Event{{
 		ID: "e1", Type: "t", Time: time.Unix(1700000000, 123), Key: []byte{0, 1, 2},
-		Attributes:  map[string]string{"b": "2", "a": "1", "": ""},
+		Attributes:  []Attribute{{"b", "2"}, {"a", "1"}, {"", ""}},
 		ContentType: "application/json", Data: []byte(`{"x":1}`),
 	}, {}, {ID: "2", Data: bytes.Repeat([]byte("x"), 200)}}))
 	f.Add([]byte{0x0a, 0x05, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		events, err := DecodeEvents(b, nil)
+		var d decoder
+		events, _, err := d.decode(b, nil, nil)
 		var list flowctlv1.EventList
 		protoErr := proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, &list)
 		if err != nil {
-			if !errors.Is(err, ErrMalformedBatch) {
-				t.Fatalf("error %v does not wrap ErrMalformedBatch", err)
+			if !errors.Is(err, errMalformedBatch) {
+				t.Fatalf("error %v does not wrap errMalformedBatch", err)
 			}
 			if protoErr == nil {
-				t.Fatalf("proto.Unmarshal accepts what DecodeEvents refuses: %v", err)
+				t.Fatalf("proto.Unmarshal accepts what the decoder refuses: %v", err)
 			}
 			return
 		}
 		if protoErr == nil {
 			if len(list.GetEvents()) != len(events) {
-				t.Fatalf("DecodeEvents found %d events, proto.Unmarshal %d", len(events), len(list.GetEvents()))
+				t.Fatalf("the decoder found %d events, proto.Unmarshal %d", len(events), len(list.GetEvents()))
 			}
 			for i, pe := range list.GetEvents() {
 				if got := toProto(events[i : i+1]).GetEvents()[0]; !proto.Equal(got, pe) {
-					t.Fatalf("event %d: DecodeEvents %v, proto.Unmarshal %v", i, got, pe)
+					t.Fatalf("event %d: decoder %v, proto.Unmarshal %v", i, got, pe)
 				}
 			}
 		}
-		enc := AppendEvents(nil, events)
+		enc := appendEvents(nil, events)
 		if want, err := (proto.MarshalOptions{Deterministic: true}).Marshal(toProto(events)); err == nil && !bytes.Equal(enc, want) {
 			t.Fatalf("AppendEvents differs from proto.Marshal\n got %x\nwant %x", enc, want)
 		}
-		back, err := DecodeEvents(enc, nil)
+		var d2 decoder
+		back, _, err := d2.decode(enc, nil, nil)
 		if err != nil {
 			t.Fatalf("re-encoded events do not decode: %v", err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowctl/flowctl/proto/dataplane"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // nodeService serves protocol 2: the component's Node.Run control stream,
@@ -30,7 +31,7 @@ func (s nodeStream) Context() context.Context { return s.ctx }
 
 func (svc *nodeService) Run(stream flowctlv1.Node_RunServer) error {
 	svc.srv.mu.Lock()
-	var kind Kind
+	var kind wire.Kind
 	if svc.srv.inst != nil {
 		kind = svc.srv.inst.kind
 	}
@@ -90,7 +91,7 @@ func (s *sourceNode) Next(ctx context.Context) (dataplane.Batch, []byte, bool, e
 	for i := range recs {
 		s.events = append(s.events, recs[i].Event)
 	}
-	b := dataplane.Batch{Events: AppendEvents(nil, s.events), Count: uint32(len(recs))}
+	b := dataplane.Batch{Events: appendEvents(nil, s.events), Count: uint32(len(recs))}
 	clear(s.events)
 	return b, recs[len(recs)-1].Position, end, nil
 }
@@ -105,6 +106,8 @@ func (s *sourceNode) Release(uint32) {}
 type processorNode struct {
 	inst    *instance
 	in, out []Event
+	invalid []invalidEvent
+	dec     decoder
 }
 
 func (p *processorNode) Open(ctx context.Context) error {
@@ -113,14 +116,21 @@ func (p *processorNode) Open(ctx context.Context) error {
 
 func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (dataplane.Result, error) {
 	var err error
-	p.in, err = DecodeEvents(b.Events, p.in[:0])
+	p.in, p.invalid, err = p.dec.decode(b.Events, p.in[:0], p.invalid[:0])
 	if err != nil {
 		return dataplane.Result{}, err
 	}
 	var res dataplane.Result
 	p.out = p.out[:0]
 	err = p.inst.do(func() error {
+		invalid := p.invalid
 		for i := range p.in {
+			if len(invalid) > 0 && invalid[0].index == i {
+				// Refused at the door: the error takes the on_error path.
+				res.Errors = append(res.Errors, &flowctlv1.EventError{Index: uint32(i), Message: invalid[0].err.Error()})
+				invalid = invalid[1:]
+				continue
+			}
 			if err := p.inst.processor.Process(ctx, p.in[i], func(e Event) { p.out = append(p.out, e) }); err != nil {
 				res.Errors = append(res.Errors, &flowctlv1.EventError{Index: uint32(i), Message: err.Error()})
 			}
@@ -131,7 +141,7 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 		return dataplane.Result{}, err
 	}
 	if len(p.out) > 0 {
-		res.Out = dataplane.Batch{Events: AppendEvents(nil, p.out), Count: uint32(len(p.out))}
+		res.Out = dataplane.Batch{Events: appendEvents(nil, p.out), Count: uint32(len(p.out))}
 	}
 	clear(p.out)
 	return res, nil
@@ -140,8 +150,10 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 // sinkNode is a Sink as a dataplane.SinkHandler: an error from Write nacks
 // the whole batch, as under protocol 1.
 type sinkNode struct {
-	inst   *instance
-	events []Event
+	inst    *instance
+	events  []Event
+	invalid []invalidEvent
+	dec     decoder
 }
 
 func (k *sinkNode) Open(ctx context.Context) error {
@@ -150,9 +162,13 @@ func (k *sinkNode) Open(ctx context.Context) error {
 
 func (k *sinkNode) Write(ctx context.Context, b dataplane.Batch) (dataplane.WriteResult, error) {
 	var err error
-	k.events, err = DecodeEvents(b.Events, k.events[:0])
+	k.events, k.invalid, err = k.dec.decode(b.Events, k.events[:0], k.invalid[:0])
 	if err != nil {
 		return dataplane.WriteResult{}, err
+	}
+	if len(k.invalid) > 0 {
+		// A sink acks whole batches: an event refused at the door nacks it.
+		return dataplane.WriteResult{Error: refused(k.invalid).Error()}, nil
 	}
 	err = k.inst.do(func() error { return k.inst.sink.Write(ctx, k.events) })
 	switch {

@@ -23,9 +23,9 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
-// IsPermanent reports whether err (or an error it wraps) was marked by
+// isPermanent reports whether err (or an error it wraps) was marked by
 // Permanent.
-func IsPermanent(err error) bool {
+func isPermanent(err error) bool {
 	var pe *permanentError
 	return errors.As(err, &pe)
 }

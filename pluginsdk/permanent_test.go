@@ -21,7 +21,7 @@ func TestPermanentIsFailedPrecondition(t *testing.T) {
 	if err := streamError(inst, "open", cause); status.Code(err) != codes.Aborted {
 		t.Errorf("not permanent: %v", err)
 	}
-	if !IsPermanent(fmt.Errorf("wrapped: %w", Permanent(cause))) || IsPermanent(cause) || Permanent(nil) != nil {
-		t.Error("IsPermanent does not see through wrapping, or Permanent(nil) is not nil")
+	if !isPermanent(fmt.Errorf("wrapped: %w", Permanent(cause))) || isPermanent(cause) || Permanent(nil) != nil {
+		t.Error("isPermanent does not see through wrapping, or Permanent(nil) is not nil")
 	}
 }

@@ -3,6 +3,7 @@ package pluginsdk
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -13,47 +14,47 @@ import (
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
-// Type is the type of a configuration attribute.
-type Type int
+// attrType is the type of a configuration attribute.
+type attrType int
 
 // Attribute types. The host checks values against them before a plugin sees
 // them, and reports mistakes at the attribute's place in the pipeline file.
 const (
-	TypeString Type = iota + 1
-	TypeNumber
-	TypeBool
-	TypeStringList
-	TypeStringMap
-	// TypeDuration is a string such as "250ms" read with time.ParseDuration.
-	TypeDuration
+	typeString attrType = iota + 1
+	typeNumber
+	typeBool
+	typeStringList
+	typeStringMap
+	// typeDuration is a string such as "250ms" read with time.ParseDuration.
+	typeDuration
 )
 
-var typeNames = map[Type]string{
-	TypeString: "string", TypeNumber: "number", TypeBool: "bool",
-	TypeStringList: "list(string)", TypeStringMap: "map(string)", TypeDuration: "duration",
+var typeNames = map[attrType]string{
+	typeString: "string", typeNumber: "number", typeBool: "bool",
+	typeStringList: "list(string)", typeStringMap: "map(string)", typeDuration: "duration",
 }
 
 // String names the type as HCL does.
-func (t Type) String() string {
+func (t attrType) String() string {
 	if s, ok := typeNames[t]; ok {
 		return s
 	}
-	return fmt.Sprintf("Type(%d)", int(t))
+	return fmt.Sprintf("attrType(%d)", int(t))
 }
 
-func (t Type) proto() flowctlv1.AttributeType {
+func (t attrType) proto() flowctlv1.AttributeType {
 	switch t {
-	case TypeString:
+	case typeString:
 		return flowctlv1.AttributeType_ATTRIBUTE_TYPE_STRING
-	case TypeNumber:
+	case typeNumber:
 		return flowctlv1.AttributeType_ATTRIBUTE_TYPE_NUMBER
-	case TypeBool:
+	case typeBool:
 		return flowctlv1.AttributeType_ATTRIBUTE_TYPE_BOOL
-	case TypeStringList:
+	case typeStringList:
 		return flowctlv1.AttributeType_ATTRIBUTE_TYPE_LIST_OF_STRING
-	case TypeStringMap:
+	case typeStringMap:
 		return flowctlv1.AttributeType_ATTRIBUTE_TYPE_MAP_OF_STRING
-	case TypeDuration:
+	case typeDuration:
 		return flowctlv1.AttributeType_ATTRIBUTE_TYPE_DURATION
 	}
 	return flowctlv1.AttributeType_ATTRIBUTE_TYPE_UNSPECIFIED
@@ -64,7 +65,7 @@ func (t Type) proto() flowctlv1.AttributeType {
 // Default and Sensitive.
 type Attr struct {
 	name        string
-	typ         Type
+	typ         attrType
 	description string
 	required    bool
 	sensitive   bool
@@ -72,28 +73,28 @@ type Attr struct {
 }
 
 // String declares a string attribute.
-func String(name, description string) *Attr { return newAttr(name, TypeString, description) }
+func String(name, description string) *Attr { return newAttr(name, typeString, description) }
 
 // Number declares a number attribute; read it with Config.Int or Config.Float.
-func Number(name, description string) *Attr { return newAttr(name, TypeNumber, description) }
+func Number(name, description string) *Attr { return newAttr(name, typeNumber, description) }
 
 // Bool declares a bool attribute.
-func Bool(name, description string) *Attr { return newAttr(name, TypeBool, description) }
+func Bool(name, description string) *Attr { return newAttr(name, typeBool, description) }
 
 // StringList declares a list(string) attribute.
 func StringList(name, description string) *Attr {
-	return newAttr(name, TypeStringList, description)
+	return newAttr(name, typeStringList, description)
 }
 
 // StringMap declares a map(string) attribute.
 func StringMap(name, description string) *Attr {
-	return newAttr(name, TypeStringMap, description)
+	return newAttr(name, typeStringMap, description)
 }
 
 // Duration declares a duration attribute written as a string ("5s").
-func Duration(name, description string) *Attr { return newAttr(name, TypeDuration, description) }
+func Duration(name, description string) *Attr { return newAttr(name, typeDuration, description) }
 
-func newAttr(name string, typ Type, description string) *Attr {
+func newAttr(name string, typ attrType, description string) *Attr {
 	return &Attr{name: name, typ: typ, description: description}
 }
 
@@ -124,27 +125,27 @@ func (a *Attr) Default(v any) *Attr {
 func (a *Attr) decode(raw json.RawMessage) (any, error) {
 	var err error
 	switch a.typ {
-	case TypeString:
+	case typeString:
 		var v string
 		err = json.Unmarshal(raw, &v)
 		return v, typeErr(err, a.typ)
-	case TypeNumber:
+	case typeNumber:
 		var v float64
 		err = json.Unmarshal(raw, &v)
 		return v, typeErr(err, a.typ)
-	case TypeBool:
+	case typeBool:
 		var v bool
 		err = json.Unmarshal(raw, &v)
 		return v, typeErr(err, a.typ)
-	case TypeStringList:
+	case typeStringList:
 		var v []string
 		err = json.Unmarshal(raw, &v)
 		return v, typeErr(err, a.typ)
-	case TypeStringMap:
+	case typeStringMap:
 		var v map[string]string
 		err = json.Unmarshal(raw, &v)
 		return v, typeErr(err, a.typ)
-	case TypeDuration:
+	case typeDuration:
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			// A Go time.Duration default arrives as nanoseconds.
@@ -163,7 +164,7 @@ func (a *Attr) decode(raw json.RawMessage) (any, error) {
 	return nil, fmt.Errorf("unknown attribute type %v", a.typ)
 }
 
-func typeErr(err error, t Type) error {
+func typeErr(err error, t attrType) error {
 	if err == nil {
 		return nil
 	}
@@ -235,17 +236,17 @@ type Config struct {
 	set    map[string]bool
 }
 
-// ParseConfig checks a JSON object of attribute values against spec. Problems
+// parseConfig checks a JSON object of attribute values against spec. Problems
 // come back as diagnostics whose paths name the attribute.
-func ParseConfig(spec *Spec, raw []byte) (Config, []Diagnostic) {
+func parseConfig(spec *Spec, raw []byte) (Config, []diagnostic) {
 	cfg := Config{spec: spec, values: map[string]any{}, set: map[string]bool{}}
 	var obj map[string]json.RawMessage
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &obj); err != nil {
-			return cfg, []Diagnostic{{Summary: "Invalid configuration", Detail: fmt.Sprintf("configuration is not a JSON object: %v", err)}}
+			return cfg, []diagnostic{{Summary: "Invalid configuration", Detail: fmt.Sprintf("configuration is not a JSON object: %v", err)}}
 		}
 	}
-	var diags []Diagnostic
+	var diags []diagnostic
 	names := make([]string, 0, len(obj))
 	for name := range obj {
 		names = append(names, name)
@@ -254,7 +255,7 @@ func ParseConfig(spec *Spec, raw []byte) (Config, []Diagnostic) {
 	for _, name := range names {
 		a := spec.attr(name)
 		if a == nil {
-			diags = append(diags, Diagnostic{Summary: "Unsupported argument", Detail: fmt.Sprintf("An argument named %q is not expected here.", name), Path: []string{name}})
+			diags = append(diags, diagnostic{Summary: "Unsupported argument", Detail: fmt.Sprintf("An argument named %q is not expected here.", name), Path: []string{name}})
 			continue
 		}
 		if string(obj[name]) == "null" {
@@ -263,7 +264,7 @@ func ParseConfig(spec *Spec, raw []byte) (Config, []Diagnostic) {
 		v, err := a.decode(obj[name])
 		if err != nil {
 			cfg.set[name] = true // present, just wrong: not also "missing"
-			diags = append(diags, Diagnostic{Summary: "Invalid value for " + strings.ToLower(a.typ.String()) + " argument", Detail: fmt.Sprintf("%s: %v.", name, err), Path: []string{name}})
+			diags = append(diags, diagnostic{Summary: "Invalid value for " + strings.ToLower(a.typ.String()) + " argument", Detail: fmt.Sprintf("%s: %v.", name, err), Path: []string{name}})
 			continue
 		}
 		cfg.values[name], cfg.set[name] = v, true
@@ -273,7 +274,7 @@ func ParseConfig(spec *Spec, raw []byte) (Config, []Diagnostic) {
 			continue
 		}
 		if a.required {
-			diags = append(diags, Diagnostic{Summary: "Missing required argument", Detail: fmt.Sprintf("The argument %q is required, but was not set.", a.name), Path: []string{a.name}})
+			diags = append(diags, diagnostic{Summary: "Missing required argument", Detail: fmt.Sprintf("The argument %q is required, but was not set.", a.name), Path: []string{a.name}})
 			continue
 		}
 		if a.def != nil {
@@ -290,10 +291,10 @@ func (s *Spec) attrsOrNil() []*Attr {
 	return s.attrs
 }
 
-// IsSet reports whether the pipeline set the attribute (defaults do not count).
-func (c Config) IsSet(name string) bool { return c.set[name] }
+// isSet reports whether the pipeline set the attribute (defaults do not count).
+func (c Config) isSet(name string) bool { return c.set[name] }
 
-func (c Config) get(name string, t Type) any {
+func (c Config) get(name string, t attrType) any {
 	a := c.spec.attr(name)
 	if a == nil || a.typ != t {
 		panic(fmt.Sprintf("pluginsdk: config attribute %q is not declared as %v", name, t))
@@ -303,13 +304,13 @@ func (c Config) get(name string, t Type) any {
 
 // String returns a string attribute ("" when unset without default).
 func (c Config) String(name string) string {
-	v, _ := c.get(name, TypeString).(string)
+	v, _ := c.get(name, typeString).(string)
 	return v
 }
 
 // Float returns a number attribute.
 func (c Config) Float(name string) float64 {
-	v, _ := c.get(name, TypeNumber).(float64)
+	v, _ := c.get(name, typeNumber).(float64)
 	return v
 }
 
@@ -328,32 +329,32 @@ func (c Config) Int(name string) int64 {
 
 // Bool returns a bool attribute.
 func (c Config) Bool(name string) bool {
-	v, _ := c.get(name, TypeBool).(bool)
+	v, _ := c.get(name, typeBool).(bool)
 	return v
 }
 
 // Duration returns a duration attribute.
 func (c Config) Duration(name string) time.Duration {
-	v, _ := c.get(name, TypeDuration).(time.Duration)
+	v, _ := c.get(name, typeDuration).(time.Duration)
 	return v
 }
 
 // StringList returns a list(string) attribute. The caller may not modify it.
 func (c Config) StringList(name string) []string {
-	v, _ := c.get(name, TypeStringList).([]string)
+	v, _ := c.get(name, typeStringList).([]string)
 	return v
 }
 
 // StringMap returns a map(string) attribute. The caller may not modify it.
 func (c Config) StringMap(name string) map[string]string {
-	v, _ := c.get(name, TypeStringMap).(map[string]string)
+	v, _ := c.get(name, typeStringMap).(map[string]string)
 	return v
 }
 
-// Diagnostic is a problem with a component's configuration. Path names the
+// diagnostic is a problem with a component's configuration. Path names the
 // attribute (and an element of it, if any) so the host can point at the
 // right place in the pipeline file.
-type Diagnostic struct {
+type diagnostic struct {
 	Warning bool
 	Summary string
 	Detail  string
@@ -363,7 +364,7 @@ type Diagnostic struct {
 	ValueStart, ValueEnd int
 }
 
-func (d Diagnostic) proto() *flowctlv1.Diagnostic {
+func (d diagnostic) proto() *flowctlv1.Diagnostic {
 	sev := flowctlv1.Severity_SEVERITY_ERROR
 	if d.Warning {
 		sev = flowctlv1.Severity_SEVERITY_WARNING
@@ -372,32 +373,39 @@ func (d Diagnostic) proto() *flowctlv1.Diagnostic {
 		ValueStart: uint32(d.ValueStart), ValueEnd: uint32(d.ValueEnd)}
 }
 
-// AttrError is an error about one attribute; a component constructor returns
-// it so the user sees the error at that attribute in the pipeline file. To
-// report several problems at once, return them joined with errors.Join:
-// each becomes a diagnostic of its own.
-type AttrError struct {
-	Path []string
-	Err  error
-	// Start and End, when End > 0, narrow the error to bytes [Start, End)
-	// of the attribute's string value; see Within.
-	Start, End int
+// NewAttrError returns an error about attribute path[0] (and element
+// path[1:]): returned by a component constructor, the user sees it at that
+// attribute in the pipeline file. To report several problems at once,
+// return them joined with errors.Join: each becomes a diagnostic of its own.
+//
+// For a value the plugin parses (an expression, a template), err may have a
+// method Span() (start, end int) giving the bytes [start, end) of the
+// string value that are wrong: the host then points at that spot, not at
+// the whole string.
+func NewAttrError(err error, path ...string) error { return &attrError{path: path, err: err} }
+
+// attrError is an error about one attribute.
+type attrError struct {
+	path []string
+	err  error
 }
 
-// Within narrows e to bytes [start, end) of the attribute's string value,
-// for a value the plugin parses (an expression, a template): the host then
-// points at that spot in the pipeline file, not at the whole string.
-func (e *AttrError) Within(start, end int) *AttrError {
-	if start >= 0 && end > start {
-		e.Start, e.End = start, end
+func (e *attrError) Error() string { return strings.Join(e.path, ".") + ": " + e.err.Error() }
+
+func (e *attrError) Unwrap() error { return e.err }
+
+// span is the optional method of an attribute error's cause that narrows
+// it within a string value.
+type span interface{ Span() (start, end int) }
+
+// valueRange is where, within the attribute's string value, e is; end is 0
+// when e is about the whole value.
+func (e *attrError) valueRange() (start, end int) {
+	var sp span
+	if errors.As(e.err, &sp) {
+		if start, end := sp.Span(); start >= 0 && end > start {
+			return start, end
+		}
 	}
-	return e
+	return 0, 0
 }
-
-// NewAttrError returns an error about attribute path[0] (and element path[1:]).
-func NewAttrError(err error, path ...string) *AttrError { return &AttrError{Path: path, Err: err} }
-
-func (e *AttrError) Error() string { return strings.Join(e.Path, ".") + ": " + e.Err.Error() }
-
-// Unwrap returns the underlying error.
-func (e *AttrError) Unwrap() error { return e.Err }

@@ -26,8 +26,8 @@ func TestParseConfig(t *testing.T) {
 			if c.String("path") != "x" || c.Int("count") != 10 || c.Duration("linger") != 5*time.Millisecond || !c.Bool("sync") {
 				t.Errorf("unexpected values: %+v", c.values)
 			}
-			if c.IsSet("count") || !c.IsSet("path") {
-				t.Error("IsSet wrong")
+			if c.isSet("count") || !c.isSet("path") {
+				t.Error("isSet wrong")
 			}
 		}},
 		{name: "values", raw: `{"path":"x","count":3,"linger":"1s","set":{"a":"b"},"drop":["c"],"sync":false}`, check: func(t *testing.T, c Config) {
@@ -47,7 +47,7 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, diags := ParseConfig(spec, []byte(tt.raw))
+			cfg, diags := parseConfig(spec, []byte(tt.raw))
 			var got []string
 			for _, d := range diags {
 				got = append(got, strings.Join(d.Path, ".")+": "+d.Summary)
@@ -75,7 +75,7 @@ func TestDefaultOfWrongTypePanics(t *testing.T) {
 // attributes, narrowed within a value when the error says where.
 func TestErrorDiagnostics(t *testing.T) {
 	err := errors.Join(
-		NewAttrError(errors.New("does not compile"), "filter").Within(3, 4),
+		NewAttrError(spanError{errors.New("does not compile"), 3, 4}, "filter"),
 		NewAttrError(errors.New("empty"), "set", "a"),
 		errors.New("no attribute"),
 	)
@@ -93,3 +93,12 @@ func TestErrorDiagnostics(t *testing.T) {
 		t.Errorf("third %+v", d)
 	}
 }
+
+// spanError is an error that says where in a string value it is, as a
+// plugin's expression compiler would.
+type spanError struct {
+	error
+	start, end int
+}
+
+func (e spanError) Span() (int, int) { return e.start, e.end }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,16 +17,18 @@ import (
 )
 
 // Serve runs p as a plugin process and exits when the host is done with it.
-// Call it from main. With the single argument `describe` it prints the
-// plugin's schema as JSON and exits without a handshake.
+// Call it from main. It reads the program's arguments (os.Args[1:]): with
+// the single argument `describe` it prints the plugin's schema as JSON and
+// exits without a handshake. A binary that serves plugins as one of several
+// modes (flowctl itself) sets os.Args to the program name and the plugin's
+// arguments before it calls Serve.
 func Serve(p Plugin) {
-	os.Exit(Main(p, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(serve(p, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Main is Serve without the exit, for binaries (like flowctl itself) that
-// serve plugins as one of several modes. It returns the exit code.
-func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
-	if err := p.Validate(); err != nil {
+// serve is Serve without the exit; it returns the exit code.
+func serve(p Plugin, args []string, stdout, stderr io.Writer) int {
+	if err := p.validate(); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -41,7 +42,7 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	wire.SetGCDefaults(wire.PluginMemoryLimit)
-	log := NewLogger(p.Name)
+	log := newHCLogger(p.Name)
 	stopProfile, err := wire.StartCPUProfile(p.Name)
 	if err != nil {
 		log.Warn("cannot profile", "error", err)
@@ -52,7 +53,7 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 	}
 	var stop atomic.Pointer[func(context.Context)]
 	register := func(s *grpc.Server) {
-		fn := RegisterServices(s, p, log)
+		fn := registerServices(s, p, log).teardown
 		stop.Store(&fn)
 	}
 	go watchParent(log, os.Getppid(), func() {
@@ -76,29 +77,13 @@ func Main(p Plugin, args []string, stdout, stderr io.Writer) int {
 }
 
 func describe(p Plugin, stdout, stderr io.Writer) int {
-	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(p.Schema())
+	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(p.schema())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	fmt.Fprintln(stdout, string(out))
 	return 0
-}
-
-// NewLogger returns the logger a plugin uses: hclog JSON on stderr, which
-// the host parses and relays under the component's name. The level comes
-// from FLOWCTL_LOG_LEVEL.
-func NewLogger(name string) hclog.Logger {
-	level := hclog.LevelFromString(strings.TrimSpace(os.Getenv(wire.EnvLogLevel)))
-	if level == hclog.NoLevel {
-		level = hclog.Info
-	}
-	return hclog.New(&hclog.LoggerOptions{
-		Name:       name,
-		Level:      level,
-		Output:     os.Stderr,
-		JSONFormat: true,
-	})
 }
 
 // watchParent exits the process when the host that started it is gone, so

@@ -16,14 +16,10 @@ import (
 	"github.com/flowctl/flowctl/proto/wire"
 )
 
-// RegisterServices registers the flowctl plugin services for p on s. Serve
-// does this; sdktest and network mode call it directly. The returned stop
-// function tears down the configured component, if any, and is safe to call
-// more than once.
-func RegisterServices(s *grpc.Server, p Plugin, log hclog.Logger) (stop func(context.Context)) {
-	return registerServices(s, p, log).teardown
-}
-
+// registerServices registers the flowctl plugin services for p on s. Serve
+// and network mode call it, and sdktest through sdkhooks. The server's
+// teardown tears down the configured component, if any, and is safe to
+// call more than once.
 func registerServices(s *grpc.Server, p Plugin, log hclog.Logger) *server {
 	srv := &server{plugin: p, log: log}
 	flowctlv1.RegisterPluginServer(s, &baseService{srv: srv})
@@ -47,7 +43,7 @@ type server struct {
 }
 
 type instance struct {
-	kind      Kind
+	kind      wire.Kind
 	address   string
 	source    Source
 	processor Processor
@@ -116,7 +112,7 @@ func (s *server) teardown(ctx context.Context) {
 // instance). The returned context ends with the stream or when the plugin
 // is stopped; end tears the instance down and must be deferred by the
 // stream handler.
-func (s *server) begin(ctx context.Context, kind Kind) (inst *instance, sctx context.Context, end func(), err error) {
+func (s *server) begin(ctx context.Context, kind wire.Kind) (inst *instance, sctx context.Context, end func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -143,7 +139,7 @@ type baseService struct {
 }
 
 func (b *baseService) GetSchema(context.Context, *flowctlv1.GetSchemaRequest) (*flowctlv1.GetSchemaResponse, error) {
-	return b.srv.plugin.Schema(), nil
+	return b.srv.plugin.schema(), nil
 }
 
 func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureRequest) (*flowctlv1.ConfigureResponse, error) {
@@ -153,7 +149,7 @@ func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureReque
 	if !ok {
 		return nil, status.Errorf(codes.NotFound, "plugin %s has no %v component %q", s.plugin.Name, kind, req.GetComponent())
 	}
-	cfg, diags := ParseConfig(comp.spec, req.GetConfigJson())
+	cfg, diags := parseConfig(comp.spec, req.GetConfigJson())
 	resp := &flowctlv1.ConfigureResponse{}
 	for _, d := range diags {
 		resp.Diagnostics = append(resp.Diagnostics, d.proto())
@@ -161,7 +157,7 @@ func (b *baseService) Configure(_ context.Context, req *flowctlv1.ConfigureReque
 	if hasErrors(diags) {
 		return resp, nil
 	}
-	init := Init{Config: cfg, Logger: s.log.Named(req.GetAddress()), Address: req.GetAddress()}
+	init := Init{Config: cfg, Logger: hcLogger{s.log.Named(req.GetAddress())}, Address: req.GetAddress()}
 	if req.GetValidateOnly() {
 		// Constructors validate and have no side effects, so the instance
 		// is dropped unopened (Teardown is for what Open acquired), and
@@ -190,17 +186,17 @@ func construct(comp Component, init Init) (*instance, error) {
 	inst := &instance{kind: comp.kind, address: init.Address}
 	var err error
 	switch comp.kind {
-	case KindSource:
+	case wire.KindSource:
 		inst.source, err = comp.newSource(init)
-	case KindProcessor:
+	case wire.KindProcessor:
 		inst.processor, err = comp.newProcessor(init)
-	case KindSink:
+	case wire.KindSink:
 		inst.sink, err = comp.newSink(init)
 	}
 	return inst, err
 }
 
-func diagnosticsProto(diags []Diagnostic) []*flowctlv1.Diagnostic {
+func diagnosticsProto(diags []diagnostic) []*flowctlv1.Diagnostic {
 	out := make([]*flowctlv1.Diagnostic, len(diags))
 	for i, d := range diags {
 		out[i] = d.proto()
@@ -208,7 +204,7 @@ func diagnosticsProto(diags []Diagnostic) []*flowctlv1.Diagnostic {
 	return out
 }
 
-func hasErrors(diags []Diagnostic) bool {
+func hasErrors(diags []diagnostic) bool {
 	for _, d := range diags {
 		if !d.Warning {
 			return true
@@ -219,20 +215,21 @@ func hasErrors(diags []Diagnostic) bool {
 
 // errorDiagnostics turns a constructor's error into diagnostics: one per
 // error that errors.Join joined, each at its attribute when it is (or
-// wraps) an AttrError.
-func errorDiagnostics(err error) []Diagnostic {
+// wraps) an attrError.
+func errorDiagnostics(err error) []diagnostic {
 	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []Diagnostic
+		var out []diagnostic
 		for _, e := range joined.Unwrap() {
 			out = append(out, errorDiagnostics(e)...)
 		}
 		return out
 	}
-	var ae *AttrError
+	var ae *attrError
 	if errors.As(err, &ae) {
-		return []Diagnostic{{Summary: "Invalid configuration", Detail: ae.Err.Error(), Path: ae.Path, ValueStart: ae.Start, ValueEnd: ae.End}}
+		start, end := ae.valueRange()
+		return []diagnostic{{Summary: "Invalid configuration", Detail: ae.err.Error(), Path: ae.path, ValueStart: start, ValueEnd: end}}
 	}
-	return []Diagnostic{{Summary: "Invalid configuration", Detail: err.Error()}}
+	return []diagnostic{{Summary: "Invalid configuration", Detail: err.Error()}}
 }
 
 func (b *baseService) Health(ctx context.Context, _ *flowctlv1.HealthRequest) (*flowctlv1.HealthResponse, error) {
@@ -244,14 +241,14 @@ func (b *baseService) Health(ctx context.Context, _ *flowctlv1.HealthRequest) (*
 		resp.Message = "not configured"
 		return resp, nil
 	}
-	var hc HealthChecker
+	var hc healthChecker
 	switch {
 	case inst.source != nil:
-		hc, _ = inst.source.(HealthChecker)
+		hc, _ = inst.source.(healthChecker)
 	case inst.processor != nil:
-		hc, _ = inst.processor.(HealthChecker)
+		hc, _ = inst.processor.(healthChecker)
 	case inst.sink != nil:
-		hc, _ = inst.sink.(HealthChecker)
+		hc, _ = inst.sink.(healthChecker)
 	}
 	if hc != nil {
 		if err := hc.Health(ctx); err != nil {
@@ -280,7 +277,7 @@ func streamError(inst *instance, what string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return status.Errorf(codes.Canceled, "%s: %s: %v", inst.address, what, err)
 	}
-	if IsPermanent(err) {
+	if isPermanent(err) {
 		// A restart cannot cure it: the host stops the run at once.
 		return status.Error(codes.FailedPrecondition, fmt.Sprintf("%s: %s: %v", inst.address, what, err))
 	}

@@ -3,6 +3,7 @@ package pluginsdk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // Batch shaping used when the host leaves it unset.
@@ -32,7 +34,7 @@ type sourceService struct {
 // Stream runs a source: it reads and sends batches while it holds credit,
 // and applies the host's cumulative acks as they come.
 func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
-	inst, sctx, end, err := svc.srv.begin(stream.Context(), KindSource)
+	inst, sctx, end, err := svc.srv.begin(stream.Context(), wire.KindSource)
 	if err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 		return recs, err
 	}
 	remaining := func() *uint64 { return nil }
-	if r, ok := inst.source.(Remainder); ok {
+	if r, ok := inst.source.(remainder); ok {
 		remaining = func() *uint64 {
 			var n uint64
 			known := false
@@ -153,7 +155,7 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read rea
 			for i := range recs {
 				events = append(events, recs[i].Event)
 			}
-			buf = AppendEvents(buf[:0], events)
+			buf = appendEvents(buf[:0], events)
 			seq++
 			msg := &flowctlv1.SourceResponse{Msg: &flowctlv1.SourceResponse_Batch{Batch: &flowctlv1.SourceBatch{
 				Seq:       seq,
@@ -248,7 +250,7 @@ type processorService struct {
 
 // Stream answers each batch with its outputs, in request order.
 func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) error {
-	inst, ctx, end, err := svc.srv.begin(stream.Context(), KindProcessor)
+	inst, ctx, end, err := svc.srv.begin(stream.Context(), wire.KindProcessor)
 	if err != nil {
 		return err
 	}
@@ -258,6 +260,8 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 	}
 	var (
 		in, out []Event
+		invalid []invalidEvent
+		dec     decoder
 		buf     []byte
 	)
 	for {
@@ -268,7 +272,7 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 		if err != nil {
 			return err
 		}
-		in, err = DecodeEvents(req.GetBatch().GetEvents(), in[:0])
+		in, invalid, err = dec.decode(req.GetBatch().GetEvents(), in[:0], invalid[:0])
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "%s: batch %d: %v", inst.address, req.GetSeq(), err)
 		}
@@ -277,6 +281,12 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 		err = inst.do(func() error {
 			for i := range in {
 				idx := uint32(i)
+				if len(invalid) > 0 && invalid[0].index == i {
+					// Refused at the door: the error takes the on_error path.
+					resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: idx, Message: invalid[0].err.Error()})
+					invalid = invalid[1:]
+					continue
+				}
 				err := inst.processor.Process(ctx, in[i], func(e Event) {
 					out = append(out, e)
 					resp.Origins = append(resp.Origins, idx)
@@ -290,7 +300,7 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 		if err != nil {
 			return streamError(inst, "process", err)
 		}
-		buf = AppendEvents(buf[:0], out)
+		buf = appendEvents(buf[:0], out)
 		resp.Batch = &flowctlv1.Batch{Count: uint32(len(out)), Events: buf}
 		if err := stream.Send(resp); err != nil {
 			return err
@@ -305,7 +315,7 @@ type sinkService struct {
 
 // Stream writes each batch and acks it once Write returned.
 func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
-	inst, ctx, end, err := svc.srv.begin(stream.Context(), KindSink)
+	inst, ctx, end, err := svc.srv.begin(stream.Context(), wire.KindSink)
 	if err != nil {
 		return err
 	}
@@ -313,7 +323,11 @@ func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
 	if err := inst.do(func() error { return inst.sink.Open(ctx) }); err != nil {
 		return streamError(inst, "open", err)
 	}
-	var events []Event
+	var (
+		events  []Event
+		invalid []invalidEvent
+		dec     decoder
+	)
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -323,7 +337,12 @@ func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
 			return err
 		}
 		ack := &flowctlv1.SinkAck{Seq: req.GetSeq(), Ok: true}
-		events, err = DecodeEvents(req.GetBatch().GetEvents(), events[:0])
+		events, invalid, err = dec.decode(req.GetBatch().GetEvents(), events[:0], invalid[:0])
+		if err == nil && len(invalid) > 0 {
+			// A sink acks whole batches: one event refused at the door
+			// nacks the batch, and on_error takes all of it.
+			err = refused(invalid)
+		}
 		if err == nil {
 			err = inst.do(func() error { return inst.sink.Write(ctx, events) })
 		}
@@ -334,4 +353,14 @@ func (svc *sinkService) Stream(stream flowctlv1.Sink_StreamServer) error {
 			return err
 		}
 	}
+}
+
+// refused is the error of a batch holding events refused where they enter
+// a sink.
+func refused(invalid []invalidEvent) error {
+	err := fmt.Errorf("event %d: %w", invalid[0].index, invalid[0].err)
+	if len(invalid) > 1 {
+		err = fmt.Errorf("%w (and %d more events refused)", err, len(invalid)-1)
+	}
+	return err
 }

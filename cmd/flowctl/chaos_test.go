@@ -432,6 +432,59 @@ func TestChaosNackDeadLetter(t *testing.T) {
 	checkDelivery(t, n, 0, out, dead)
 }
 
+// TestChaosInvalidUTF8DeadLetter: a processor emits two events with an
+// attribute that is not valid UTF-8. The next processor's SDK refuses them
+// where they enter, each with its own error; on_error = "dead_letter"
+// routes them to the dead-letter sink, which accepts them (repaired), and
+// the run completes. A second apply resumes after them and completes too.
+func TestChaosInvalidUTF8DeadLetter(t *testing.T) {
+	const n = 2000
+	dir := pipelineDir(t, fmt.Sprintf(`
+source "generator" "ticks" {
+  count = %d
+  batch {
+    size = %d
+  }
+}
+processor "chaos" "careless" {
+  inputs      = [source.ticks]
+  corrupt_ids = ["00000150", "00001234"]
+}
+processor "transform" "tag" {
+  inputs      = [processor.careless]
+  set         = { checked = "yes" }
+  on_error    = "dead_letter"
+  dead_letter = sink.dlq
+}
+sink "file" "out" {
+  inputs = [processor.tag]
+  path   = "out.jsonl"
+}
+sink "file" "dlq" {
+  path = "dead.jsonl"
+}
+`, n, batchSize))
+	for run := 1; run <= 2; run++ {
+		r := flowctl(t, dir, "apply", "p.hcl")
+		if r.code != 0 {
+			t.Fatalf("apply %d: exit %d:\n%s", run, r.code, r.stderr)
+		}
+	}
+	out := readLines(t, filepath.Join(dir, "out.jsonl"))
+	dead := readLines(t, filepath.Join(dir, "dead.jsonl"))
+	if len(dead) != 2 || len(out) != n-2 {
+		t.Fatalf("%d delivered and %d dead letters, want %d and 2", len(out), len(dead), n-2)
+	}
+	for _, l := range dead {
+		if (l.ID != "00000150" && l.ID != "00001234") ||
+			!strings.Contains(l.Attributes["flowctl.error"], `attribute "chaos.corrupt": value "\xff\xfe" is not valid UTF-8`) ||
+			l.Attributes["flowctl.component"] != "processor.tag" || l.Attributes["chaos.corrupt"] != "\uFFFD" {
+			t.Fatalf("dead letter %s has attributes %v", l.ID, l.Attributes)
+		}
+	}
+	checkDelivery(t, n, 0, out, dead)
+}
+
 // TestChaosNackFail: refused always, on_error = fail: the run fails naming
 // the sink and the reason, and the checkpoint stops before the refused
 // event.

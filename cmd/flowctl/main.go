@@ -28,6 +28,7 @@ import (
 	"github.com/flowctl/flowctl/plugins/stdout"
 	"github.com/flowctl/flowctl/plugins/transform"
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/describe"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
@@ -72,7 +73,7 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) >= 3 && args[1] == builtinCommand {
-		return serveBuiltin(args[2], args[3:], stdout, stderr)
+		return serveBuiltin(args[2], args[3:], stderr)
 	}
 	wire.SetGCDefaults(hostMemoryLimit)
 	stopProfile, err := wire.StartCPUProfile("flowctl")
@@ -95,13 +96,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serveBuiltin(name string, args []string, stdout, stderr io.Writer) int {
+func serveBuiltin(name string, args []string, stderr io.Writer) int {
 	i := slices.IndexFunc(builtinPlugins(), func(p pluginsdk.Plugin) bool { return p.Name == name })
 	if i < 0 {
 		fmt.Fprintf(stderr, "flowctl has no built-in plugin %q\n", name)
 		return 1
 	}
-	return pluginsdk.Main(builtinPlugins()[i], args, stdout, stderr)
+	// Serve reads the plugin's arguments from os.Args and exits.
+	os.Args = append([]string{os.Args[0]}, args...)
+	pluginsdk.Serve(builtinPlugins()[i])
+	return 0
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
@@ -145,7 +149,7 @@ func newHost(c *cli.Context) (*host.Host, error) {
 	schemas := map[string]*flowctlv1.GetSchemaResponse{}
 	for _, p := range builtinPlugins() {
 		names = append(names, p.Name)
-		schemas[p.Name] = p.Schema()
+		schemas[p.Name] = describe.Schema(p)
 	}
 	level := c.String("log-level")
 	if hclog.LevelFromString(level) == hclog.NoLevel {

@@ -9,7 +9,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"maps"
 
 	"github.com/flowctl/flowctl/pluginsdk"
 )
@@ -32,7 +31,12 @@ func main() {
 	})
 }
 
-type upper struct{ mark string }
+// upper embeds UnimplementedProcessor so that a method a later SDK adds to
+// Processor does not break its build.
+type upper struct {
+	pluginsdk.UnimplementedProcessor
+	mark string
+}
 
 var _ pluginsdk.Processor = (*upper)(nil)
 
@@ -43,17 +47,13 @@ func newUpper(init pluginsdk.Init) (pluginsdk.Processor, error) {
 func (u *upper) Open(context.Context) error { return nil }
 
 // Process emits one event per input: the same event with its data
-// upper-cased. The input's data and attributes are never modified in place:
-// the SDK may share them.
+// upper-cased. The input's data is never modified in place: it shares the
+// batch's memory. Its attributes are its own to edit.
 func (u *upper) Process(_ context.Context, in pluginsdk.Event, emit func(pluginsdk.Event)) error {
 	out := in
 	out.Data = bytes.ToUpper(in.Data)
 	if u.mark != "" {
-		out.Attributes = maps.Clone(in.Attributes)
-		if out.Attributes == nil {
-			out.Attributes = map[string]string{}
-		}
-		out.Attributes[u.mark] = "upper " + version
+		out.SetAttribute(u.mark, "upper "+version)
 	}
 	emit(out)
 	return nil

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/flowctl/flowctl/plugins/generator"
 	"github.com/flowctl/flowctl/plugins/transform"
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -53,7 +53,7 @@ func TestSDKPluginsStreamToEachOther(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := grpc.NewServer()
-		stop := pluginsdk.RegisterServices(srv, c.plugin, hclog.NewNullLogger())
+		stop := sdktest.Register(srv, c.plugin)
 		go func() { _ = srv.Serve(lis) }()
 		t.Cleanup(func() { stop(context.Background()); srv.Stop() })
 		cc, err := grpc.NewClient("unix:"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))

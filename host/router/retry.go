@@ -3,7 +3,6 @@ package router
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -50,6 +49,9 @@ const (
 	AttrError     = "flowctl.error"
 	AttrComponent = "flowctl.component"
 	AttrAttempts  = "flowctl.attempts"
+	// AttrDropped is set, to how many, when the event's own attributes did
+	// not all fit within the protocol's limits beside the router's.
+	AttrDropped = "flowctl.attributes_dropped"
 )
 
 // backoff is the wait before retry number attempt+1, jittered.
@@ -81,9 +83,16 @@ func (f failure) reason(i int) string {
 }
 
 // events decodes the failed events. Only the error path decodes payloads.
-func (f failure) events() ([]*flowctlv1.Event, error) {
-	var list flowctlv1.EventList
-	if err := proto.Unmarshal(f.rq.it.b.GetEvents(), &list); err != nil {
+// A lenient decode makes string fields valid UTF-8 (see decodeLenient), for
+// events that leave the pipeline; a strict one refuses them instead, for
+// events sent again, which must not change.
+func (f failure) events(lenient bool) ([]*flowctlv1.Event, error) {
+	decode := decodeLenient
+	if !lenient {
+		decode = decodeStrict
+	}
+	list, err := decode(f.rq.it.b.GetEvents())
+	if err != nil {
 		return nil, fmt.Errorf("decode failed batch: %w", err)
 	}
 	if f.index == nil {
@@ -119,17 +128,25 @@ func (n *node) onFailure(w *window, f failure, sendDLQ func(item) error) error {
 	pol := n.policy
 	it := f.rq.it
 	count := uint64(f.count())
-	if pol.Mode == ErrorRetry && it.attempt < pol.Attempts {
-		b := it.b
-		if f.index != nil {
-			events, err := f.events()
-			if err != nil {
-				return n.fail(err)
-			}
+	retry := pol.Mode == ErrorRetry && it.attempt < pol.Attempts
+	b := it.b
+	if retry && f.index != nil {
+		events, err := f.events(false)
+		switch {
+		case err != nil && n.dlq != nil:
+			// Unreadable as it is (invalid UTF-8, say): sending it again
+			// cannot help, so it goes where exhausted retries go.
+			n.log.Warn("failed events cannot be retried; sending them to the dead-letter sink", "error", err)
+			retry = false
+		case err != nil:
+			return n.fail(err)
+		default:
 			if b, err = encode(events); err != nil {
 				return n.fail(err)
 			}
 		}
+	}
+	if retry {
 		wait := pol.backoff(it.attempt)
 		n.log.Warn("events failed; retrying", "events", count, "retry", it.attempt+1, "of", pol.Attempts, "in", wait, "error", f.reason(0))
 		n.stats.retried.Add(count)
@@ -139,19 +156,12 @@ func (n *node) onFailure(w *window, f failure, sendDLQ func(item) error) error {
 	}
 	n.stats.eventsFailed.Add(count)
 	if n.dlq != nil {
-		events, err := f.events()
+		events, err := f.events(true)
 		if err != nil {
 			return n.fail(err)
 		}
 		for i, e := range events {
-			e = proto.Clone(e).(*flowctlv1.Event)
-			if e.Attributes == nil {
-				e.Attributes = map[string]string{}
-			}
-			e.Attributes[AttrError] = f.reason(i)
-			e.Attributes[AttrComponent] = n.name
-			e.Attributes[AttrAttempts] = strconv.Itoa(it.attempt + 1)
-			events[i] = e
+			events[i] = deadLetter(e, f.reason(i), n.name, it.attempt+1)
 		}
 		b, err := encode(events)
 		if err != nil {

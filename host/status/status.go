@@ -8,7 +8,7 @@
 // Host side, Sampler adds what one reading cannot tell: events per second
 // over the last few seconds and the CPU and memory of plugin processes
 // (the process driver's, read from /proc). A source that knows how many
-// events it has left (pluginsdk.Remainder) gives an ETA.
+// events it has left (a source's optional Remaining method, see pluginsdk) gives an ETA.
 //
 // JSON (-o json) is this package's Run, Component and Service: numbers
 // are JSON numbers, states and kinds plain lowercase or upper-case names

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -18,9 +16,9 @@ const version = "0.0.0-test"
 func input() []pluginsdk.Event {
 	at := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	return []pluginsdk.Event{
-		{ID: "o1", Type: "order", Time: at, Key: []byte("c7"), Attributes: map[string]string{"env": "prod"},
+		{ID: "o1", Type: "order", Time: at, Key: []byte("c7"), Attributes: []pluginsdk.Attribute{{Key: "env", Value: "prod"}},
 			ContentType: "application/json", Data: []byte(`{"total":1250,"items":[{"sku":"a"},{"sku":"b"}],"rate":0.5}`)},
-		{ID: "o2", Type: "order", Attributes: map[string]string{"env": "dev"},
+		{ID: "o2", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "dev"}},
 			ContentType: "application/json", Data: []byte(`{"total":90,"items":[],"rate":1}`)},
 		{ID: "r1", Type: "refund", ContentType: "text/plain", Data: []byte("not json")},
 	}
@@ -28,17 +26,17 @@ func input() []pluginsdk.Event {
 
 func TestConformance(t *testing.T) {
 	sdktest.Conformance(t, Plugin(version),
-		sdktest.Case{Name: "filter-and-set", Kind: pluginsdk.KindProcessor, Component: "cel",
+		sdktest.Case{Name: "filter-and-set", Kind: sdktest.KindProcessor, Component: "cel",
 			Config: map[string]any{"filter": `type == "order"`, "set": map[string]string{"tier": `data.total >= 1000 ? "gold" : "silver"`}},
 			Input:  input()},
-		sdktest.Case{Name: "passthrough", Kind: pluginsdk.KindProcessor, Component: "cel", Input: input()},
+		sdktest.Case{Name: "passthrough", Kind: sdktest.KindProcessor, Component: "cel", Input: input()},
 	)
 }
 
 func process(t *testing.T, config map[string]any, in []pluginsdk.Event) sdktest.ProcessResult {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindProcessor, "cel", config)
+	h.MustConfigure(t, sdktest.KindProcessor, "cel", config)
 	res, err := h.Process(t.Context(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +100,7 @@ func TestSet(t *testing.T) {
 		t.Fatalf("outputs %s, want o1,o2", ids(res.Out))
 	}
 	for i, w := range want {
-		if !maps.Equal(res.Out[i].Attributes, w) {
+		if !maps.Equal(sdktest.Attributes(res.Out[i]), w) {
 			t.Errorf("%s: attributes %v, want %v", res.Out[i].ID, res.Out[i].Attributes, w)
 		}
 		if string(res.Out[i].Data) != string(input()[i].Data) || res.Out[i].Type != "order" {
@@ -163,7 +161,7 @@ func TestBadExpressionsAreDiagnostics(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := sdktest.New(t, Plugin(version))
-			diags, err := h.Configure(t.Context(), pluginsdk.KindProcessor, "cel", tt.config)
+			diags, err := h.Configure(t.Context(), sdktest.KindProcessor, "cel", tt.config)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,20 +179,16 @@ func TestBadExpressionsAreDiagnostics(t *testing.T) {
 
 // The SDK may share the input's attribute map; set must copy it.
 func TestDoesNotModifyInputAttributes(t *testing.T) {
-	cfg, diags := pluginsdk.ParseConfig(spec(), []byte(`{"set":{"env":"null","team":"'x'"}}`))
-	if len(diags) > 0 {
-		t.Fatal(diags)
-	}
-	p, err := newProcessor(pluginsdk.Init{Config: cfg, Logger: hclog.NewNullLogger()})
+	p, err := newProcessor(sdktest.Init(t, spec(), `{"set":{"env":"null","team":"'x'"}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	shared := map[string]string{"env": "dev"}
+	shared := []pluginsdk.Attribute{{Key: "env", Value: "dev"}}
 	var out []pluginsdk.Event
 	if err := p.Process(t.Context(), pluginsdk.Event{ID: "a", Attributes: shared}, func(e pluginsdk.Event) { out = append(out, e) }); err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(shared, map[string]string{"env": "dev"}) || !maps.Equal(out[0].Attributes, map[string]string{"team": "x"}) {
+	if !maps.Equal(sdktest.Attributes(pluginsdk.Event{Attributes: shared}), map[string]string{"env": "dev"}) || !maps.Equal(sdktest.Attributes(out[0]), map[string]string{"team": "x"}) {
 		t.Errorf("input %v output %v", shared, out[0].Attributes)
 	}
 }

@@ -140,15 +140,13 @@ type compileError struct {
 
 func (e *compileError) Error() string { return e.msg }
 
-// attrError is the AttrError for an expression at path, narrowed to the
-// spot a compile error names.
-func attrError(err error, path ...string) *pluginsdk.AttrError {
-	ae := pluginsdk.NewAttrError(err, path...)
-	var ce *compileError
-	if errors.As(err, &ce) && ce.end > 0 {
-		ae.Within(ce.start, ce.end)
-	}
-	return ae
+// Span narrows the error to the spot the compiler names (end 0: the whole
+// expression); pluginsdk.NewAttrError reads it.
+func (e *compileError) Span() (start, end int) { return e.start, e.end }
+
+// attrError is the attribute error for an expression at path.
+func attrError(err error, path ...string) error {
+	return pluginsdk.NewAttrError(err, path...)
 }
 
 // byteSpan turns CEL's location (line from 1, column in characters from 0)
@@ -215,8 +213,8 @@ func (p *Processor) Process(ctx context.Context, in pluginsdk.Event, emit func(p
 		emit(in)
 		return nil
 	}
-	attrs := make(map[string]string, len(in.Attributes)+len(p.set))
-	maps.Copy(attrs, in.Attributes) // never modify the input's map
+	res := in
+	res.Attributes = slices.Clone(in.Attributes) // never modify the input's attributes
 	for _, s := range p.set {
 		out, _, err := s.prg.ContextEval(ctx, vars)
 		if err != nil {
@@ -227,21 +225,19 @@ func (p *Processor) Process(ctx context.Context, in pluginsdk.Event, emit func(p
 			return fmt.Errorf("cel: set.%s: %w", s.attr, err)
 		}
 		if remove {
-			delete(attrs, s.attr)
+			res.DeleteAttribute(s.attr)
 		} else {
-			attrs[s.attr] = v
+			res.SetAttribute(s.attr, v)
 		}
 	}
-	out := in
-	out.Attributes = attrs
-	emit(out)
+	emit(res)
 	return nil
 }
 
 func (p *Processor) activation(e pluginsdk.Event) (map[string]any, error) {
-	attrs := e.Attributes
-	if attrs == nil {
-		attrs = map[string]string{}
+	attrs := make(map[string]string, len(e.Attributes))
+	for _, a := range e.Attributes {
+		attrs[a.Key] = a.Value
 	}
 	t := e.Time
 	if t.IsZero() {

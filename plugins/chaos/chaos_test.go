@@ -24,7 +24,7 @@ const version = "0.0.0-test"
 func events(ids ...string) []pluginsdk.Event {
 	evs := make([]pluginsdk.Event, len(ids))
 	for i, id := range ids {
-		evs[i] = pluginsdk.Event{ID: id, Type: "test", Attributes: map[string]string{"n": id},
+		evs[i] = pluginsdk.Event{ID: id, Type: "test", Attributes: []pluginsdk.Attribute{{Key: "n", Value: id}},
 			ContentType: "application/json", Data: []byte(`{"id":"` + id + `"}`)}
 	}
 	return evs
@@ -41,15 +41,15 @@ func ids(evs []pluginsdk.Event) []string {
 func TestConformance(t *testing.T) {
 	dir := t.TempDir()
 	sdktest.Conformance(t, Plugin(version),
-		sdktest.Case{Name: "sink", Kind: pluginsdk.KindSink, Component: "chaos",
+		sdktest.Case{Name: "sink", Kind: sdktest.KindSink, Component: "chaos",
 			Config: map[string]any{"path": filepath.Join(dir, "out.jsonl")}, Input: events("a", "b")},
-		sdktest.Case{Name: "sink-faults-not-hit", Kind: pluginsdk.KindSink, Component: "chaos",
+		sdktest.Case{Name: "sink-faults-not-hit", Kind: sdktest.KindSink, Component: "chaos",
 			Config: map[string]any{"path": filepath.Join(dir, "out2.jsonl"), "fsync": false, "delay": "1ms",
 				"nack_ids": []string{"zz"}, "nack_times": 2},
 			Input: events("a", "b")},
-		sdktest.Case{Name: "processor", Kind: pluginsdk.KindProcessor, Component: "chaos",
+		sdktest.Case{Name: "processor", Kind: sdktest.KindProcessor, Component: "chaos",
 			Input: events("a", "b", "c")},
-		sdktest.Case{Name: "processor-failing", Kind: pluginsdk.KindProcessor, Component: "chaos",
+		sdktest.Case{Name: "processor-failing", Kind: sdktest.KindProcessor, Component: "chaos",
 			Config: map[string]any{"fail_ids": []string{"b"}, "delay": "1ms", "exit_after": 0},
 			Input:  events("a", "b", "c")},
 	)
@@ -60,7 +60,7 @@ func TestConformance(t *testing.T) {
 func sinkAcks(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event) []*flowctlv1.SinkAck {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "chaos", config)
+	h.MustConfigure(t, sdktest.KindSink, "chaos", config)
 	acks, err := h.Write(t.Context(), batches...)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestSinkDelay(t *testing.T) {
 	const delay = 50 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "out.jsonl")
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "chaos", map[string]any{"path": path, "delay": delay.String(), "nack_ids": []string{"x"}})
+	h.MustConfigure(t, sdktest.KindSink, "chaos", map[string]any{"path": path, "delay": delay.String(), "nack_ids": []string{"x"}})
 	start := time.Now()
 	acks, err := h.Write(t.Context(), events("a"), events("x"))
 	if err != nil {
@@ -219,11 +219,7 @@ func parseConfig(t *testing.T, spec *pluginsdk.Spec, config map[string]any) plug
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := pluginsdk.ParseConfig(spec, raw)
-	if len(diags) > 0 {
-		t.Fatalf("config diagnostics: %v", diags)
-	}
-	return pluginsdk.Init{Config: cfg}
+	return sdktest.Init(t, spec, string(raw))
 }
 
 func TestDelayEndsWithTheContext(t *testing.T) {
@@ -259,7 +255,7 @@ func TestDelayEndsWithTheContext(t *testing.T) {
 func process(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event) []sdktest.ProcessResult {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindProcessor, "chaos", config)
+	h.MustConfigure(t, sdktest.KindProcessor, "chaos", config)
 	res, err := h.Process(t.Context(), batches...)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +274,7 @@ func TestProcessorPassesEventsUnchanged(t *testing.T) {
 	for i, got := range res.Out {
 		w := in[i]
 		if got.ID != w.ID || got.Type != w.Type || !got.Time.Equal(w.Time) || string(got.Key) != string(w.Key) ||
-			got.ContentType != w.ContentType || string(got.Data) != string(w.Data) || got.Attributes["n"] != w.Attributes["n"] ||
+			got.ContentType != w.ContentType || string(got.Data) != string(w.Data) || sdktest.Attributes(got)["n"] != sdktest.Attributes(w)["n"] ||
 			res.Origins[i] != uint32(i) {
 			t.Errorf("output %d: %+v (origin %d), want %+v unchanged", i, got, res.Origins[i], w)
 		}
@@ -398,26 +394,26 @@ func TestProcessorExitsAfter(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		kind   pluginsdk.Kind
+		kind   sdktest.Kind
 		config map[string]any
 		path   string
 		detail string
 	}{
-		{"negative nack_times", pluginsdk.KindSink, map[string]any{"nack_times": -1}, "nack_times", "must be a whole number, 0 or more; got -1"},
-		{"fractional nack_times", pluginsdk.KindSink, map[string]any{"nack_times": 1.5}, "nack_times", "must be a whole number, 0 or more; got 1.5"},
-		{"negative sink delay", pluginsdk.KindSink, map[string]any{"delay": "-1s"}, "delay", "must not be negative; got -1s"},
-		{"empty nack id", pluginsdk.KindSink, map[string]any{"nack_ids": []string{"a", ""}}, "nack_ids.1", "an event id must not be empty"},
-		{"empty path", pluginsdk.KindSink, map[string]any{"path": ""}, "path", "must name a file"},
-		{"negative fail_times", pluginsdk.KindProcessor, map[string]any{"fail_times": -2}, "fail_times", "must be a whole number, 0 or more; got -2"},
-		{"fractional exit_after", pluginsdk.KindProcessor, map[string]any{"exit_after": 0.5}, "exit_after", "must be a whole number, 0 or more; got 0.5"},
-		{"negative exit_after", pluginsdk.KindProcessor, map[string]any{"exit_after": -3}, "exit_after", "must be a whole number, 0 or more; got -3"},
-		{"huge exit_after", pluginsdk.KindProcessor, map[string]any{"exit_after": 1e300}, "exit_after", "must be a whole number, 0 or more; got 1e+300"},
-		{"negative processor delay", pluginsdk.KindProcessor, map[string]any{"delay": "-5ms"}, "delay", "must not be negative; got -5ms"},
-		{"empty fail id", pluginsdk.KindProcessor, map[string]any{"fail_ids": []string{""}}, "fail_ids.0", "an event id must not be empty"},
+		{"negative nack_times", sdktest.KindSink, map[string]any{"nack_times": -1}, "nack_times", "must be a whole number, 0 or more; got -1"},
+		{"fractional nack_times", sdktest.KindSink, map[string]any{"nack_times": 1.5}, "nack_times", "must be a whole number, 0 or more; got 1.5"},
+		{"negative sink delay", sdktest.KindSink, map[string]any{"delay": "-1s"}, "delay", "must not be negative; got -1s"},
+		{"empty nack id", sdktest.KindSink, map[string]any{"nack_ids": []string{"a", ""}}, "nack_ids.1", "an event id must not be empty"},
+		{"empty path", sdktest.KindSink, map[string]any{"path": ""}, "path", "must name a file"},
+		{"negative fail_times", sdktest.KindProcessor, map[string]any{"fail_times": -2}, "fail_times", "must be a whole number, 0 or more; got -2"},
+		{"fractional exit_after", sdktest.KindProcessor, map[string]any{"exit_after": 0.5}, "exit_after", "must be a whole number, 0 or more; got 0.5"},
+		{"negative exit_after", sdktest.KindProcessor, map[string]any{"exit_after": -3}, "exit_after", "must be a whole number, 0 or more; got -3"},
+		{"huge exit_after", sdktest.KindProcessor, map[string]any{"exit_after": 1e300}, "exit_after", "must be a whole number, 0 or more; got 1e+300"},
+		{"negative processor delay", sdktest.KindProcessor, map[string]any{"delay": "-5ms"}, "delay", "must not be negative; got -5ms"},
+		{"empty fail id", sdktest.KindProcessor, map[string]any{"fail_ids": []string{""}}, "fail_ids.0", "an event id must not be empty"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.kind == pluginsdk.KindSink {
+			if tt.kind == sdktest.KindSink {
 				if _, ok := tt.config["path"]; !ok {
 					tt.config["path"] = filepath.Join(t.TempDir(), "out.jsonl")
 				}

@@ -6,8 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 )
 
@@ -16,6 +14,7 @@ func processorSpec() *pluginsdk.Spec {
 		pluginsdk.StringList("fail_ids", "Ids of events to fail: each produces no output and a per-event error.").Default([]string{}),
 		pluginsdk.Number("fail_times", "How many times each id in fail_ids fails before it passes; 0 fails it always. Counted in memory: a restarted plugin counts again.").Default(0),
 		pluginsdk.Duration("delay", "Sleep this long before each event.").Default("0s"),
+		pluginsdk.StringList("corrupt_ids", "Ids of events to emit with an attribute (chaos.corrupt) that is not valid UTF-8, as a careless source might: the next component refuses them.").Default([]string{}),
 		pluginsdk.Number("exit_after", "Exit the whole plugin process abruptly (os.Exit(3)) once this many events were processed in it; 0 never exits.").Default(0),
 	)
 }
@@ -27,8 +26,9 @@ type Processor struct {
 	delay     time.Duration
 	fails     *faults
 	exitAfter uint64 // 0: never
+	corrupt   map[string]bool
 	processed uint64
-	log       hclog.Logger
+	log       pluginsdk.Logger
 	exit      func(code int) // os.Exit; replaced in tests
 }
 
@@ -48,10 +48,11 @@ func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 		return nil, err
 	}
 	log := init.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
+	corrupt := map[string]bool{}
+	for _, id := range init.Config.StringList("corrupt_ids") {
+		corrupt[id] = true
 	}
-	return &Processor{delay: d, fails: fails, exitAfter: exitAfter, log: log, exit: os.Exit}, nil
+	return &Processor{delay: d, fails: fails, exitAfter: exitAfter, corrupt: corrupt, log: log, exit: os.Exit}, nil
 }
 
 // Open does nothing: the processor holds no resources.
@@ -66,6 +67,9 @@ func (p *Processor) Process(ctx context.Context, in pluginsdk.Event, emit func(p
 	}
 	err := p.fails.check(in.ID)
 	if err == nil {
+		if p.corrupt[in.ID] {
+			in.SetAttribute("chaos.corrupt", "\xff\xfe")
+		}
 		emit(in)
 	}
 	p.processed++

@@ -22,8 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 )
 
@@ -64,7 +62,7 @@ type Report struct {
 
 // Sink drops events and counts them.
 type Sink struct {
-	log    hclog.Logger
+	log    pluginsdk.Logger
 	report string
 	// The counters are atomic because the host may stop the plugin, calling
 	// Teardown, while a Write runs.
@@ -85,9 +83,6 @@ var _ pluginsdk.Sink = (*Sink)(nil)
 
 func newSink(init pluginsdk.Init) (pluginsdk.Sink, error) {
 	log := init.Logger
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
 	s := &Sink{log: log, report: init.Config.String("report")}
 	if init.Config.Bool("check_ids") {
 		s.ids = &idSet{}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -18,14 +16,14 @@ import (
 
 func TestConformance(t *testing.T) {
 	sdktest.Conformance(t, Plugin("0.0.0-test"),
-		sdktest.Case{Name: "discard", Kind: pluginsdk.KindSink, Component: "discard",
+		sdktest.Case{Name: "discard", Kind: sdktest.KindSink, Component: "discard",
 			Input: []pluginsdk.Event{{ID: "a", Data: []byte("x")}, {ID: "b"}}},
 	)
 }
 
 func TestAcksEverythingAndLogsTheTotal(t *testing.T) {
 	h := sdktest.New(t, Plugin("0.0.0-test"))
-	h.MustConfigure(t, pluginsdk.KindSink, "discard", nil)
+	h.MustConfigure(t, sdktest.KindSink, "discard", nil)
 	acks, err := h.Write(t.Context(), make([]pluginsdk.Event, 3), make([]pluginsdk.Event, 1000))
 	if err != nil {
 		t.Fatal(err)
@@ -38,12 +36,9 @@ func TestAcksEverythingAndLogsTheTotal(t *testing.T) {
 
 	// The log line is what a user sees; check it on a sink built directly.
 	var logs bytes.Buffer
-	log := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Info})
-	cfg, diags := pluginsdk.ParseConfig(spec(), nil)
-	if len(diags) > 0 {
-		t.Fatal(diags)
-	}
-	s, err := newSink(pluginsdk.Init{Logger: log, Config: cfg})
+	init := sdktest.Init(t, spec(), "")
+	init.Logger = sdktest.NewLogger(&logs)
+	s, err := newSink(init)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +63,7 @@ func TestAcksEverythingAndLogsTheTotal(t *testing.T) {
 func TestReport(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "report.json")
 	h := sdktest.New(t, Plugin("0.0.0-test"))
-	h.MustConfigure(t, pluginsdk.KindSink, "discard", map[string]any{"report": path, "check_ids": true, "latency": true})
+	h.MustConfigure(t, sdktest.KindSink, "discard", map[string]any{"report": path, "check_ids": true, "latency": true})
 	now := time.Now()
 	batch := func(ids ...string) []pluginsdk.Event {
 		var out []pluginsdk.Event
@@ -108,7 +103,7 @@ func TestReport(t *testing.T) {
 
 func TestReportNeedsAPath(t *testing.T) {
 	h := sdktest.New(t, Plugin("0.0.0-test"))
-	diags, err := h.Configure(t.Context(), pluginsdk.KindSink, "discard", map[string]any{"check_ids": true})
+	diags, err := h.Configure(t.Context(), sdktest.KindSink, "discard", map[string]any{"check_ids": true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ package file
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/flowctl/flowctl/pluginsdk"
@@ -59,7 +60,7 @@ func Offset(off int64) pluginsdk.Position {
 // ParseOffset decodes a file source position.
 func ParseOffset(p pluginsdk.Position) (int64, error) {
 	if len(p) != 8 || binary.BigEndian.Uint64(p) > 1<<62 {
-		return 0, fmt.Errorf("position %q is not a file position (an 8-byte byte offset)", p.String())
+		return 0, fmt.Errorf("position %q is not a file position (an 8-byte byte offset)", hex.EncodeToString(p))
 	}
 	return int64(binary.BigEndian.Uint64(p)), nil
 }

@@ -20,7 +20,7 @@ func sampleEvents() []pluginsdk.Event {
 	at := time.Date(2025, 3, 4, 5, 6, 7, 891011, time.UTC)
 	return []pluginsdk.Event{
 		{ID: "e1", Type: "order.created", Time: at, Key: []byte("customer-7"),
-			Attributes:  map[string]string{"env": "prod", "region": "eu-west-1"},
+			Attributes:  []pluginsdk.Attribute{{Key: "env", Value: "prod"}, {Key: "region", Value: "eu-west-1"}},
 			ContentType: "application/json", Data: []byte(`{"order":17,"total":12.5}`)},
 		{ID: "e2", Type: "log.line", Time: at.Add(time.Millisecond),
 			ContentType: "text/plain; charset=utf-8", Data: []byte("line one\nline \"two\" ünïcode")},
@@ -34,7 +34,7 @@ func sampleEvents() []pluginsdk.Event {
 func writeEvents(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event) {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "file", config)
+	h.MustConfigure(t, sdktest.KindSink, "file", config)
 	acks, err := h.Write(t.Context(), batches...)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func writeEvents(t *testing.T, config map[string]any, batches ...[]pluginsdk.Eve
 func readEvents(t *testing.T, path string, opts sdktest.ReadOptions) (*sdktest.SourceResult, error) {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSource, "file", map[string]any{"path": path})
+	h.MustConfigure(t, sdktest.KindSource, "file", map[string]any{"path": path})
 	return h.ReadSource(t.Context(), opts)
 }
 
@@ -60,16 +60,16 @@ func TestConformance(t *testing.T) {
 	writeEvents(t, map[string]any{"path": input}, sampleEvents())
 	p := Plugin(version)
 	sdktest.Conformance(t, p,
-		sdktest.Case{Name: "source", Kind: pluginsdk.KindSource, Component: "file",
+		sdktest.Case{Name: "source", Kind: sdktest.KindSource, Component: "file",
 			Config: map[string]any{"path": input}},
-		sdktest.Case{Name: "sink", Kind: pluginsdk.KindSink, Component: "file",
+		sdktest.Case{Name: "sink", Kind: sdktest.KindSink, Component: "file",
 			Config: map[string]any{"path": filepath.Join(dir, "out.jsonl")}, Input: sampleEvents()},
-		sdktest.Case{Name: "sink-truncate-nosync", Kind: pluginsdk.KindSink, Component: "file",
+		sdktest.Case{Name: "sink-truncate-nosync", Kind: sdktest.KindSink, Component: "file",
 			Config: map[string]any{"path": filepath.Join(dir, "out2.jsonl"), "append": false, "fsync": false},
 			Input:  sampleEvents()},
 	)
 	// Batches of two, so the resume check has several batches.
-	sdktest.Conformance(t, p, sdktest.Case{Name: "source-resume", Kind: pluginsdk.KindSource,
+	sdktest.Conformance(t, p, sdktest.Case{Name: "source-resume", Kind: sdktest.KindSource,
 		Component: "file", Config: map[string]any{"path": input}, Resume: true, MaxBatch: 2})
 }
 
@@ -123,9 +123,9 @@ func assertSameEvent(t *testing.T, got, want pluginsdk.Event) {
 	if len(got.Attributes) != len(want.Attributes) {
 		t.Errorf("event %s: attributes %v, want %v", want.ID, got.Attributes, want.Attributes)
 	}
-	for k, v := range want.Attributes {
-		if got.Attributes[k] != v {
-			t.Errorf("event %s: attribute %q = %q, want %q", want.ID, k, got.Attributes[k], v)
+	for _, a := range want.Attributes {
+		if v, _ := got.Attribute(a.Key); v != a.Value {
+			t.Errorf("event %s: attribute %q = %q, want %q", want.ID, a.Key, v, a.Value)
 		}
 	}
 }
@@ -279,7 +279,7 @@ func TestSinkOpenFailureNamesTheOSError(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "file", map[string]any{"path": filepath.Join(notDir, "out.jsonl")})
+	h.MustConfigure(t, sdktest.KindSink, "file", map[string]any{"path": filepath.Join(notDir, "out.jsonl")})
 	_, err := h.Write(t.Context(), sampleEvents())
 	if err == nil {
 		t.Fatal("writing below a regular file succeeded")
@@ -297,7 +297,7 @@ func TestSinkNacksFailedWrite(t *testing.T) {
 		t.Skipf("%s is not available on this system: %v", full, err)
 	}
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "file", map[string]any{"path": full})
+	h.MustConfigure(t, sdktest.KindSink, "file", map[string]any{"path": full})
 	acks, err := h.Write(t.Context(), sampleEvents())
 	if err != nil {
 		t.Fatal(err)
@@ -311,7 +311,7 @@ func TestSinkNacksFailedWrite(t *testing.T) {
 }
 
 func TestConfigRequiresPath(t *testing.T) {
-	for _, kind := range []pluginsdk.Kind{pluginsdk.KindSource, pluginsdk.KindSink} {
+	for _, kind := range []sdktest.Kind{sdktest.KindSource, sdktest.KindSink} {
 		t.Run(kind.String(), func(t *testing.T) {
 			h := sdktest.New(t, Plugin(version))
 			diags, err := h.Configure(t.Context(), kind, "file", map[string]any{"path": ""})

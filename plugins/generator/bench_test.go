@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 )
 
 // BenchmarkBatch is the generator's share of a pipeline's work on one batch:
@@ -24,7 +25,7 @@ func BenchmarkBatch(b *testing.B) {
 		for i := range recs {
 			events = append(events, recs[i].Event)
 		}
-		buf = pluginsdk.AppendEvents(buf[:0], events)
+		buf = sdktest.AppendEvents(buf[:0], events)
 	}
 	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "events/s")
 }

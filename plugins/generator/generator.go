@@ -25,6 +25,7 @@ package generator
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -144,9 +145,7 @@ func (s *Source) Open(_ context.Context, from pluginsdk.Position) error {
 	return nil
 }
 
-var _ pluginsdk.Remainder = (*Source)(nil)
-
-// Remaining implements pluginsdk.Remainder: a generator with a count knows
+// Remaining is pluginsdk's optional method for an ETA: a generator with a count knows
 // how many events are left.
 func (s *Source) Remaining() (uint64, bool) {
 	if s.cfg.count == 0 {
@@ -191,6 +190,9 @@ func (s *Source) records(n int) []pluginsdk.Record {
 	idLen := len(s.cfg.idPrefix) + 8 // longer ids are rare and just grow the buffer
 	ids := make([]byte, 0, n*idLen)
 	positions := make([]byte, 0, 8*n)
+	// One attribute each, cut from one slice; capped, so an edit that adds
+	// an attribute copies instead of overwriting the next event's.
+	attrs := make([]pluginsdk.Attribute, n)
 	var data []byte
 	if s.cfg.payloadSize > 0 {
 		data = make([]byte, 0, n*s.cfg.payloadSize)
@@ -206,8 +208,9 @@ func (s *Source) records(n int) []pluginsdk.Record {
 			ID:         unsafe.String(&id[0], len(id)),
 			Type:       s.cfg.typ,
 			Time:       BaseTime.Add(time.Duration(seq) * time.Millisecond),
-			Attributes: map[string]string{"seq": unsafe.String(&id[len(id)-digits(seq)], digits(seq))},
+			Attributes: attrs[i : i+1 : i+1],
 		}
+		attrs[i] = pluginsdk.Attribute{Key: "seq", Value: unsafe.String(&id[len(id)-digits(seq)], digits(seq))}
 		if s.cfg.realtime {
 			e.Time = now
 		}
@@ -274,7 +277,7 @@ func Position(n uint64) pluginsdk.Position {
 // ParsePosition decodes a generator position.
 func ParsePosition(p pluginsdk.Position) (uint64, error) {
 	if len(p) != 8 {
-		return 0, fmt.Errorf("position %q is not a generator position (8 bytes holding a sequence number; it has %d bytes)", p.String(), len(p))
+		return 0, fmt.Errorf("position %q is not a generator position (8 bytes holding a sequence number; it has %d bytes)", hex.EncodeToString(p), len(p))
 	}
 	return binary.BigEndian.Uint64(p), nil
 }

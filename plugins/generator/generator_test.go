@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -21,17 +19,17 @@ func TestConformance(t *testing.T) {
 	sdktest.Conformance(t, p,
 		// More events than the SDK's default batch of 1000, so that the
 		// resume check has a second batch to compare against.
-		sdktest.Case{Name: "bounded", Kind: pluginsdk.KindSource, Component: "generator",
+		sdktest.Case{Name: "bounded", Kind: sdktest.KindSource, Component: "generator",
 			Config: map[string]any{"count": 2500, "payload_size": 64}, Resume: true},
-		sdktest.Case{Name: "unbounded", Kind: pluginsdk.KindSource, Component: "generator",
+		sdktest.Case{Name: "unbounded", Kind: sdktest.KindSource, Component: "generator",
 			Config: map[string]any{"id_prefix": "tick-"}, Limit: 100},
-		sdktest.Case{Name: "paced", Kind: pluginsdk.KindSource, Component: "generator",
+		sdktest.Case{Name: "paced", Kind: sdktest.KindSource, Component: "generator",
 			Config: map[string]any{"count": 20, "rate": 2000, "realtime": true}},
-		sdktest.Case{Name: "no-payload", Kind: pluginsdk.KindSource, Component: "generator",
+		sdktest.Case{Name: "no-payload", Kind: sdktest.KindSource, Component: "generator",
 			Config: map[string]any{"count": 5, "payload_size": 0, "type": "custom"}},
 	)
 	// Small batches, as a host configured for low latency reads them.
-	sdktest.Conformance(t, p, sdktest.Case{Name: "resume-small-batches", Kind: pluginsdk.KindSource,
+	sdktest.Conformance(t, p, sdktest.Case{Name: "resume-small-batches", Kind: sdktest.KindSource,
 		Component: "generator", Config: map[string]any{"count": 50}, Resume: true, MaxBatch: 10})
 }
 
@@ -39,7 +37,7 @@ func TestConformance(t *testing.T) {
 func read(t *testing.T, config map[string]any, opts sdktest.ReadOptions) *sdktest.SourceResult {
 	t.Helper()
 	h := sdktest.New(t, Plugin("0.0.0-test"))
-	h.MustConfigure(t, pluginsdk.KindSource, "generator", config)
+	h.MustConfigure(t, sdktest.KindSource, "generator", config)
 	res, err := h.ReadSource(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +79,7 @@ func TestCountIsExactAndIDsAreOrdered(t *testing.T) {
 				if i > 0 && e.ID <= res.Events[i-1].ID {
 					t.Fatalf("ids do not sort in event order: %q after %q", e.ID, res.Events[i-1].ID)
 				}
-				if got := e.Attributes["seq"]; got != fmt.Sprint(i+1) {
+				if got := sdktest.Attributes(e)["seq"]; got != fmt.Sprint(i+1) {
 					t.Fatalf("event %d has seq %q, want %d", i, got, i+1)
 				}
 			}
@@ -202,7 +200,7 @@ func TestResumeContinuesAfterPosition(t *testing.T) {
 
 func TestResumeRejectsMalformedPosition(t *testing.T) {
 	h := sdktest.New(t, Plugin("0.0.0-test"))
-	h.MustConfigure(t, pluginsdk.KindSource, "generator", map[string]any{"count": 5})
+	h.MustConfigure(t, sdktest.KindSource, "generator", map[string]any{"count": 5})
 	_, err := h.ReadSource(t.Context(), sdktest.ReadOptions{From: pluginsdk.Position{1, 2, 3}})
 	if err == nil {
 		t.Fatal("reading from a 3-byte position succeeded")
@@ -230,11 +228,7 @@ func TestRateSlowsTheSource(t *testing.T) {
 // A paced Read that runs out of time returns the context's error and loses
 // no event: the next Read returns the event that was not yet due.
 func TestPacedReadHonoursDeadline(t *testing.T) {
-	cfg, diags := pluginsdk.ParseConfig(spec(), []byte(`{"rate": 2}`))
-	if len(diags) > 0 {
-		t.Fatal(diags)
-	}
-	src, err := newSource(pluginsdk.Init{Config: cfg, Logger: hclog.NewNullLogger()})
+	src, err := newSource(sdktest.Init(t, spec(), `{"rate": 2}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +269,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%v", tt.attr, tt.value), func(t *testing.T) {
 			h := sdktest.New(t, Plugin("0.0.0-test"))
-			diags, err := h.Configure(t.Context(), pluginsdk.KindSource, "generator", map[string]any{tt.attr: tt.value})
+			diags, err := h.Configure(t.Context(), sdktest.KindSource, "generator", map[string]any{tt.attr: tt.value})
 			if err != nil {
 				t.Fatal(err)
 			}

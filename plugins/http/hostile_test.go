@@ -15,7 +15,6 @@ import (
 
 	nethttp "net/http"
 
-	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 )
 
@@ -300,7 +299,7 @@ func TestSourceLimitConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			h := sdktest.New(t, Plugin(version))
-			diags, err := h.Configure(t.Context(), pluginsdk.KindSource, "http", tt.config)
+			diags, err := h.Configure(t.Context(), sdktest.KindSource, "http", tt.config)
 			if err != nil {
 				t.Fatal(err)
 			}

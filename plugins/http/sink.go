@@ -15,8 +15,6 @@ import (
 
 	nethttp "net/http"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/backoff"
@@ -40,7 +38,7 @@ func sinkSpec() *pluginsdk.Spec {
 
 // Sink posts batches to a URL.
 type Sink struct {
-	log        hclog.Logger
+	log        pluginsdk.Logger
 	url        string
 	method     string
 	headers    nethttp.Header

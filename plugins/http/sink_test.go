@@ -28,7 +28,7 @@ func events(from, to int) []pluginsdk.Event {
 	for i := from; i <= to; i++ {
 		out = append(out, pluginsdk.Event{
 			ID: fmt.Sprintf("e%04d", i), Type: "order", Time: time.Date(2025, 1, 1, 0, 0, i, 0, time.UTC),
-			Attributes: map[string]string{"n": fmt.Sprint(i)}, ContentType: "application/json",
+			Attributes: []pluginsdk.Attribute{{Key: "n", Value: fmt.Sprint(i)}}, ContentType: "application/json",
 			Data: fmt.Appendf(nil, `{"seq":%d}`, i),
 		})
 	}
@@ -88,7 +88,7 @@ func status(code int, retryAfter, body string) func(nethttp.ResponseWriter) {
 func sinkWrite(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event) []*flowctlv1.SinkAck {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "http", config)
+	h.MustConfigure(t, sdktest.KindSink, "http", config)
 	acks, err := h.Write(t.Context(), batches...)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestSinkConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			h := sdktest.New(t, Plugin(version))
-			diags, err := h.Configure(t.Context(), pluginsdk.KindSink, "http", tt.config)
+			diags, err := h.Configure(t.Context(), sdktest.KindSink, "http", tt.config)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,10 +6,12 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"strconv"
 	"strings"
@@ -19,7 +21,6 @@ import (
 
 	nethttp "net/http"
 
-	"github.com/hashicorp/go-hclog"
 	"golang.org/x/net/netutil"
 
 	"github.com/flowctl/flowctl/plugins/internal/jsonl"
@@ -47,7 +48,7 @@ func sourceSpec() *pluginsdk.Spec {
 
 // Source is an HTTP server whose requests become events.
 type Source struct {
-	log        hclog.Logger
+	log        pluginsdk.Logger
 	address    string
 	path       string
 	raw        bool
@@ -198,7 +199,7 @@ func (s *Source) Open(ctx context.Context, _ pluginsdk.Position) error {
 		MaxHeaderBytes: maxHeaderBytes,
 		// Failed handshakes and the like are the clients' trouble, and a
 		// hostile client must not fill the pipeline's log with them.
-		ErrorLog: s.log.StandardLogger(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})}
+		ErrorLog: log.New(debugWriter{s.log}, "", 0)}
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
@@ -255,7 +256,13 @@ func (s *Source) handle(w nethttp.ResponseWriter, r *nethttp.Request) {
 	_ = nethttp.NewResponseController(w).SetReadDeadline(time.Time{})
 	events, err := s.decode(r, body)
 	if err != nil {
-		reply(w, nethttp.StatusBadRequest, err.Error())
+		// An event the pipeline would refuse is refused here, before it
+		// is acknowledged to the client.
+		code := nethttp.StatusBadRequest
+		if errors.Is(err, pluginsdk.ErrEventTooLarge) {
+			code = nethttp.StatusRequestEntityTooLarge
+		}
+		reply(w, code, err.Error())
 		return
 	}
 	if len(events) == 0 {
@@ -314,7 +321,10 @@ func (s *Source) decode(r *nethttp.Request, body []byte) ([]pluginsdk.Event, err
 		e := pluginsdk.Event{
 			ID: r.Header.Get("Idempotency-Key"), Type: s.rawType, Time: time.Now().UTC(),
 			ContentType: r.Header.Get("Content-Type"), Data: body,
-			Attributes: map[string]string{"http.path": r.URL.Path},
+			Attributes: []pluginsdk.Attribute{{Key: "http.path", Value: r.URL.Path}},
+		}
+		if err := e.Validate(); err != nil {
+			return nil, err
 		}
 		return []pluginsdk.Event{e}, nil
 	}
@@ -472,7 +482,15 @@ func (s *Source) Teardown(ctx context.Context) error {
 // ParsePosition splits an http source position (for tests and tools).
 func ParsePosition(p pluginsdk.Position) (epoch, seq uint64, err error) {
 	if len(p) != 16 {
-		return 0, 0, errors.New("not an http position (16 bytes): " + strconv.Quote(p.String()))
+		return 0, 0, errors.New("not an http position (16 bytes): " + strconv.Quote(hex.EncodeToString(p)))
 	}
 	return binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), nil
+}
+
+// debugWriter logs what net/http reports about its clients at debug level.
+type debugWriter struct{ log pluginsdk.Logger }
+
+func (w debugWriter) Write(p []byte) (int, error) {
+	w.log.Debug(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ type stream struct {
 func openSource(t *testing.T, config map[string]any) *stream {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSource, "http", config)
+	h.MustConfigure(t, sdktest.KindSource, "http", config)
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	s, err := h.Source.Stream(ctx)
@@ -68,7 +69,7 @@ func (st *stream) batch() ([]pluginsdk.Event, pluginsdk.Position) {
 		st.t.Fatalf("recv: %v", err)
 	}
 	b := msg.GetBatch()
-	evs, err := pluginsdk.DecodeEvents(b.GetBatch().GetEvents(), nil)
+	evs, err := sdktest.DecodeEvents(b.GetBatch().GetEvents(), nil)
 	if err != nil {
 		st.t.Fatal(err)
 	}
@@ -245,13 +246,92 @@ func TestSourceRefusals(t *testing.T) {
 	})
 }
 
+// An event the pipeline would refuse is refused at the door, with the
+// reason: past the attribute limits 413, invalid UTF-8 400. Nothing of the
+// request is queued.
+func TestSourceRefusesEventsPastTheLimits(t *testing.T) {
+	addr := freeAddr(t)
+	openSource(t, map[string]any{"address": addr})
+	url := "http://" + addr + "/events"
+	raw := freeAddr(t)
+	openSource(t, map[string]any{"address": raw, "format": "raw"})
+	bigValue := `{"id":"b","attributes":{"k":"` + strings.Repeat("x", 70<<10) + `"}}`
+	tests := []struct {
+		name, url, body string
+		header          map[string]string
+		code            int
+		want            string
+	}{
+		{"too many attributes", url, manyAttributes(1025), nil, 413, "event 1: event too large"},
+		{"attribute bytes", url, bigValue, nil, 413, "attributes of 71681 bytes, at most 65536"},
+		{"invalid UTF-8 key", "http://" + raw + "/events", "x", map[string]string{"Idempotency-Key": "a\xffb"}, 400, "is not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := <-postWhenUp(t, tt.url, tt.body, tt.header)
+			if r.err != nil || r.code != tt.code || !strings.Contains(r.body, tt.want) {
+				t.Fatalf("answer %+v, want %d with %q", r, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// manyAttributes is one JSON event with n attributes.
+func manyAttributes(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"id":"m","attributes":{`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":"v"`, i)
+	}
+	b.WriteString(`}}`)
+	return b.String()
+}
+
+// A request of 128,000 attributes is refused for what the limit costs,
+// not for what the request would: the source process spends well under a
+// CPU-second on it (the encoder's sort was quadratic in attributes).
+func TestSourceRefusesHugeAttributeRequestCheaply(t *testing.T) {
+	addr := freeAddr(t)
+	openSource(t, map[string]any{"address": addr})
+	url := "http://" + addr + "/events"
+	body := manyAttributes(128_000)
+	// Warm up: the listener is up and the request path has run once.
+	if r := <-postWhenUp(t, url, manyAttributes(1025), nil); r.code != 413 {
+		t.Fatalf("warm-up answered %+v", r)
+	}
+	before := processCPU(t)
+	r := <-post(url, body, nil)
+	used := processCPU(t) - before
+	if r.err != nil || r.code != 413 || !strings.Contains(r.body, "event too large") {
+		t.Fatalf("answer %+v, want 413 event too large", r)
+	}
+	t.Logf("the 128,000-attribute request took %v of process CPU", used)
+	if used > time.Second {
+		t.Errorf("the 128,000-attribute request took %v of process CPU, want under 1s", used)
+	}
+}
+
+// processCPU is the CPU time (user and system) this process has used: the
+// test runs the source in-process.
+func processCPU(t *testing.T) time.Duration {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func TestSourceRawRequests(t *testing.T) {
 	addr := freeAddr(t)
 	st := openSource(t, map[string]any{"address": addr, "format": "raw", "type": "github.push", "path": "/hooks/"})
 	answer := postWhenUp(t, "http://"+addr+"/hooks/github", `{"ref":"main"}`, map[string]string{"Content-Type": "application/json", "Idempotency-Key": "delivery-7"})
 	evs, pos := st.batch()
 	e := evs[0]
-	if e.ID != "delivery-7" || e.Type != "github.push" || e.ContentType != "application/json" || string(e.Data) != `{"ref":"main"}` || e.Attributes["http.path"] != "/hooks/github" || e.Time.IsZero() {
+	if e.ID != "delivery-7" || e.Type != "github.push" || e.ContentType != "application/json" || string(e.Data) != `{"ref":"main"}` || sdktest.Attributes(e)["http.path"] != "/hooks/github" || e.Time.IsZero() {
 		t.Fatalf("event %+v", e)
 	}
 	st.ack(pos)
@@ -316,9 +396,9 @@ func TestSourceConformance(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 	sdktest.Conformance(t, Plugin(version),
-		sdktest.Case{Name: "source", Kind: pluginsdk.KindSource, Component: "http",
+		sdktest.Case{Name: "source", Kind: sdktest.KindSource, Component: "http",
 			Config: map[string]any{"address": addr, "ack_timeout": "1s"}, Limit: 2},
-		sdktest.Case{Name: "sink", Kind: pluginsdk.KindSink, Component: "http",
+		sdktest.Case{Name: "sink", Kind: sdktest.KindSink, Component: "http",
 			Config: map[string]any{"url": newReceiver(t, false).URL}, Input: events(1, 3)},
 	)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -30,7 +29,7 @@ func events(from, to int) []pluginsdk.Event {
 	for i := from; i <= to; i++ {
 		out = append(out, pluginsdk.Event{
 			ID: fmt.Sprintf("e%04d", i), Type: "order.created", Time: time.Date(2025, 3, 4, 5, 6, 7, i, time.UTC),
-			Key: []byte{0, byte(i)}, Attributes: map[string]string{"n": fmt.Sprint(i), "multi\nline": "a\r\nb"},
+			Key: []byte{0, byte(i)}, Attributes: []pluginsdk.Attribute{{Key: "n", Value: fmt.Sprint(i)}, {Key: "multi\nline", Value: "a\r\nb"}},
 			ContentType: "application/json", Data: fmt.Appendf(nil, `{"seq":%d}`, i),
 		})
 	}
@@ -43,19 +42,19 @@ func TestConformance(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct {
-		kind   pluginsdk.Kind
+		kind   sdktest.Kind
 		config map[string]any
 		path   string
 		want   string
 	}{
-		{pluginsdk.KindSink, map[string]any{"subject": "a..b"}, "subject", "empty token 2"},
-		{pluginsdk.KindSink, map[string]any{"subject": "a.*"}, "subject", "has a wildcard"},
-		{pluginsdk.KindSink, map[string]any{"subject": "a", "stream": "my.stream"}, "stream", "is not a JetStream name"},
-		{pluginsdk.KindSink, map[string]any{"subject": "a", "token": "t", "user": "u"}, "token", "either token or user"},
-		{pluginsdk.KindSource, map[string]any{"stream": "S", "consumer": "c", "deliver": "last"}, "deliver", `"last": want "all" or "new"`},
-		{pluginsdk.KindSource, map[string]any{"stream": "S", "consumer": "c d"}, "consumer", "is not a JetStream name"},
-		{pluginsdk.KindSource, map[string]any{"stream": "S", "consumer": "c", "ack_wait": "10ms"}, "ack_wait", "at least 1s"},
-		{pluginsdk.KindSource, map[string]any{"stream": "S", "consumer": "c", "subject": "a. b"}, "subject", "no spaces"},
+		{sdktest.KindSink, map[string]any{"subject": "a..b"}, "subject", "empty token 2"},
+		{sdktest.KindSink, map[string]any{"subject": "a.*"}, "subject", "has a wildcard"},
+		{sdktest.KindSink, map[string]any{"subject": "a", "stream": "my.stream"}, "stream", "is not a JetStream name"},
+		{sdktest.KindSink, map[string]any{"subject": "a", "token": "t", "user": "u"}, "token", "either token or user"},
+		{sdktest.KindSource, map[string]any{"stream": "S", "consumer": "c", "deliver": "last"}, "deliver", `"last": want "all" or "new"`},
+		{sdktest.KindSource, map[string]any{"stream": "S", "consumer": "c d"}, "consumer", "is not a JetStream name"},
+		{sdktest.KindSource, map[string]any{"stream": "S", "consumer": "c", "ack_wait": "10ms"}, "ack_wait", "at least 1s"},
+		{sdktest.KindSource, map[string]any{"stream": "S", "consumer": "c", "subject": "a. b"}, "subject", "no spaces"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path+" "+tt.want, func(t *testing.T) {
@@ -74,7 +73,7 @@ func TestConfigErrors(t *testing.T) {
 func write(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event) []*flowctlv1.SinkAck {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "nats", config)
+	h.MustConfigure(t, sdktest.KindSink, "nats", config)
 	acks, err := h.Write(t.Context(), batches...)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +93,7 @@ func mustWrite(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event
 func read(t *testing.T, config map[string]any, opts sdktest.ReadOptions) *sdktest.SourceResult {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSource, "nats", config)
+	h.MustConfigure(t, sdktest.KindSource, "nats", config)
 	res, err := h.ReadSource(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -122,8 +121,8 @@ func TestAccConformance(t *testing.T) {
 	sink := map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}
 	mustWrite(t, sink, events(1, 5)) // the source case reads these
 	sdktest.Conformance(t, Plugin(version),
-		sdktest.Case{Name: "sink", Kind: pluginsdk.KindSink, Component: "nats", Config: sink, Input: events(6, 10)},
-		sdktest.Case{Name: "source", Kind: pluginsdk.KindSource, Component: "nats",
+		sdktest.Case{Name: "sink", Kind: sdktest.KindSink, Component: "nats", Config: sink, Input: events(6, 10)},
+		sdktest.Case{Name: "source", Kind: sdktest.KindSource, Component: "nats",
 			Config: map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "conformance", "end_when_idle": "500ms"}},
 	)
 }
@@ -142,7 +141,7 @@ func TestAccRoundTrip(t *testing.T) {
 	for i, got := range res.Events {
 		w := want[i]
 		if got.ID != w.ID || got.Type != w.Type || !got.Time.Equal(w.Time) || !bytes.Equal(got.Key, w.Key) ||
-			!maps.Equal(got.Attributes, w.Attributes) || got.ContentType != w.ContentType || !bytes.Equal(got.Data, w.Data) {
+			!maps.Equal(sdktest.Attributes(got), sdktest.Attributes(w)) || got.ContentType != w.ContentType || !bytes.Equal(got.Data, w.Data) {
 			t.Fatalf("event %d:\n got %+v\nwant %+v", i, got, w)
 		}
 	}
@@ -224,11 +223,9 @@ func TestAccSourceTeardownHandsBackWhatItHeld(t *testing.T) {
 	srv := testserver.StartNATS(t)
 	mustWrite(t, map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}, events(1, 30))
 	raw := fmt.Appendf(nil, `{"url": %q, "stream": "ORDERS", "consumer": "held", "ack_wait": "5s"}`, srv.URL())
-	cfg, diags := pluginsdk.ParseConfig(sourceSpec(), raw)
-	if len(diags) > 0 {
-		t.Fatal(diags)
-	}
-	src, err := newSource(pluginsdk.Init{Config: cfg, Logger: hclog.NewNullLogger(), Address: "source.test"})
+	init := sdktest.Init(t, sourceSpec(), string(raw))
+	init.Address = "source.test"
+	src, err := newSource(init)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +258,7 @@ func TestAccSourceTeardownHandsBackWhatItHeld(t *testing.T) {
 	// delivered twice to the reader and acked once), end_when_idle would
 	// never end the input.
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSource, "nats", map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "held", "end_when_idle": "500ms"})
+	h.MustConfigure(t, sdktest.KindSource, "nats", map[string]any{"url": srv.URL(), "stream": "ORDERS", "consumer": "held", "end_when_idle": "500ms"})
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -359,7 +356,7 @@ func TestAccSinkErrors(t *testing.T) {
 	})
 	t.Run("server down", func(t *testing.T) {
 		h := sdktest.New(t, Plugin(version))
-		h.MustConfigure(t, pluginsdk.KindSink, "nats", map[string]any{"url": "nats://127.0.0.1:1", "subject": "x"})
+		h.MustConfigure(t, sdktest.KindSink, "nats", map[string]any{"url": "nats://127.0.0.1:1", "subject": "x"})
 		_, err := h.Write(t.Context(), events(1, 1))
 		if err == nil || !strings.Contains(err.Error(), "connect to nats://127.0.0.1:1") {
 			t.Fatalf("error %v", err)
@@ -367,7 +364,7 @@ func TestAccSinkErrors(t *testing.T) {
 	})
 	t.Run("missing stream for the source", func(t *testing.T) {
 		h := sdktest.New(t, Plugin(version))
-		h.MustConfigure(t, pluginsdk.KindSource, "nats", map[string]any{"url": srv.URL(), "stream": "NOPE", "consumer": "c"})
+		h.MustConfigure(t, sdktest.KindSource, "nats", map[string]any{"url": srv.URL(), "stream": "NOPE", "consumer": "c"})
 		_, err := h.ReadSource(t.Context(), sdktest.ReadOptions{})
 		if err == nil || !strings.Contains(err.Error(), "stream NOPE: nats: API error: code=404") {
 			t.Fatalf("error %v", err)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -30,7 +29,7 @@ const maxAsyncPending = 16384
 
 // Sink publishes batches to JetStream.
 type Sink struct {
-	log     hclog.Logger
+	log     pluginsdk.Logger
 	addr    string
 	conn    connConfig
 	subject string

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -34,7 +34,7 @@ func sourceSpec() *pluginsdk.Spec {
 
 // Source reads a stream through a durable pull consumer.
 type Source struct {
-	log           hclog.Logger
+	log           pluginsdk.Logger
 	addr          string
 	conn          connConfig
 	stream        string
@@ -147,7 +147,7 @@ func ParsePosition(p pluginsdk.Position) (epoch, delivery, seq uint64, err error
 	case legacyPositionLen:
 		return binary.BigEndian.Uint64(p[:8]), 0, binary.BigEndian.Uint64(p[8:]), nil
 	default:
-		return 0, 0, 0, fmt.Errorf("position %q is not a nats position (epoch, delivery and stream sequence, 24 bytes; or, from earlier versions, epoch and stream sequence, 16 bytes)", p.String())
+		return 0, 0, 0, fmt.Errorf("position %q is not a nats position (epoch, delivery and stream sequence, 24 bytes; or, from earlier versions, epoch and stream sequence, 16 bytes)", hex.EncodeToString(p))
 	}
 }
 

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -101,7 +100,7 @@ func (m *deliveredMsg) DoubleAck(ctx context.Context) error { m.acks++; return n
 // Positions of another process or of an earlier version ack nothing.
 func TestAckCutsByDelivery(t *testing.T) {
 	const epoch = 7
-	s := &Source{log: hclog.NewNullLogger(), stream: "S", epoch: epoch}
+	s := &Source{log: sdktest.NewLogger(io.Discard), stream: "S", epoch: epoch}
 	var msgs []*deliveredMsg
 	var pos []pluginsdk.Position
 	for _, seq := range []uint64{1, 2, 3, 1, 2} { // 1 and 2 again after ack_wait
@@ -156,7 +155,7 @@ func TestAccSourceAcksEveryCopyOfARedelivery(t *testing.T) {
 	const n = 20
 	mustWrite(t, map[string]any{"url": srv.URL(), "subject": "orders", "stream": "ORDERS"}, events(1, n))
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSource, "nats", map[string]any{
+	h.MustConfigure(t, sdktest.KindSource, "nats", map[string]any{
 		"url": srv.URL(), "stream": "ORDERS", "consumer": "slow", "ack_wait": "1s", "end_when_idle": "2s",
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -196,7 +195,7 @@ func TestAccSourceAcksEveryCopyOfARedelivery(t *testing.T) {
 		if b == nil {
 			continue
 		}
-		evs, err := pluginsdk.DecodeEvents(b.GetBatch().GetEvents(), nil)
+		evs, err := sdktest.DecodeEvents(b.GetBatch().GetEvents(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

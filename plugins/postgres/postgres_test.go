@@ -21,7 +21,7 @@ func events(from, to int) []pluginsdk.Event {
 	for i := from; i <= to; i++ {
 		out = append(out, pluginsdk.Event{
 			ID: fmt.Sprintf("e%04d", i), Type: "order", Time: time.Date(2025, 1, 1, 0, 0, i, 0, time.UTC),
-			Attributes: map[string]string{"n": fmt.Sprint(i)}, ContentType: "application/json",
+			Attributes: []pluginsdk.Attribute{{Key: "n", Value: fmt.Sprint(i)}}, ContentType: "application/json",
 			Data: fmt.Appendf(nil, `{"seq":%d}`, i),
 		})
 	}
@@ -38,7 +38,7 @@ func TestAccConformance(t *testing.T) {
 	testserver.Acc(t, "a PostgreSQL server (apt-get install postgresql)")
 	pg := testserver.StartPostgres(t)
 	sdktest.Conformance(t, Plugin(version), sdktest.Case{
-		Name: "sink", Kind: pluginsdk.KindSink, Component: "postgres",
+		Name: "sink", Kind: sdktest.KindSink, Component: "postgres",
 		Config: map[string]any{"connection": pg.URL("flowctl"), "table": "conformance"},
 		Input:  events(1, 10),
 	})
@@ -59,7 +59,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := sdktest.New(t, Plugin(version))
-			diags, err := h.Configure(t.Context(), pluginsdk.KindSink, "postgres", tt.config)
+			diags, err := h.Configure(t.Context(), sdktest.KindSink, "postgres", tt.config)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +76,7 @@ func TestConfigErrors(t *testing.T) {
 func write(t *testing.T, config map[string]any, batches ...[]pluginsdk.Event) []string {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "postgres", config)
+	h.MustConfigure(t, sdktest.KindSink, "postgres", config)
 	acks, err := h.Write(t.Context(), batches...)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestAccSinkUpsertsOneRowPerEvent(t *testing.T) {
 	// 1..100, then 51..150 again (a redelivery overlapping the first), and
 	// a batch holding the same id twice: the last one wins.
 	dup := events(7, 7)
-	dup[0].Attributes = map[string]string{"n": "second"}
+	dup[0].Attributes = []pluginsdk.Attribute{{Key: "n", Value: "second"}}
 	if nacks := write(t, cfg, events(1, 100), events(51, 150), append(events(7, 7), dup...)); len(nacks) > 0 {
 		t.Fatalf("nacked: %v", nacks)
 	}
@@ -158,7 +158,7 @@ func TestAccSinkErrors(t *testing.T) {
 	}
 	t.Run("missing table without create_table", func(t *testing.T) {
 		h := sdktest.New(t, Plugin(version))
-		h.MustConfigure(t, pluginsdk.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "absent", "create_table": false})
+		h.MustConfigure(t, sdktest.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "absent", "create_table": false})
 		_, err := h.Write(t.Context(), events(1, 1))
 		if err == nil || !strings.Contains(err.Error(), `table "absent" does not exist (set create_table = true`) {
 			t.Fatalf("error %v", err)
@@ -166,7 +166,7 @@ func TestAccSinkErrors(t *testing.T) {
 	})
 	t.Run("table lacks columns", func(t *testing.T) {
 		h := sdktest.New(t, Plugin(version))
-		h.MustConfigure(t, pluginsdk.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "narrow"})
+		h.MustConfigure(t, sdktest.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "narrow"})
 		_, err := h.Write(t.Context(), events(1, 1))
 		if err == nil || !strings.Contains(err.Error(), `table "narrow" lacks the columns time, key, attributes, content_type, data_json, data`) {
 			t.Fatalf("error %v", err)
@@ -175,7 +175,7 @@ func TestAccSinkErrors(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		h := sdktest.New(t, Plugin(version))
 		url := strings.Replace(pg.URL("flowctl"), pg.Password, "wrong", 1)
-		h.MustConfigure(t, pluginsdk.KindSink, "postgres", map[string]any{"connection": url, "table": "t"})
+		h.MustConfigure(t, sdktest.KindSink, "postgres", map[string]any{"connection": url, "table": "t"})
 		_, err := h.Write(t.Context(), events(1, 1))
 		if err == nil || !strings.Contains(err.Error(), "password authentication failed") {
 			t.Fatalf("error %v", err)
@@ -195,14 +195,14 @@ func TestAccSinkReconnects(t *testing.T) {
 	testserver.Acc(t, "a PostgreSQL server (apt-get install postgresql)")
 	pg := testserver.StartPostgres(t)
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "re"})
+	h.MustConfigure(t, sdktest.KindSink, "postgres", map[string]any{"connection": pg.URL("flowctl"), "table": "re"})
 	stream, err := h.Sink.Stream(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	send := func(seq uint64, evs []pluginsdk.Event) *flowctlv1.SinkAck {
 		t.Helper()
-		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(evs)), Events: pluginsdk.AppendEvents(nil, evs)}}
+		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(evs)), Events: sdktest.AppendEvents(nil, evs)}}
 		if err := stream.Send(req); err != nil {
 			t.Fatal(err)
 		}

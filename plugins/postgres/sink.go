@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -32,7 +31,7 @@ var columns = []string{"id", "type", "time", "key", "attributes", "content_type"
 
 // Sink upserts batches into one table over one connection.
 type Sink struct {
-	log            hclog.Logger
+	log            pluginsdk.Logger
 	cfg            *pgx.ConnConfig
 	table          pgx.Identifier
 	create         bool
@@ -209,9 +208,9 @@ func (s *Sink) stage(batch []pluginsdk.Event) ([][]any, error) {
 }
 
 func toRow(e pluginsdk.Event) ([]any, error) {
-	attrs := e.Attributes
-	if attrs == nil {
-		attrs = map[string]string{}
+	attrs := make(map[string]string, len(e.Attributes))
+	for _, a := range e.Attributes {
+		attrs[a.Key] = a.Value
 	}
 	attrJSON, err := json.Marshal(attrs)
 	if err != nil {

@@ -134,18 +134,15 @@ func appendText(b []byte, e pluginsdk.Event) []byte {
 	if len(e.Attributes) == 0 {
 		b = append(b, '-')
 	}
-	keys := make([]string, 0, len(e.Attributes))
-	for k := range e.Attributes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for i, k := range keys {
+	attrs := slices.Clone(e.Attributes)
+	slices.SortStableFunc(attrs, func(x, y pluginsdk.Attribute) int { return strings.Compare(x.Key, y.Key) })
+	for i, a := range attrs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendWord(b, k, " ,=\"")
+		b = appendWord(b, a.Key, " ,=\"")
 		b = append(b, '=')
-		b = appendWord(b, e.Attributes[k], " ,\"")
+		b = appendWord(b, a.Value, " ,\"")
 	}
 	if len(e.Data) > 0 {
 		b = append(b, ' ')

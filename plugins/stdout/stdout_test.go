@@ -39,7 +39,7 @@ func testPlugin(out *output) pluginsdk.Plugin {
 func events() []pluginsdk.Event {
 	return []pluginsdk.Event{
 		{ID: "e1", Type: "order.created", Time: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC),
-			Attributes:  map[string]string{"env": "prod", "b": "two words"},
+			Attributes:  []pluginsdk.Attribute{{Key: "env", Value: "prod"}, {Key: "b", Value: "two words"}},
 			ContentType: "application/json", Data: []byte(`{"n":1}`)},
 		{ID: "e2", Type: "log", Data: []byte("multi\nline")},
 		{ID: "e3", Type: "bin", Data: []byte{0xff, 0x01}},
@@ -50,12 +50,12 @@ func events() []pluginsdk.Event {
 func TestConformance(t *testing.T) {
 	out := &output{}
 	sdktest.Conformance(t, testPlugin(out),
-		sdktest.Case{Name: "json", Kind: pluginsdk.KindSink, Component: "stdout", Input: events()},
-		sdktest.Case{Name: "text", Kind: pluginsdk.KindSink, Component: "stdout",
+		sdktest.Case{Name: "json", Kind: sdktest.KindSink, Component: "stdout", Input: events()},
+		sdktest.Case{Name: "text", Kind: sdktest.KindSink, Component: "stdout",
 			Config: map[string]any{"format": "text"}, Input: events()},
 	)
 	// The real plugin declares the same schema.
-	if got, want := Plugin("0.0.0-test").Schema().String(), testPlugin(out).Schema().String(); got != want {
+	if got, want := sdktest.Schema(Plugin("0.0.0-test")).String(), sdktest.Schema(testPlugin(out)).String(); got != want {
 		t.Errorf("Plugin and the test plugin differ:\n%s\n%s", got, want)
 	}
 }
@@ -82,7 +82,7 @@ func TestPrints(t *testing.T) {
 		t.Run(tt.format, func(t *testing.T) {
 			out := &output{}
 			h := sdktest.New(t, testPlugin(out))
-			h.MustConfigure(t, pluginsdk.KindSink, "stdout", map[string]any{"format": tt.format})
+			h.MustConfigure(t, sdktest.KindSink, "stdout", map[string]any{"format": tt.format})
 			evs := events()
 			acks, err := h.Write(t.Context(), evs[:2], evs[2:])
 			if err != nil {
@@ -105,7 +105,7 @@ func TestPrints(t *testing.T) {
 func TestWriteFlushesEachBatch(t *testing.T) {
 	out := &output{}
 	h := sdktest.New(t, testPlugin(out))
-	h.MustConfigure(t, pluginsdk.KindSink, "stdout", map[string]any{"format": "text"})
+	h.MustConfigure(t, sdktest.KindSink, "stdout", map[string]any{"format": "text"})
 	stream, err := h.Sink.Stream(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func TestWriteFlushesEachBatch(t *testing.T) {
 
 func TestBadFormat(t *testing.T) {
 	h := sdktest.New(t, testPlugin(&output{}))
-	diags, err := h.Configure(t.Context(), pluginsdk.KindSink, "stdout", map[string]any{"format": "yaml"})
+	diags, err := h.Configure(t.Context(), sdktest.KindSink, "stdout", map[string]any{"format": "yaml"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +138,5 @@ func TestBadFormat(t *testing.T) {
 }
 
 func sinkRequest(evs []pluginsdk.Event) *flowctlv1.SinkRequest {
-	return &flowctlv1.SinkRequest{Seq: 1, Batch: &flowctlv1.Batch{Count: uint32(len(evs)), Events: pluginsdk.AppendEvents(nil, evs)}}
+	return &flowctlv1.SinkRequest{Seq: 1, Batch: &flowctlv1.Batch{Count: uint32(len(evs)), Events: sdktest.AppendEvents(nil, evs)}}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 )
 
 // BenchmarkBatch is a transform's share of a pipeline's work on one batch
@@ -17,12 +18,12 @@ func BenchmarkBatch(b *testing.B) {
 	for i := range in {
 		in[i] = pluginsdk.Event{
 			ID: fmt.Sprintf("%08d", i+1), Type: "flowctl.generator.tick", Time: time.Unix(1700000000, int64(i)),
-			Attributes:  map[string]string{"seq": strconv.Itoa(i + 1)},
+			Attributes:  []pluginsdk.Attribute{{Key: "seq", Value: strconv.Itoa(i + 1)}},
 			ContentType: "application/json", Data: make([]byte, 100),
 		}
 	}
-	enc := pluginsdk.AppendEvents(nil, in)
-	p := &Processor{set: map[string]string{"env": "bench"}}
+	enc := sdktest.AppendEvents(nil, in)
+	p := &Processor{set: []pluginsdk.Attribute{{Key: "env", Value: "bench"}}}
 	var (
 		events, out []pluginsdk.Event
 		buf         []byte
@@ -31,12 +32,12 @@ func BenchmarkBatch(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(enc)))
 	for b.Loop() {
-		events, _ = pluginsdk.DecodeEvents(enc, events[:0])
+		events, _ = sdktest.DecodeEvents(enc, events[:0])
 		out = out[:0]
 		for i := range events {
 			_ = p.Process(b.Context(), events[i], emit)
 		}
-		buf = pluginsdk.AppendEvents(buf[:0], out)
+		buf = sdktest.AppendEvents(buf[:0], out)
 	}
 	b.ReportMetric(float64(b.N*len(in))/b.Elapsed().Seconds(), "events/s")
 }

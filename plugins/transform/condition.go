@@ -54,8 +54,7 @@ func (f field) get(e *pluginsdk.Event) (string, bool) {
 	case fieldKey:
 		return string(e.Key), len(e.Key) > 0
 	}
-	v, ok := e.Attributes[f.attr]
-	return v, ok
+	return e.Attribute(f.attr)
 }
 
 // matches reports whether e satisfies the condition. A missing attribute

@@ -29,6 +29,7 @@ package transform
 import (
 	"context"
 	"maps"
+	"slices"
 
 	"github.com/flowctl/flowctl/pluginsdk"
 )
@@ -57,7 +58,7 @@ func spec() *pluginsdk.Spec {
 
 // Processor applies the configured edits.
 type Processor struct {
-	set    map[string]string
+	set    []pluginsdk.Attribute // in key order, so outputs do not vary
 	drop   []string
 	typ    string
 	dropIf *condition // nil: keep every event
@@ -67,7 +68,7 @@ var _ pluginsdk.Processor = (*Processor)(nil)
 
 func newProcessor(init pluginsdk.Init) (pluginsdk.Processor, error) {
 	p := &Processor{
-		set:  maps.Clone(init.Config.StringMap("set")),
+		set:  sortedAttributes(init.Config.StringMap("set")),
 		drop: append([]string(nil), init.Config.StringList("drop_attributes")...),
 		typ:  init.Config.String("type"),
 	}
@@ -90,7 +91,7 @@ func (p *Processor) Process(_ context.Context, in pluginsdk.Event, emit func(plu
 		return nil
 	}
 	out := in
-	out.Attributes = p.attributes(in.Attributes)
+	p.editAttributes(&out)
 	if p.typ != "" {
 		out.Type = p.typ
 	}
@@ -98,19 +99,23 @@ func (p *Processor) Process(_ context.Context, in pluginsdk.Event, emit func(plu
 	return nil
 }
 
-// attributes returns in with the edits applied.
-func (p *Processor) attributes(in map[string]string) map[string]string {
+// editAttributes applies the attribute edits to e. The event owns its
+// attributes, so they are edited in place.
+func (p *Processor) editAttributes(e *pluginsdk.Event) {
 	for _, k := range p.drop {
-		delete(in, k)
+		e.DeleteAttribute(k)
 	}
-	if len(p.set) == 0 {
-		return in
+	for _, a := range p.set {
+		e.SetAttribute(a.Key, a.Value)
 	}
-	if in == nil {
-		in = make(map[string]string, len(p.set))
+}
+
+func sortedAttributes(m map[string]string) []pluginsdk.Attribute {
+	out := make([]pluginsdk.Attribute, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, pluginsdk.Attribute{Key: k, Value: m[k]})
 	}
-	maps.Copy(in, p.set)
-	return in
+	return out
 }
 
 // Teardown does nothing.

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -16,20 +14,20 @@ const version = "0.0.0-test"
 
 func input() []pluginsdk.Event {
 	return []pluginsdk.Event{
-		{ID: "e1", Type: "order", Key: []byte("k1"), Attributes: map[string]string{"env": "dev", "tmp": "1"}, Data: []byte("one")},
-		{ID: "e2", Type: "order", Attributes: map[string]string{"env": "prod"}, Data: []byte("two")},
+		{ID: "e1", Type: "order", Key: []byte("k1"), Attributes: []pluginsdk.Attribute{{Key: "env", Value: "dev"}, {Key: "tmp", Value: "1"}}, Data: []byte("one")},
+		{ID: "e2", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "prod"}}, Data: []byte("two")},
 		{ID: "e3", Type: "refund", Data: []byte("three")},
 	}
 }
 
 func TestConformance(t *testing.T) {
 	sdktest.Conformance(t, Plugin(version),
-		sdktest.Case{Name: "edit", Kind: pluginsdk.KindProcessor, Component: "transform",
+		sdktest.Case{Name: "edit", Kind: sdktest.KindProcessor, Component: "transform",
 			Config: map[string]any{"set": map[string]string{"team": "x"}, "drop_attributes": []string{"tmp"}, "type": "t2"},
 			Input:  input()},
-		sdktest.Case{Name: "drop", Kind: pluginsdk.KindProcessor, Component: "transform",
+		sdktest.Case{Name: "drop", Kind: sdktest.KindProcessor, Component: "transform",
 			Config: map[string]any{"drop_if": `attributes.env == "dev"`}, Input: input()},
-		sdktest.Case{Name: "passthrough", Kind: pluginsdk.KindProcessor, Component: "transform", Input: input()},
+		sdktest.Case{Name: "passthrough", Kind: sdktest.KindProcessor, Component: "transform", Input: input()},
 	)
 }
 
@@ -38,7 +36,7 @@ func TestConformance(t *testing.T) {
 func process(t *testing.T, config map[string]any, in []pluginsdk.Event) sdktest.ProcessResult {
 	t.Helper()
 	h := sdktest.New(t, Plugin(version))
-	h.MustConfigure(t, pluginsdk.KindProcessor, "transform", config)
+	h.MustConfigure(t, sdktest.KindProcessor, "transform", config)
 	res, err := h.Process(t.Context(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -56,23 +54,23 @@ func TestEdits(t *testing.T) {
 		want   []pluginsdk.Event // ID, Type and Attributes are compared
 	}{
 		{"set adds and overwrites", map[string]any{"set": map[string]string{"env": "test", "team": "data"}}, []pluginsdk.Event{
-			{ID: "e1", Type: "order", Attributes: map[string]string{"env": "test", "tmp": "1", "team": "data"}},
-			{ID: "e2", Type: "order", Attributes: map[string]string{"env": "test", "team": "data"}},
-			{ID: "e3", Type: "refund", Attributes: map[string]string{"env": "test", "team": "data"}},
+			{ID: "e1", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "test"}, {Key: "tmp", Value: "1"}, {Key: "team", Value: "data"}}},
+			{ID: "e2", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "test"}, {Key: "team", Value: "data"}}},
+			{ID: "e3", Type: "refund", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "test"}, {Key: "team", Value: "data"}}},
 		}},
 		{"drop_attributes removes", map[string]any{"drop_attributes": []string{"tmp", "absent"}}, []pluginsdk.Event{
-			{ID: "e1", Type: "order", Attributes: map[string]string{"env": "dev"}},
-			{ID: "e2", Type: "order", Attributes: map[string]string{"env": "prod"}},
+			{ID: "e1", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "dev"}}},
+			{ID: "e2", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "prod"}}},
 			{ID: "e3", Type: "refund"},
 		}},
 		{"set wins over drop_attributes", map[string]any{"drop_attributes": []string{"env"}, "set": map[string]string{"env": "x"}}, []pluginsdk.Event{
-			{ID: "e1", Type: "order", Attributes: map[string]string{"env": "x", "tmp": "1"}},
-			{ID: "e2", Type: "order", Attributes: map[string]string{"env": "x"}},
-			{ID: "e3", Type: "refund", Attributes: map[string]string{"env": "x"}},
+			{ID: "e1", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "x"}, {Key: "tmp", Value: "1"}}},
+			{ID: "e2", Type: "order", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "x"}}},
+			{ID: "e3", Type: "refund", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "x"}}},
 		}},
 		{"type replaces", map[string]any{"type": "billing.event"}, []pluginsdk.Event{
-			{ID: "e1", Type: "billing.event", Attributes: map[string]string{"env": "dev", "tmp": "1"}},
-			{ID: "e2", Type: "billing.event", Attributes: map[string]string{"env": "prod"}},
+			{ID: "e1", Type: "billing.event", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "dev"}, {Key: "tmp", Value: "1"}}},
+			{ID: "e2", Type: "billing.event", Attributes: []pluginsdk.Attribute{{Key: "env", Value: "prod"}}},
 			{ID: "e3", Type: "billing.event"},
 		}},
 	}
@@ -96,7 +94,7 @@ func assertOutputs(t *testing.T, res sdktest.ProcessResult, in, want []pluginsdk
 	}
 	for i, w := range want {
 		got := res.Out[i]
-		if got.ID != w.ID || got.Type != w.Type || !maps.Equal(got.Attributes, w.Attributes) {
+		if got.ID != w.ID || got.Type != w.Type || !maps.Equal(sdktest.Attributes(got), sdktest.Attributes(w)) {
 			t.Errorf("output %d: %s %s %v, want %s %s %v", i, got.ID, got.Type, got.Attributes, w.ID, w.Type, w.Attributes)
 		}
 		orig := byID[w.ID]
@@ -169,7 +167,7 @@ func TestBadDropIfIsADiagnostic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.cond, func(t *testing.T) {
 			h := sdktest.New(t, Plugin(version))
-			diags, err := h.Configure(t.Context(), pluginsdk.KindProcessor, "transform", map[string]any{"drop_if": tt.cond})
+			diags, err := h.Configure(t.Context(), sdktest.KindProcessor, "transform", map[string]any{"drop_if": tt.cond})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -192,25 +190,20 @@ func TestBadDropIfIsADiagnostic(t *testing.T) {
 // The SDK gives every input event an attribute map of its own (see
 // pluginsdk.Event), so edits are made in place, without a copy per event.
 func TestEditsAttributesInPlace(t *testing.T) {
-	cfg, diags := pluginsdk.ParseConfig(spec(), []byte(
-		`{"set":{"team":"x"},"drop_attributes":["env"]}`))
-	if len(diags) > 0 {
-		t.Fatal(diags)
-	}
-	p, err := newProcessor(pluginsdk.Init{Config: cfg, Logger: hclog.NewNullLogger()})
+	p, err := newProcessor(sdktest.Init(t, spec(), `{"set":{"team":"x"},"drop_attributes":["env"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := map[string]string{"env": "dev", "keep": "y"}
+	own := []pluginsdk.Attribute{{Key: "env", Value: "dev"}, {Key: "keep", Value: "y"}}
 	var out []pluginsdk.Event
 	if err := p.Process(t.Context(), pluginsdk.Event{ID: "a", Attributes: own}, func(e pluginsdk.Event) { out = append(out, e) }); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{"keep": "y", "team": "x"}
-	if len(out) != 1 || !maps.Equal(out[0].Attributes, want) {
+	if len(out) != 1 || !maps.Equal(sdktest.Attributes(out[0]), want) {
 		t.Errorf("output %v, want keep=y team=x", out)
 	}
-	if !maps.Equal(own, want) {
+	if !maps.Equal(sdktest.Attributes(pluginsdk.Event{Attributes: own}), want) {
 		t.Errorf("the event's own map is %v after Process, want it edited in place", own)
 	}
 	// An event without attributes gets a map for set.
@@ -218,7 +211,7 @@ func TestEditsAttributesInPlace(t *testing.T) {
 	if err := p.Process(t.Context(), pluginsdk.Event{ID: "b"}, func(e pluginsdk.Event) { out = append(out, e) }); err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 1 || !maps.Equal(out[0].Attributes, map[string]string{"team": "x"}) {
+	if len(out) != 1 || !maps.Equal(sdktest.Attributes(out[0]), map[string]string{"team": "x"}) {
 		t.Errorf("output %v, want team=x", out)
 	}
 }

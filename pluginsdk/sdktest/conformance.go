@@ -1,7 +1,6 @@
 package sdktest
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"testing"
@@ -11,13 +10,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/internal/sdkhooks"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
 // Case is one configuration of one component that Conformance exercises.
 type Case struct {
 	Name      string
-	Kind      pluginsdk.Kind
+	Kind      Kind
 	Component string
 	Config    map[string]any
 	// Input is the batch given to a processor or sink.
@@ -50,10 +50,10 @@ func Conformance(t *testing.T, p pluginsdk.Plugin, cases ...Case) {
 }
 
 func checkSchema(t *testing.T, p pluginsdk.Plugin) {
-	if err := p.Validate(); err != nil {
+	if err := sdkhooks.Validate(p); err != nil {
 		t.Fatal(err)
 	}
-	schema := p.Schema()
+	schema := Schema(p)
 	if len(schema.GetProtocolVersions()) == 0 {
 		t.Error("schema lists no protocol versions")
 	}
@@ -70,8 +70,8 @@ func checkSchema(t *testing.T, p pluginsdk.Plugin) {
 			}
 		}
 	}
-	var out, errb bytes.Buffer
-	if code := pluginsdk.Main(p, []string{"describe"}, &out, &errb); code != 0 {
+	out, errb, code := describe(p)
+	if code != 0 {
 		t.Fatalf("describe exited %d: %s", code, errb.String())
 	}
 	var back flowctlv1.GetSchemaResponse
@@ -84,7 +84,7 @@ func checkSchema(t *testing.T, p pluginsdk.Plugin) {
 }
 
 func checkConfigErrors(t *testing.T, p pluginsdk.Plugin) {
-	for _, c := range p.Schema().GetComponents() {
+	for _, c := range Schema(p).GetComponents() {
 		kind := kindOf(c.GetKind())
 		h := New(t, p)
 		const unknown = "flowctl_conformance_unknown"
@@ -122,7 +122,7 @@ func hasPath(diags []*flowctlv1.Diagnostic, name string) bool {
 	})
 }
 
-func kindOf(k flowctlv1.Kind) pluginsdk.Kind {
+func kindOf(k flowctlv1.Kind) Kind {
 	for sk, pk := range kinds {
 		if pk == k {
 			return sk
@@ -147,7 +147,7 @@ func runCase(t *testing.T, p pluginsdk.Plugin, c Case) {
 	}
 	h.MustConfigure(t, c.Kind, c.Component, c.Config)
 	switch c.Kind {
-	case pluginsdk.KindSource:
+	case KindSource:
 		res, err := h.ReadSource(ctx, ReadOptions{Limit: c.Limit, MaxBatch: c.MaxBatch})
 		if err != nil {
 			t.Fatal(err)
@@ -163,7 +163,7 @@ func runCase(t *testing.T, p pluginsdk.Plugin, c Case) {
 		if c.Resume {
 			checkResume(ctx, t, p, c, res)
 		}
-	case pluginsdk.KindProcessor:
+	case KindProcessor:
 		out, err := h.Process(ctx, c.Input)
 		if err != nil {
 			t.Fatal(err)
@@ -176,7 +176,7 @@ func runCase(t *testing.T, p pluginsdk.Plugin, c Case) {
 				t.Errorf("origin %d beyond the %d inputs", o, len(c.Input))
 			}
 		}
-	case pluginsdk.KindSink:
+	case KindSink:
 		acks, err := h.Write(ctx, c.Input)
 		if err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowctl/flowctl/pluginsdk"
+	"github.com/flowctl/flowctl/pluginsdk/internal/sdkhooks"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
@@ -39,7 +40,7 @@ func New(t testing.TB, p pluginsdk.Plugin) *Harness {
 	}
 	srv := grpc.NewServer(wire.ServerOptions()...)
 	log := hclog.New(&hclog.LoggerOptions{Name: p.Name, Output: hclog.DefaultOutput, Level: hclog.Warn})
-	stop := pluginsdk.RegisterServices(srv, p, log)
+	stop := sdkhooks.RegisterServices(srv, p, log)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient(lis.Addr().String(), append(wire.DialOptions(), grpc.WithTransportCredentials(insecure.NewCredentials()))...)
 	if err != nil {
@@ -58,15 +59,15 @@ func New(t testing.TB, p pluginsdk.Plugin) *Harness {
 	}
 }
 
-var kinds = map[pluginsdk.Kind]flowctlv1.Kind{
-	pluginsdk.KindSource:    flowctlv1.Kind_KIND_SOURCE,
-	pluginsdk.KindProcessor: flowctlv1.Kind_KIND_PROCESSOR,
-	pluginsdk.KindSink:      flowctlv1.Kind_KIND_SINK,
+var kinds = map[Kind]flowctlv1.Kind{
+	KindSource:    flowctlv1.Kind_KIND_SOURCE,
+	KindProcessor: flowctlv1.Kind_KIND_PROCESSOR,
+	KindSink:      flowctlv1.Kind_KIND_SINK,
 }
 
 // Configure configures the instance as component (of kind) with config, and
 // returns the plugin's diagnostics.
-func (h *Harness) Configure(ctx context.Context, kind pluginsdk.Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
+func (h *Harness) Configure(ctx context.Context, kind Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
 	raw, err := json.Marshal(config)
 	if err != nil {
 		return nil, fmt.Errorf("sdktest: encode config: %w", err)
@@ -83,7 +84,7 @@ func (h *Harness) Configure(ctx context.Context, kind pluginsdk.Kind, component 
 // Validate checks config as component (of kind) the way `flowctl validate`
 // does (ConfigureRequest.validate_only): the plugin answers with its
 // diagnostics and stays unconfigured.
-func (h *Harness) Validate(ctx context.Context, kind pluginsdk.Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
+func (h *Harness) Validate(ctx context.Context, kind Kind, component string, config map[string]any) ([]*flowctlv1.Diagnostic, error) {
 	raw, err := json.Marshal(config)
 	if err != nil {
 		return nil, fmt.Errorf("sdktest: encode config: %w", err)
@@ -98,7 +99,7 @@ func (h *Harness) Validate(ctx context.Context, kind pluginsdk.Kind, component s
 }
 
 // MustConfigure is Configure that fails the test on any error diagnostic.
-func (h *Harness) MustConfigure(t testing.TB, kind pluginsdk.Kind, component string, config map[string]any) {
+func (h *Harness) MustConfigure(t testing.TB, kind Kind, component string, config map[string]any) {
 	t.Helper()
 	diags, err := h.Configure(t.Context(), kind, component, config)
 	if err != nil {
@@ -130,7 +131,7 @@ type SourceResult struct {
 	// Counts holds each batch's declared event count.
 	Counts []int
 	// Remaining holds what the source said it had left after each batch
-	// (nil where it did not say; see pluginsdk.Remainder).
+	// (nil where it did not say; see the optional Remaining method in pluginsdk).
 	Remaining []*uint64
 	Ended     bool
 }
@@ -166,7 +167,8 @@ func (h *Harness) ReadSource(ctx context.Context, opts ReadOptions) (*SourceResu
 			continue
 		}
 		before := len(res.Events)
-		res.Events, err = pluginsdk.DecodeEvents(b.GetBatch().GetEvents(), res.Events)
+		evs, err := DecodeEvents(b.GetBatch().GetEvents(), nil)
+		res.Events = append(res.Events, evs...)
 		if err != nil {
 			return res, err
 		}
@@ -215,7 +217,7 @@ func (h *Harness) Process(ctx context.Context, batches ...[]pluginsdk.Event) ([]
 	var out []ProcessResult
 	for i, b := range batches {
 		seq := uint64(i + 1)
-		req := &flowctlv1.ProcessRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: pluginsdk.AppendEvents(nil, b)}}
+		req := &flowctlv1.ProcessRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: AppendEvents(nil, b)}}
 		if err := stream.Send(req); err != nil {
 			return out, sendError(err, func() error { _, err := stream.Recv(); return err })
 		}
@@ -226,7 +228,7 @@ func (h *Harness) Process(ctx context.Context, batches ...[]pluginsdk.Event) ([]
 		if resp.GetSeq() != seq {
 			return out, fmt.Errorf("sdktest: response seq %d, want %d", resp.GetSeq(), seq)
 		}
-		evs, err := pluginsdk.DecodeEvents(resp.GetBatch().GetEvents(), nil)
+		evs, err := DecodeEvents(resp.GetBatch().GetEvents(), nil)
 		if err != nil {
 			return out, err
 		}
@@ -255,7 +257,7 @@ func (h *Harness) Write(ctx context.Context, batches ...[]pluginsdk.Event) ([]*f
 	var acks []*flowctlv1.SinkAck
 	for i, b := range batches {
 		seq := uint64(i + 1)
-		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: pluginsdk.AppendEvents(nil, b)}}
+		req := &flowctlv1.SinkRequest{Seq: seq, Batch: &flowctlv1.Batch{Count: uint32(len(b)), Events: AppendEvents(nil, b)}}
 		if err := stream.Send(req); err != nil {
 			return acks, sendError(err, func() error { _, err := stream.Recv(); return err })
 		}

@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -40,27 +41,27 @@ import (
 // line is the encoded shape of one event. Data is a json.RawMessage (the
 // payload as JSON) or a string (the payload as text).
 type line struct {
-	ID          string            `json:"id"`
-	Type        string            `json:"type"`
-	Time        string            `json:"time,omitempty"`
-	Key         []byte            `json:"key,omitempty"`
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	ContentType string            `json:"content_type,omitempty"`
-	Data        any               `json:"data,omitempty"`
-	DataBase64  []byte            `json:"data_base64,omitempty"`
+	ID          string     `json:"id"`
+	Type        string     `json:"type"`
+	Time        string     `json:"time,omitempty"`
+	Key         []byte     `json:"key,omitempty"`
+	Attributes  attributes `json:"attributes,omitempty"`
+	ContentType string     `json:"content_type,omitempty"`
+	Data        any        `json:"data,omitempty"`
+	DataBase64  []byte     `json:"data_base64,omitempty"`
 }
 
 // decoded is line as a reader sees it: Data keeps its raw JSON so the
 // reader can tell a string from any other value.
 type decoded struct {
-	ID          string            `json:"id"`
-	Type        string            `json:"type"`
-	Time        string            `json:"time"`
-	Key         []byte            `json:"key"`
-	Attributes  map[string]string `json:"attributes"`
-	ContentType string            `json:"content_type"`
-	Data        json.RawMessage   `json:"data"`
-	DataBase64  []byte            `json:"data_base64"`
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Time        string          `json:"time"`
+	Key         []byte          `json:"key"`
+	Attributes  attributes      `json:"attributes"`
+	ContentType string          `json:"content_type"`
+	Data        json.RawMessage `json:"data"`
+	DataBase64  []byte          `json:"data_base64"`
 }
 
 // Append appends the line for e, newline included, to dst.
@@ -128,6 +129,12 @@ func Decode(b []byte) (pluginsdk.Event, error) {
 	e := pluginsdk.Event{
 		ID: d.ID, Type: d.Type, Key: d.Key, Attributes: d.Attributes, ContentType: d.ContentType,
 	}
+	// Refuse an event the pipeline would refuse before its attributes are
+	// deduplicated, so a hostile line costs linear time.
+	if err := e.Validate(); err != nil {
+		return pluginsdk.Event{}, err
+	}
+	e.Attributes = dedupe(e.Attributes)
 	if d.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, d.Time)
 		if err != nil {
@@ -152,4 +159,81 @@ func Decode(b []byte) (pluginsdk.Event, error) {
 		e.Data = data
 	}
 	return e, nil
+}
+
+// attributes is an event's attributes as a JSON object: written in key
+// order, so lines are stable whatever order they were set in, and read in
+// the order written.
+type attributes []pluginsdk.Attribute
+
+func (a attributes) MarshalJSON() ([]byte, error) {
+	sorted := slices.Clone(a)
+	slices.SortStableFunc(sorted, func(x, y pluginsdk.Attribute) int { return strings.Compare(x.Key, y.Key) })
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, at := range sorted {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, err := json.Marshal(at.Key)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(at.Value)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+func (a *attributes) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		*a = nil
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return errors.New("attributes: want an object of strings")
+	}
+	var out attributes
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("attributes: %w", err)
+		}
+		vt, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("attributes: %w", err)
+		}
+		k, _ := kt.(string)
+		v, ok := vt.(string)
+		if !ok {
+			return fmt.Errorf("attributes: %q is not a string", k)
+		}
+		out = append(out, pluginsdk.Attribute{Key: k, Value: v})
+		// Stop reading an object the pipeline would refuse anyway: a
+		// request of a hundred thousand attributes costs what the limit
+		// does, not what the request does.
+		if len(out)%1024 == 0 {
+			if err := (&pluginsdk.Event{Attributes: out}).Validate(); errors.Is(err, pluginsdk.ErrEventTooLarge) {
+				return err
+			}
+		}
+	}
+	*a = out
+	return nil
+}
+
+// dedupe keeps the last value of a repeated key, as JSON objects mean.
+func dedupe(attrs []pluginsdk.Attribute) []pluginsdk.Attribute {
+	var e pluginsdk.Event
+	for _, a := range attrs {
+		e.SetAttribute(a.Key, a.Value)
+	}
+	return e.Attributes
 }

@@ -38,7 +38,7 @@ func TestAppendWritesReadableLines(t *testing.T) {
 			pluginsdk.Event{ID: "a", Type: "t", Key: []byte("k1"), Data: []byte{0xff, 0x00, 0x01}},
 			`{"id":"a","type":"t","key":"azE=","data_base64":"/wAB"}`},
 		{"attributes sorted",
-			pluginsdk.Event{ID: "a", Type: "t", Attributes: map[string]string{"z": "1", "a": "2"}},
+			pluginsdk.Event{ID: "a", Type: "t", Attributes: []pluginsdk.Attribute{{Key: "z", Value: "1"}, {Key: "a", Value: "2"}}},
 			`{"id":"a","type":"t","attributes":{"a":"2","z":"1"}}`},
 	}
 	for _, tt := range tests {
@@ -68,9 +68,9 @@ func assertSame(t *testing.T, got, want pluginsdk.Event) {
 	if len(got.Attributes) != len(want.Attributes) {
 		t.Errorf("attributes %v, want %v", got.Attributes, want.Attributes)
 	}
-	for k, v := range want.Attributes {
-		if got.Attributes[k] != v {
-			t.Errorf("attribute %q = %q, want %q", k, got.Attributes[k], v)
+	for _, a := range want.Attributes {
+		if v, _ := got.Attribute(a.Key); v != a.Value {
+			t.Errorf("attribute %q = %q, want %q", a.Key, v, a.Value)
 		}
 	}
 }

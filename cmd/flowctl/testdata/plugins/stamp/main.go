@@ -125,12 +125,7 @@ func (s *stamper) Open(context.Context) error {
 }
 
 func (s *stamper) Process(_ context.Context, in pluginsdk.Event, emit func(pluginsdk.Event)) error {
-	attrs := make(map[string]string, len(in.Attributes)+1)
-	for k, v := range in.Attributes {
-		attrs[k] = v
-	}
-	attrs[s.attr] = "stamp " + version
-	in.Attributes = attrs
+	in.SetAttribute(s.attr, "stamp "+version)
 	emit(in)
 	return nil
 }
