@@ -99,8 +99,7 @@ func runREADME(t *testing.T, root string, ex readmeExample) {
 		stdout.WriteString(out)
 		if err != nil {
 			if m := addrInUse.FindString(errOut); m != "" {
-				t.Errorf("the README's commands could not listen where the README says (%s): something else took the address while they ran; "+
-					"flowctl apply's own control plane defaults to 127.0.0.1:8080, where examples/webhook-relay's relay listens", m)
+				t.Errorf("the README's commands could not listen where the README says (%s): something else took the address while they ran", m)
 			}
 			t.Fatalf("README section %q: %v\n--- script\n%s\n--- stdout\n%s\n--- stderr\n%s", s.title, err, s.script(), out, errOut)
 		}
