@@ -113,7 +113,7 @@ sink "file" "out" {
 		for _, s := range svcs {
 			states[s.ID] = s.State + " " + s.Message
 		}
-		if !strings.HasPrefix(states["source.ticks"], "SERVICE_STATE_HEALTHY") || states["processor.probe"] != "SERVICE_STATE_STOPPED probe done" {
+		if !strings.HasPrefix(states["source.ticks"], "HEALTHY") || states["processor.probe"] != "STOPPED probe done" {
 			return fmt.Sprintf("want source.ticks HEALTHY and processor.probe STOPPED by itself: %v", states)
 		}
 		if _, forged := states["forged.new"]; forged {
@@ -210,7 +210,7 @@ sink "file" "out" {
 	ep := p.waitFor(controlPlaneRE)
 	healthy := func() string {
 		svcs := listJSON(t, ep) // as root: the token comes from the run file
-		if len(svcs) != 2 || svcs[0].State != "SERVICE_STATE_HEALTHY" || svcs[1].State != "SERVICE_STATE_HEALTHY" {
+		if len(svcs) != 2 || svcs[0].State != "HEALTHY" || svcs[1].State != "HEALTHY" {
 			return fmt.Sprintf("want source.ticks and sink.out HEALTHY: %+v", svcs)
 		}
 		return ""
@@ -311,7 +311,7 @@ func TestStatusFindsRun(t *testing.T) {
 	ep := p.waitFor(controlPlaneRE)
 	cpEventually(t, 30*time.Second, func() string {
 		r := flowctl(t, dir, "status")
-		if r.code != 0 || !strings.Contains(r.stdout, "pipeline p") || !strings.Contains(r.stdout, "sink.out") {
+		if r.code != 0 || !strings.Contains(r.stdout, `pipeline "p"`) || !strings.Contains(r.stdout, "sink.out") {
 			return fmt.Sprintf("status in the pipeline's directory exited %d:\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		return ""
