@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/flowctl/flowctl/proto/dataplane"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
@@ -54,7 +54,7 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 		return streamError(inst, "open", err)
 	}
 
-	cr := newCredits(open.GetCredits())
+	cr := dataplane.NewCredits(open.GetCredits())
 	acksDone := make(chan error, 1)
 	go func() { acksDone <- svc.receiveAcks(ctx, stream, inst, cr, cancel) }()
 
@@ -102,7 +102,7 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 	return streamError(inst, "ack", <-acksDone)
 }
 
-func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Source_StreamServer, inst *instance, cr *credits, cancel context.CancelCauseFunc) error {
+func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Source_StreamServer, inst *instance, cr *dataplane.Credits, cancel context.CancelCauseFunc) error {
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -123,7 +123,7 @@ func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Sour
 				return err
 			}
 		}
-		cr.add(ack.GetCredits())
+		cr.Add(ack.GetCredits())
 	}
 }
 
@@ -136,14 +136,14 @@ type batchShape struct {
 }
 
 // produce sends batches until the source ends (nil) or fails.
-func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read readFunc, remaining func() *uint64, cr *credits, shape batchShape) error {
+func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read readFunc, remaining func() *uint64, cr *dataplane.Credits, shape batchShape) error {
 	var (
 		seq    uint64
 		buf    []byte
 		events []Event
 	)
 	for {
-		if err := cr.take(ctx); err != nil {
+		if err := cr.Take(ctx); err != nil {
 			return err
 		}
 		recs, end, err := fill(ctx, read, shape)
@@ -203,44 +203,6 @@ func fill(ctx context.Context, read readFunc, shape batchShape) (recs []Record, 
 		}
 	}
 	return recs, false, nil
-}
-
-// credits counts the batches a source may still send.
-type credits struct {
-	mu    sync.Mutex
-	n     uint32
-	ready chan struct{} // closed and replaced whenever credit is added
-}
-
-func newCredits(n uint32) *credits { return &credits{n: n, ready: make(chan struct{})} }
-
-func (c *credits) add(n uint32) {
-	if n == 0 {
-		return
-	}
-	c.mu.Lock()
-	c.n += n
-	close(c.ready)
-	c.ready = make(chan struct{})
-	c.mu.Unlock()
-}
-
-func (c *credits) take(ctx context.Context) error {
-	for {
-		c.mu.Lock()
-		if c.n > 0 {
-			c.n--
-			c.mu.Unlock()
-			return nil
-		}
-		ready := c.ready
-		c.mu.Unlock()
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 }
 
 type processorService struct {

@@ -46,16 +46,20 @@ func (k *keeper) snapshot() []kept {
 	return append([]kept(nil), k.items...)
 }
 
-// credits counts the batches a source may still read.
-type credits struct {
+// Credits counts the batches a source may still read: the host grants
+// them, reading a batch takes one. Protocol 1's source stream (pluginsdk)
+// counts its credits with it too.
+type Credits struct {
 	mu    sync.Mutex
 	n     uint32
 	ready chan struct{} // closed and replaced whenever credit is added
 }
 
-func newCredits(n uint32) *credits { return &credits{n: n, ready: make(chan struct{})} }
+// NewCredits returns n credits.
+func NewCredits(n uint32) *Credits { return &Credits{n: n, ready: make(chan struct{})} }
 
-func (c *credits) add(n uint32) {
+// Add grants n more.
+func (c *Credits) Add(n uint32) {
 	if n == 0 {
 		return
 	}
@@ -66,7 +70,8 @@ func (c *credits) add(n uint32) {
 	c.mu.Unlock()
 }
 
-func (c *credits) take(ctx context.Context) error {
+// Take takes one, waiting for it until ctx ends.
+func (c *Credits) Take(ctx context.Context) error {
 	for {
 		c.mu.Lock()
 		if c.n > 0 {
@@ -99,14 +104,14 @@ func (n *node) runSource(ctx context.Context, h SourceHandler, open *flowctlv1.N
 	if err := h.Open(ctx, so.GetPosition(), Shape{MaxEvents: so.GetMaxBatchEvents(), LingerNanos: so.GetLingerNanos()}); err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	cr := newCredits(so.GetCredits())
+	cr := NewCredits(so.GetCredits())
 	var keep keeper
 	n.onAck = func(ctx context.Context, ack *flowctlv1.SourceAck) error {
 		if c := ack.GetCredits(); c > 0 {
 			if err := keep.release(int(c)); err != nil {
 				return err
 			}
-			cr.add(c)
+			cr.Add(c)
 			h.Release(c)
 		}
 		if p := ack.GetPosition(); len(p) > 0 {
@@ -124,7 +129,7 @@ func (n *node) runSource(ctx context.Context, h SourceHandler, open *flowctlv1.N
 	go func() {
 		defer close(readerDone)
 		for {
-			if err := cr.take(readCtx); err != nil {
+			if err := cr.Take(readCtx); err != nil {
 				return
 			}
 			b, pos, end, err := h.Next(readCtx)
