@@ -63,6 +63,9 @@ sink "file" "out" {
   path   = "out.jsonl"
 }
 `, stampAddr))
+	if r := w.run(t, "plugins", "lock", "p.hcl"); r.code != 0 {
+		t.Fatalf("plugins lock: exit %d\n%s", r.code, r.stderr)
+	}
 	// An operator's token in flowctl's environment is the run's write
 	// token; the plugin must get its own credential instead.
 	env := append(append([]string{}, w.env...), "FLOWCTL_TOKEN=operator-secret-token")

@@ -71,6 +71,9 @@ func TestMultiComponentPlugin(t *testing.T) {
 		t.Errorf("plugins describe does not list the component types:\n%s%s", r.stdout, r.stderr)
 	}
 
+	if r := w.run(t, "plugins", "lock"); r.code != 0 {
+		t.Fatalf("plugins lock: exit %d\n%s", r.code, r.stderr)
+	}
 	r = w.run(t, "apply")
 	if r.code != 0 {
 		t.Fatalf("apply: exit %d (a third-party discard refuses everything)\n%s%s", r.code, r.stdout, r.stderr)
