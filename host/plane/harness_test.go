@@ -12,7 +12,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowctl/flowctl/host/router"
@@ -229,11 +231,13 @@ func (s *counter) Release(uint32) {}
 // relay is a processor that passes events on; fail decides per event
 // whether it fails, crashAt makes the crashAt-th batch break the plugin.
 type relay struct {
-	t        testing.TB
-	fail     func(e *flowctlv1.Event) string
-	crashAt  int
-	batches  int
-	batchErr func(n int) string
+	t       testing.TB
+	fail    func(e *flowctlv1.Event) string
+	crashAt int
+	// permanent makes the crash one a restart cannot cure.
+	permanent bool
+	batches   int
+	batchErr  func(n int) string
 }
 
 func (p *relay) Open(context.Context) error { return nil }
@@ -241,6 +245,9 @@ func (p *relay) Open(context.Context) error { return nil }
 func (p *relay) Process(_ context.Context, in dataplane.Batch) (dataplane.Result, error) {
 	p.batches++
 	if p.crashAt > 0 && p.batches == p.crashAt {
+		if p.permanent {
+			return dataplane.Result{}, status.Error(codes.FailedPrecondition, "listen: address already in use")
+		}
 		return dataplane.Result{}, errors.New("processor crashed")
 	}
 	if p.batchErr != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/flowctl/flowctl/host/router"
 	"github.com/flowctl/flowctl/pluginsdk/backoff"
@@ -187,6 +189,11 @@ func (n *node) recv(ctx context.Context, conn Conn, gen uint64) error {
 					return nil
 				}
 				return &streamError{router.ErrUnexpectedClose}
+			}
+			if status.Code(err) == codes.FailedPrecondition {
+				// The plugin says a restart cannot cure it
+				// (pluginsdk.Permanent: a port in use, a permission).
+				return fmt.Errorf("stream: %w", err)
 			}
 			return &streamError{fmt.Errorf("stream: %w", err)}
 		case <-ctx.Done():

@@ -327,3 +327,21 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("acked %d, checkpoint at %d", s.EventsAcked, last)
 	}
 }
+
+// A failure the plugin calls permanent (FailedPrecondition) fails the run
+// at once: a restart would not cure it.
+func TestPermanentFailureIsNotRestarted(t *testing.T) {
+	st := newStore()
+	co, err := runPipeline(t, []spec{
+		{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: 1000, size: 10} }},
+		{name: "processor.p", kind: proc, inputs: []string{"source.gen"}, restart: true, handler: func(int) any { return &relay{t: t, crashAt: 3, permanent: true} }},
+		{name: "sink.out", kind: sink, inputs: []string{"processor.p"}, handler: func(int) any { return &collect{t: t, name: "sink.out", st: st} }},
+	}, Options{}, nil)
+	var ne *router.NodeError
+	if !errors.As(err, &ne) || ne.Node != "processor.p" || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("error %v, want processor.p's permanent failure", err)
+	}
+	if s := co.Stats()[1]; s.Restarts != 0 {
+		t.Fatalf("restarted %d times", s.Restarts)
+	}
+}
