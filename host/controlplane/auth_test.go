@@ -296,3 +296,47 @@ func TestRunFile(t *testing.T) {
 		t.Errorf("after remove: %v, want ErrNoRun", err)
 	}
 }
+
+// TestFindRunPrefersThisDirectory: without --endpoint or --state-dir, the
+// run of the pipeline in the current directory wins over runs found only in
+// the per-user directory; two there are a choice to make.
+func TestFindRunPrefersThisDirectory(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	t.Chdir(t.TempDir())
+	other := filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(other, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	removeOther, err := WriteRunFile(other, RunFile{Endpoint: "127.0.0.1:4001", RunID: "elsewhere"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removeOther()
+	if rf, err := FindRun("", ""); err != nil || rf.RunID != "elsewhere" {
+		t.Fatalf("with one run elsewhere: %+v, %v", rf, err)
+	}
+	local := filepath.Join(".flowctl", "state", "p")
+	if err := os.MkdirAll(local, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	removeLocal, err := WriteRunFile(local, RunFile{Endpoint: "127.0.0.1:4002", RunID: "here"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removeLocal()
+	if rf, err := FindRun("", ""); err != nil || rf.RunID != "here" {
+		t.Fatalf("with a run here and one elsewhere: %+v, %v", rf, err)
+	}
+	second := filepath.Join(".flowctl", "state", "q")
+	if err := os.MkdirAll(second, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	removeSecond, err := WriteRunFile(second, RunFile{Endpoint: "127.0.0.1:4003", RunID: "here too"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer removeSecond()
+	if _, err := FindRun("", ""); err == nil || !strings.Contains(err.Error(), "several flowctl control planes are running") {
+		t.Fatalf("with two runs here: %v", err)
+	}
+}

@@ -138,30 +138,57 @@ func (rf *RunFile) alive() bool {
 var ErrNoRun = errors.New("no running flowctl control plane found")
 
 // FindRun looks for the run file of a live control plane. With stateDir,
-// only there; else with endpoint, the one of that address; else in
-// ./.flowctl/state/*/, RunsDir and the extra directories, which must then
-// hold exactly one live run.
+// only there; else with endpoint, the one of that address; else first in
+// ./.flowctl/state/*/ (the runs of the pipeline in this directory), and
+// only when none runs there in RunsDir and the extra directories. Where it
+// looks last, it must find exactly one live run.
 func FindRun(endpoint, stateDir string, extra ...string) (*RunFile, error) {
-	var paths []string
+	var tiers [][]string
 	switch {
 	case stateDir != "":
-		paths = []string{filepath.Join(stateDir, RunFileName)}
+		tiers = [][]string{{filepath.Join(stateDir, RunFileName)}}
 	case endpoint != "":
 		if dir, err := RunsDir(); err == nil {
-			paths = []string{runsEntry(dir, endpoint)}
+			tiers = [][]string{{runsEntry(dir, endpoint)}}
 		}
 	default:
-		paths, _ = filepath.Glob(filepath.Join(".flowctl", "state", "*", RunFileName))
+		local, _ := filepath.Glob(filepath.Join(".flowctl", "state", "*", RunFileName))
+		var elsewhere []string
 		if dir, err := RunsDir(); err == nil {
-			more, _ := filepath.Glob(filepath.Join(dir, "*.run"))
-			paths = append(paths, more...)
+			elsewhere, _ = filepath.Glob(filepath.Join(dir, "*.run"))
 		}
 		for _, d := range extra {
-			paths = append(paths, filepath.Join(d, RunFileName))
+			elsewhere = append(elsewhere, filepath.Join(d, RunFileName))
+		}
+		tiers = [][]string{local, elsewhere}
+	}
+	var denied error
+	for _, paths := range tiers {
+		found, err := liveRuns(paths, endpoint)
+		if err != nil {
+			denied = err
+		}
+		switch {
+		case len(found) == 1:
+			return found[0], nil
+		case len(found) > 1:
+			var eps []string
+			for _, f := range found {
+				eps = append(eps, f.Endpoint+" ("+filepath.Dir(f.Path)+")")
+			}
+			return nil, fmt.Errorf("several flowctl control planes are running: %s: choose one with --endpoint or --state-dir", strings.Join(eps, ", "))
 		}
 	}
-	var found []*RunFile
-	var denied error
+	if denied != nil {
+		return nil, fmt.Errorf("%w: %w (run files are readable only by the user who started the run)", ErrNoRun, denied)
+	}
+	return nil, ErrNoRun
+}
+
+// liveRuns reads the run files at paths and keeps those of live processes
+// (of endpoint, when set), one per endpoint; err is a permission error met
+// on the way.
+func liveRuns(paths []string, endpoint string) (found []*RunFile, denied error) {
 	for _, p := range paths {
 		rf, err := readRunFile(p)
 		if errors.Is(err, os.ErrPermission) {
@@ -174,17 +201,5 @@ func FindRun(endpoint, stateDir string, extra ...string) (*RunFile, error) {
 			found = append(found, rf)
 		}
 	}
-	switch {
-	case len(found) == 1:
-		return found[0], nil
-	case len(found) > 1:
-		var eps []string
-		for _, f := range found {
-			eps = append(eps, f.Endpoint+" ("+filepath.Dir(f.Path)+")")
-		}
-		return nil, fmt.Errorf("several flowctl control planes are running: %s: choose one with --endpoint or --state-dir", strings.Join(eps, ", "))
-	case denied != nil:
-		return nil, fmt.Errorf("%w: %w (run files are readable only by the user who started the run)", ErrNoRun, denied)
-	}
-	return nil, ErrNoRun
+	return found, denied
 }
