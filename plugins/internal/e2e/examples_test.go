@@ -279,7 +279,7 @@ func TestAccWebhookRelayAsWritten(t *testing.T) {
 	// `flowctl status` in the pipeline's directory finds the run (any
 	// port) and its token through the run file.
 	status := start(t, filepath.Join(root, "webhook-relay"), nil, "status")
-	if code := status.wait(30 * time.Second); code != 0 || !strings.Contains(status.output(), "pipeline webhook-relay") || !strings.Contains(status.output(), "source.in") {
+	if code := status.wait(30 * time.Second); code != 0 || !strings.Contains(status.output(), `pipeline "webhook-relay"`) || !strings.Contains(status.output(), "source.in") {
 		t.Errorf("status exited %d:\n%s", code, status.output())
 	}
 	if err := relay.cmd.Process.Signal(syscall.SIGINT); err != nil {
