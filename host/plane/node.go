@@ -359,7 +359,11 @@ func (n *node) onFailure(ctx context.Context, gen uint64, f *flowctlv1.Failure) 
 		return nil
 	}
 	n.failed.Add(events)
-	return batchError(n.kind, f)
+	e := batchError(n.kind, f)
+	if r := n.c.opts.Redact; r != nil {
+		e.Reason = r(e.Reason)
+	}
+	return e
 }
 
 // batchError describes a failure that fails the run.

@@ -91,6 +91,11 @@ type Options struct {
 	// Credits do not wait for checkpoints. Zero checkpoints every release.
 	CheckpointInterval time.Duration
 
+	// Redact, when set, rewrites the reason a processor or sink gives for
+	// failed events before it reaches an error or a log line: a plugin's
+	// words may quote a sensitive value (host/redact).
+	Redact func(string) string
+
 	// TicketDone, when set, is called with a source's name and the time from
 	// the report of a batch to its release (every sink wrote what came of
 	// it). It must not block.

@@ -241,6 +241,17 @@ func TestOnError(t *testing.T) {
 			t.Fatalf("checkpointed past the failed event: %d", last)
 		}
 	})
+	t.Run("fail, redacted", func(t *testing.T) {
+		st := newStore()
+		_, err := runPipeline(t, []spec{
+			{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: 1000, size: 10} }},
+			{name: "processor.p", kind: proc, inputs: []string{"source.gen"}, handler: func(int) any { return &relay{t: t, fail: failOdd} }},
+			{name: "sink.out", kind: sink, inputs: []string{"processor.p"}, handler: func(int) any { return &collect{t: t, name: "sink.out", st: st} }},
+		}, Options{Redact: func(s string) string { return strings.ReplaceAll(s, "odd one", "(sensitive value)") }}, nil)
+		if err == nil || strings.Contains(err.Error(), "odd one") || !strings.Contains(err.Error(), "(sensitive value) 7") {
+			t.Fatalf("error %v, want the reason redacted", err)
+		}
+	})
 	t.Run("retry then succeed", func(t *testing.T) {
 		st, cp := newStore(), newCheckpoints()
 		tries := 0
