@@ -285,47 +285,17 @@ func (ev *eventDecode) field(e *Event, num protowire.Number, v []byte) error {
 	case fieldKey:
 		e.Key = v
 	case fieldAttributes:
-		k, val, err := decodeMapEntry(v)
+		k, val, err := wire.MapEntry(v)
 		if err != nil {
 			return err
 		}
-		ev.attribute(k, val)
+		ev.attribute(aliasString(k), aliasString(val))
 	case fieldContentType:
 		e.ContentType = aliasString(v)
 	case fieldData:
 		e.Data = v
 	}
 	return nil
-}
-
-func decodeMapEntry(b []byte) (key, value string, err error) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", "", protowire.ParseError(n)
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return "", "", protowire.ParseError(n)
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return "", "", protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch num {
-		case fieldMapKey:
-			key = aliasString(v)
-		case fieldMapValue:
-			value = aliasString(v)
-		}
-	}
-	return key, value, nil
 }
 
 // aliasString returns the bytes of b as a string without copying them; see

@@ -158,14 +158,14 @@ func rewriteEvent(dst, f []byte, set map[string]string) ([]byte, error) {
 			dst = protowire.AppendTag(dst, num, protowire.BytesType)
 			dst = protowire.AppendString(dst, validString(v))
 		case fieldAttributes:
-			k, val, err := mapEntry(v)
+			k, val, err := wire.MapEntry(v)
 			if err != nil {
 				return nil, err
 			}
-			if _, replaced := set[k]; replaced {
+			if _, replaced := set[string(k)]; replaced {
 				continue
 			}
-			dst = appendAttribute(dst, validString([]byte(k)), validString([]byte(val)))
+			dst = appendAttribute(dst, validString(k), validString(val))
 		default:
 			dst = protowire.AppendTag(dst, num, protowire.BytesType)
 			dst = protowire.AppendBytes(dst, v)
@@ -186,35 +186,6 @@ func appendAttribute(dst []byte, k, v string) []byte {
 	dst = protowire.AppendString(dst, k)
 	dst = protowire.AppendTag(dst, fieldMapValue, protowire.BytesType)
 	return protowire.AppendString(dst, v)
-}
-
-func mapEntry(b []byte) (key, value string, err error) {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return "", "", protowire.ParseError(n)
-		}
-		b = b[n:]
-		if typ != protowire.BytesType {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return "", "", protowire.ParseError(n)
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return "", "", protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch num {
-		case fieldMapKey:
-			key = string(v)
-		case fieldMapValue:
-			value = string(v)
-		}
-	}
-	return key, value, nil
 }
 
 func validString(b []byte) string {
