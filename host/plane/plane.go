@@ -117,7 +117,6 @@ type Coordinator struct {
 	restartMu sync.Mutex
 
 	ran atomic.Bool
-	ctx context.Context // Run's group context
 }
 
 // New builds a Coordinator. The topology is the pipeline's, checked by
@@ -214,7 +213,6 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		return errors.New("plane: Run called more than once")
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	c.ctx = gctx
 	// Downstream first, so that every edge finds its peer listening.
 	for i := len(c.nodes) - 1; i >= 0; i-- {
 		n := c.nodes[i]

@@ -41,10 +41,13 @@ type sourceState struct {
 	ended    bool
 	draining bool
 	finished bool
-	gen      uint64 // the node's incarnation the credits below are owed to
-	credits  int
-	unsaved  release
-	resume   []byte // where a restarted plugin reads again
+	// gen counts the source's incarnations like node.gen, but moves with
+	// credits under mu (abandon resets both), so ackLoop never sends an old
+	// plugin's credits to its successor.
+	gen     uint64
+	credits int
+	unsaved release
+	resume  []byte // where a restarted plugin reads again
 
 	eventsOut, batchesOut, acked atomic.Uint64
 }
