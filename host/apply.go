@@ -104,8 +104,9 @@ type run struct {
 	abandoned   bool // the drain outlasted shutdown_timeout
 	watchers    sync.WaitGroup
 
-	// rt is the router once built, for live statistics.
-	rt atomic.Pointer[router.Router]
+	// eng carries the batches once built (guarded by mu), for live
+	// statistics.
+	eng engine
 }
 
 // member is one component's current plugin instance. A restart replaces
@@ -191,17 +192,15 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	streamCtx, cancelStreams := context.WithCancel(ctx)
 	defer cancelStreams()
 	r.streamCtx = streamCtx
-	nodes, err := r.nodes(opens)
+	eng, err := r.engine(opens)
 	if err != nil {
 		return nil, stoppedBy(ctx, err)
 	}
-	rt, err := router.New(nodes, router.Options{Logger: r.log, Checkpoint: r.checkpoint, CheckpointInterval: CheckpointInterval, Redact: h.Redact.String})
-	if err != nil {
-		return nil, fmt.Errorf("pipeline %s: %w", plan.Config.Pipeline.Name, err)
-	}
-	r.rt.Store(rt)
+	r.mu.Lock()
+	r.eng = eng
+	r.mu.Unlock()
 	h.say("Running.\n")
-	runErr := r.permanent(r.route(ctx, rt))
+	runErr := r.permanent(r.route(ctx, eng))
 	cancelStreams()
 	r.stopAll(context.WithoutCancel(ctx))
 	return r.summary(time.Since(start), runErr), runErr
@@ -388,7 +387,7 @@ type checkpointed struct {
 	at     time.Time
 }
 
-func (r *run) route(ctx context.Context, rt *router.Router) error {
+func (r *run) route(ctx context.Context, rt engine) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -567,15 +566,9 @@ func (r *run) nodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) ([]router.N
 	for i := len(comps) - 1; i >= 0; i-- {
 		c := comps[i]
 		m := r.members[c.Address()]
-		n := router.Node{Name: c.Address().String(), Open: opens[c.Address()], Restart: r.restarter(m)}
+		n := router.Node{Name: c.Address().String(), Open: opens[c.Address()], Restart: restarter(r, m, r.open), OnError: errorPolicy(c)}
 		for _, in := range c.Node.Inputs {
 			n.Inputs = append(n.Inputs, in.String())
-		}
-		if oe := c.Node.Component.OnError; oe != nil {
-			n.OnError = router.ErrorPolicy{Mode: oe.Mode, Attempts: oe.Retry.Attempts, Delay: oe.Retry.Delay, MaxDelay: oe.Retry.MaxDelay}
-			if oe.DeadLetter != nil {
-				n.OnError.DeadLetter = oe.DeadLetter.Address.String()
-			}
 		}
 		streams, err := r.open(m)
 		if err != nil {
@@ -587,8 +580,8 @@ func (r *run) nodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) ([]router.N
 	return nodes, nil
 }
 
-// open opens m's stream under a context of its own, which a restart
-// cancels, and starts watching the instance's health.
+// open opens m's protocol 1 stream under a context of its own, which a
+// restart cancels, and starts watching the instance's health.
 func (r *run) open(m *member) (router.Streams, error) {
 	ctx, cancel := context.WithCancel(r.streamCtx)
 	var s router.Streams
@@ -605,9 +598,19 @@ func (r *run) open(m *member) (router.Streams, error) {
 		cancel()
 		return router.Streams{}, err
 	}
+	r.watch(m, cancel)
+	if len(r.opts.Observers) == 0 {
+		return s, nil // nobody reads the meters: keep the batch path bare
+	}
+	return m.meter.meterStreams(s), nil
+}
+
+// watch notes m's new stream (cancelStream ends it) and watches the
+// instance's health until the stream is replaced or the run ends.
+func (r *run) watch(m *member, cancelStream context.CancelFunc) {
 	wctx, cancelWatch := context.WithCancel(r.streamCtx)
 	r.mu.Lock()
-	m.cancelStream, m.cancelWatch = cancel, cancelWatch
+	m.cancelStream, m.cancelWatch = cancelStream, cancelWatch
 	inst := m.inst
 	r.mu.Unlock()
 	r.event(EventServing, m, nil)
@@ -624,18 +627,16 @@ func (r *run) open(m *member) (router.Streams, error) {
 			r.log.Warn("plugin unhealthy", "component", m.c.Address(), "error", err)
 		}
 	})
-	if len(r.opts.Observers) == 0 {
-		return s, nil // nobody reads the meters: keep the batch path bare
-	}
-	return m.meter.meterStreams(s), nil
 }
 
 // restarter returns m's Restart hook: kill what is left of the failed
 // plugin, wait out the backoff of its restart policy, start and configure a
-// new one and open its stream. Starts that fail count as attempts.
-func (r *run) restarter(m *member) func(context.Context, error) (router.Streams, error) {
-	return func(ctx context.Context, cause error) (router.Streams, error) {
-		// The router names the component already.
+// new one and open its stream with open. Starts that fail count as
+// attempts.
+func restarter[S any](r *run, m *member, open func(*member) (S, error)) func(context.Context, error) (S, error) {
+	return func(ctx context.Context, cause error) (S, error) {
+		var none S
+		// The router and the coordinator name the component already.
 		var ne *router.NodeError
 		if errors.As(cause, &ne) {
 			cause = ne.Err
@@ -651,7 +652,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 		old.Abort(ctx)
 		for {
 			if m.restarts >= pol.Attempts {
-				return router.Streams{}, fmt.Errorf("plugin failed and has no restart attempts left (restart.attempts = %d): %w%s",
+				return none, fmt.Errorf("plugin failed and has no restart attempts left (restart.attempts = %d): %w%s",
 					pol.Attempts, cause, outputHint(lastOutput))
 			}
 			delay := restartBackoff(pol).Delay(m.restarts)
@@ -660,7 +661,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 			select {
 			case <-time.After(delay):
 			case <-ctx.Done():
-				return router.Streams{}, ctx.Err()
+				return none, ctx.Err()
 			}
 			inst, err := r.start(ctx, m.c)
 			if err == nil {
@@ -675,7 +676,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 			}
 			if err != nil {
 				if ctx.Err() != nil {
-					return router.Streams{}, ctx.Err()
+					return none, ctx.Err()
 				}
 				cause = err
 				continue
@@ -684,7 +685,7 @@ func (r *run) restarter(m *member) func(context.Context, error) (router.Streams,
 			m.inst = inst
 			r.mu.Unlock()
 			r.event(EventStarted, m, nil)
-			s, err := r.open(m)
+			s, err := open(m)
 			if err != nil {
 				cause = err
 				continue

@@ -78,8 +78,11 @@ func (r *run) summary(d time.Duration, err error) *Summary {
 // runs), in topological order.
 func (r *run) stats() []ComponentSummary {
 	stats := map[string]router.NodeStats{}
-	if rt := r.rt.Load(); rt != nil {
-		for _, st := range rt.Stats() {
+	r.mu.Lock()
+	eng := r.eng
+	r.mu.Unlock()
+	if eng != nil {
+		for _, st := range eng.Stats() {
 			stats[st.Name] = st
 		}
 	}

@@ -95,6 +95,8 @@ type Instance struct {
 	startTimeout time.Duration
 	Plugin       flowctlv1.PluginClient
 	Protocol     int
+	// tls: go-plugin's automatic TLS guards the local plugin's socket.
+	tls bool
 }
 
 // Start starts the instance described by spec through driver and completes
@@ -145,6 +147,7 @@ func Start(ctx context.Context, driver drivers.Driver, spec drivers.Spec, opts O
 	if len(spec.Checksum) > 0 && di.Cmd != nil {
 		cfg.SecureConfig = &plugin.SecureConfig{Checksum: spec.Checksum, Hash: sha256.New()}
 	}
+	in.tls = cfg.AutoMTLS
 	in.client = plugin.NewClient(cfg)
 	if err := in.handshake(ctx); err != nil {
 		in.Kill(ctx)
@@ -303,6 +306,28 @@ func (in *Instance) ProcessorStream(ctx context.Context) (flowctlv1.Processor_St
 func (in *Instance) SinkStream(ctx context.Context) (flowctlv1.Sink_StreamClient, error) {
 	s, err := flowctlv1.NewSinkClient(in.conn).Stream(ctx)
 	return s, in.wrap("open sink stream", err)
+}
+
+// NodeStream opens the instance's protocol 2 control stream (Node.Run)
+// under ctx; the plugin's batches then go to its peers directly.
+func (in *Instance) NodeStream(ctx context.Context) (flowctlv1.Node_RunClient, error) {
+	s, err := flowctlv1.NewNodeClient(in.conn).Run(ctx)
+	return s, in.wrap("open node stream", err)
+}
+
+// EdgeAddr is where other local plugins reach this one's Edge service
+// ("unix:/path": the socket it serves on in the run's private directory),
+// or "" when they cannot: a remote plugin, or a local one under go-plugin's
+// TLS, whose certificate only the host holds.
+func (in *Instance) EdgeAddr() string {
+	if in.inst == nil || in.inst.Cmd == nil || in.tls {
+		return ""
+	}
+	rc := in.client.ReattachConfig()
+	if rc == nil || rc.Addr == nil || rc.Addr.Network() != "unix" {
+		return ""
+	}
+	return "unix:" + rc.Addr.String()
 }
 
 func (in *Instance) wrap(what string, err error) error {

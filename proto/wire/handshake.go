@@ -20,7 +20,10 @@ import (
 // Policy: adding fields or RPCs that an older peer may ignore keeps the
 // version. Anything an older peer would misread adds a version; a plugin may
 // serve several versions at once and the host uses the highest both speak.
-var ProtocolVersions = []int{1, 2}
+var ProtocolVersions = []int{1, ProtocolDataPlane}
+
+// ProtocolDataPlane is the first version with the direct data plane.
+const ProtocolDataPlane = 2
 
 // MagicCookieKey and MagicCookieValue tell a plugin it was started by a
 // flowctl host and not by a user on the command line.
