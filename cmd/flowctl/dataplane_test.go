@@ -8,10 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestHostOffDataPath runs 2,000,000 events generator → transform → discard
@@ -40,62 +39,63 @@ sink "discard" "out" {
 }`, events))
 	cmd := exec.Command(flowctlBin, "apply", "p.hcl")
 	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	host := cmd.Process.Pid
 
-	// The sink's reads are sampled while it runs: the last sample misses
-	// at most one interval, so the payload is counted low, never high.
+	// Counts are sampled while the run goes on. The host's are taken only
+	// while its plugins exist: reaping a child adds the child's counts to
+	// the parent's. The last samples miss at most one interval: the host's
+	// few final control messages, and payload (counted low, never high).
+	var hostIO ioCounts
 	var sinkRead uint64
-	exited := make(chan unix.Siginfo, 1)
-	go func() {
-		var info unix.Siginfo
-		// WNOWAIT leaves the host a zombie whose /proc/PID/io still holds
-		// its totals.
-		_ = unix.Waitid(unix.P_PID, host, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		exited <- info
-	}()
-	tick := time.NewTicker(20 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	sinkPid := 0
+	timeout := time.After(5 * time.Minute)
+	plugins := map[string]int{}
+	var runErr error
 wait:
 	for {
 		select {
-		case <-exited:
+		case runErr = <-done:
 			break wait
-		case <-tick.C:
-			if sinkPid == 0 {
-				for pid, args := range children(host) {
-					if len(args) == 3 && args[1] == builtinCommand && args[2] == "discard" {
-						sinkPid = pid
-					}
-				}
-			}
-			if sinkPid != 0 {
-				if io, ok := procIO(sinkPid); ok {
-					sinkRead = max(sinkRead, io.rchar)
-				}
-			}
-		case <-time.After(5 * time.Minute):
+		case <-timeout:
 			_ = cmd.Process.Kill()
 			t.Fatalf("apply did not finish in 5 minutes\n%s", stderr.String())
+		case <-tick.C:
+			if len(plugins) < 3 {
+				for pid, args := range children(host) {
+					if len(args) == 3 && args[1] == builtinCommand {
+						plugins[args[2]] = pid
+					}
+				}
+				continue
+			}
+			io, ok := procIO(host)
+			for _, pid := range plugins {
+				ok = ok && syscall.Kill(pid, 0) == nil
+			}
+			if ok {
+				hostIO = io
+			}
+			if io, ok := procIO(plugins["discard"]); ok {
+				sinkRead = max(sinkRead, io.rchar)
+			}
 		}
 	}
-	hostIO, ok := procIO(host)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("apply: %v\n%s", err, stderr.String())
+	if runErr != nil {
+		t.Fatalf("apply: %v\n%s", runErr, stderr.String())
 	}
-	if !ok {
-		t.Fatal("could not read the exited host's /proc/PID/io")
+	if !strings.Contains(stderr.String(), fmt.Sprintf("%d source events", events)) {
+		t.Fatalf("summary does not show %d events:\n%s", events, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), fmt.Sprintf("%d source events", events)) {
-		t.Fatalf("summary does not show %d events:\n%s", events, stdout.String())
-	}
-	if sinkRead == 0 {
-		t.Fatal("never read the sink plugin's /proc/PID/io")
+	if sinkRead == 0 || hostIO.rchar == 0 {
+		t.Fatal("never read the host's and the sink plugin's /proc/PID/io while the plugins ran")
 	}
 	hostBytes := hostIO.rchar + hostIO.wchar
 	ratio := float64(hostBytes) / float64(sinkRead)
