@@ -96,6 +96,13 @@ type Instance struct {
 	// Where names the instance for people, e.g. "container 3f2a9c01b7de".
 	// Empty for local processes (their pid says it).
 	Where string
+	// Network names where the plugin runs, for its peers: "docker:bridge"
+	// for a container on Docker's bridge network. Empty for local processes.
+	Network string
+	// Peers says where other plugins of the run reach this one directly,
+	// by the Network they run on ("" for local processes). A network not
+	// listed cannot reach it, and batches to it go through the host.
+	Peers map[string]string
 	// Cleanup releases what the driver created (a container, a pod). It is
 	// called once after the plugin was stopped or failed to start, and must
 	// work after a partial start.

@@ -12,6 +12,8 @@ import (
 	"math/big"
 	"net"
 	"time"
+
+	"github.com/flowctl/flowctl/proto/wire"
 )
 
 // PluginServerName is a DNS name in every plugin certificate; the host
@@ -75,6 +77,13 @@ func (a *Authority) CAPEM() []byte { return a.caPEM }
 // (DNS names or IP addresses), returning certificate and key in PEM.
 func (a *Authority) ServerCert(component string, hosts ...string) (certPEM, keyPEM []byte, err error) {
 	return a.issue(component, x509.ExtKeyUsageServerAuth, append([]string{PluginServerName}, hosts...))
+}
+
+// PeerCert issues a plugin's client certificate for dialling the other
+// plugins of the run (the direct data plane), returning certificate and key
+// in PEM.
+func (a *Authority) PeerCert(component string) (certPEM, keyPEM []byte, err error) {
+	return a.issue(wire.PeerCommonNamePrefix+component, x509.ExtKeyUsageClientAuth, nil)
 }
 
 // ClientTLS is the host's side of mutual TLS with the run's plugins.

@@ -3,8 +3,10 @@ package host
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/flowctl/flowctl/drivers"
 	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/host/plane"
 	"github.com/flowctl/flowctl/host/router"
@@ -43,15 +45,20 @@ func (r *run) engine(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (engine, e
 	}
 	opts := plane.Options{
 		Logger: r.log, Checkpoint: r.checkpoint, CheckpointInterval: CheckpointInterval, Redact: r.h.Redact.String,
-		Peer: func(_, to string) *flowctlv1.Peer {
-			m := byName[to]
+		Peer: func(from, to string) *flowctlv1.Peer {
 			r.mu.Lock()
-			defer r.mu.Unlock()
-			return &flowctlv1.Peer{Address: m.inst.EdgeAddr()}
+			addr := byName[to].inst.PeerAddr(byName[from].inst.Network())
+			r.mu.Unlock()
+			p := &flowctlv1.Peer{Address: addr}
+			if !strings.HasPrefix(addr, "unix:") {
+				p.ServerName = drivers.PluginServerName
+			}
+			return p
 		},
 	}
 	if len(r.opts.Observers) > 0 {
-		opts.TicketDone = func(source string, d time.Duration) { byName[source].meter.done(d) }
+		done := func(name string, d time.Duration) { byName[name].meter.done(d) }
+		opts.TicketDone, opts.BatchDone = done, done
 	}
 	c, err := plane.New(nodes, opts)
 	if err != nil {
@@ -61,24 +68,68 @@ func (r *run) engine(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (engine, e
 }
 
 // relayed says why the run's batches must go through the host, or "" when
-// they can go from plugin to plugin.
+// they can go from plugin to plugin: every plugin speaks protocol 2 and
+// reaches every plugin it sends to.
 func (r *run) relayed() string {
 	for _, c := range r.plan.Components {
-		m := r.members[c.Address()]
-		switch {
-		case m.inst.Protocol < wire.ProtocolDataPlane:
+		if m := r.members[c.Address()]; m.inst.Protocol < wire.ProtocolDataPlane {
 			return fmt.Sprintf("%s (%s) speaks plugin protocol %d only", c.Address(), m.inst.Path, m.inst.Protocol)
-		case m.inst.EdgeAddr() == "":
-			return fmt.Sprintf("%s (driver %q) is not reachable by the other plugins", c.Address(), c.Driver)
+		}
+	}
+	for _, e := range r.edges() {
+		from, to := r.members[e[0]], r.members[e[1]]
+		if to.inst.PeerAddr(from.inst.Network()) == "" {
+			return fmt.Sprintf("%s (driver %q) cannot reach %s (driver %q) directly", e[0], from.c.Driver, e[1], to.c.Driver)
 		}
 	}
 	return ""
+}
+
+// edges are the pipeline's edges, from and to: each input, and each
+// component's dead-letter sink.
+func (r *run) edges() [][2]flowhcl.Address {
+	var out [][2]flowhcl.Address
+	for _, c := range r.plan.Components {
+		for _, in := range c.Node.Inputs {
+			out = append(out, [2]flowhcl.Address{in, c.Address()})
+		}
+		if oe := c.Node.Component.OnError; oe != nil && oe.DeadLetter != nil {
+			out = append(out, [2]flowhcl.Address{c.Address(), oe.DeadLetter.Address})
+		}
+	}
+	return out
+}
+
+// peerTLS issues certificates to the plugins that send batches over TCP
+// (to a container or a pod): their peers accept only callers the run's CA
+// signed.
+func (r *run) peerTLS() (map[flowhcl.Address]plane.TLS, error) {
+	out := map[flowhcl.Address]plane.TLS{}
+	for _, e := range r.edges() {
+		from, to := r.members[e[0]], r.members[e[1]]
+		if _, done := out[e[0]]; done || strings.HasPrefix(to.inst.PeerAddr(from.inst.Network()), "unix:") {
+			continue
+		}
+		if r.authority == nil {
+			return nil, fmt.Errorf("%s sends to %s over TCP, and the run has no certificate authority", e[0], e[1])
+		}
+		cert, key, err := r.authority.PeerCert(e[0].String())
+		if err != nil {
+			return nil, err
+		}
+		out[e[0]] = plane.TLS{Cert: cert, Key: key, CA: r.authority.CAPEM()}
+	}
+	return out, nil
 }
 
 // planeNodes opens every plugin's control stream, sinks first, and
 // describes the components to the coordinator; byName finds a component's
 // member by its address.
 func (r *run) planeNodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (nodes []plane.Node, byName map[string]*member, err error) {
+	tls, err := r.peerTLS()
+	if err != nil {
+		return nil, nil, err
+	}
 	comps := r.plan.Components
 	nodes = make([]plane.Node, len(comps))
 	byName = make(map[string]*member, len(comps))
@@ -88,7 +139,7 @@ func (r *run) planeNodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (nodes
 		byName[c.Address().String()] = m
 		n := plane.Node{
 			Name: c.Address().String(), Kind: c.Address().Kind, Open: opens[c.Address()],
-			Restart: restarter(r, m, r.openNode), OnError: errorPolicy(c),
+			Restart: restarter(r, m, r.openNode), OnError: errorPolicy(c), TLS: tls[c.Address()],
 		}
 		for _, in := range c.Node.Inputs {
 			n.Inputs = append(n.Inputs, in.String())

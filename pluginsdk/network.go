@@ -22,6 +22,10 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
@@ -68,7 +72,11 @@ func serveNetwork(p Plugin, addr string, log hclog.Logger, stdout io.Writer) int
 		Plugins: wire.VersionedPlugins(func(s *grpc.Server) {
 			srv = registerServices(s, p, log)
 		})[version],
-		Server: plugin.DefaultGRPCServer,
+		Server: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, wire.ServerOptions()...)
+			opts = append(opts, grpc.ChainUnaryInterceptor(peerGuardUnary), grpc.ChainStreamInterceptor(peerGuardStream))
+			return grpc.NewServer(opts...)
+		},
 		TLS:    tlsCfg,
 		DoneCh: make(chan struct{}),
 		Stdout: stdoutR,
@@ -185,4 +193,37 @@ func serveHealth(log hclog.Logger, srv *server) (stop func()) {
 		}
 	}()
 	return func() { _ = hs.Close() }
+}
+
+// A peer certificate (wire.PeerCommonNamePrefix) lets another plugin of the
+// run send batches on the Edge service, and nothing else: configuring,
+// stopping or driving this plugin is the host's alone.
+func peerGuardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := peerMay(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func peerGuardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := peerMay(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}
+
+func peerMay(ctx context.Context, method string) error {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 {
+		return nil
+	}
+	cn := ti.State.PeerCertificates[0].Subject.CommonName
+	if strings.HasPrefix(cn, wire.PeerCommonNamePrefix) && !strings.HasPrefix(method, "/"+flowctlv1.Edge_ServiceDesc.ServiceName+"/") {
+		return status.Errorf(codes.PermissionDenied, "%s may only send batches (the Edge service), not call %s", cn, method)
+	}
+	return nil
 }

@@ -295,13 +295,23 @@ func (c *containerInstance) start(ctx context.Context, spec drivers.Spec, hostNe
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.name, err)
 	}
-	addr := ""
+	addr, network := "", "host"
+	// Other containers reach the plugin where it listens on their network;
+	// local processes and host-network containers at the host's loopback.
+	peers := map[string]string{}
 	if hostNet {
 		_, port, _ := net.SplitHostPort(shake.Addr)
 		addr = net.JoinHostPort("127.0.0.1", port)
-	} else if addr, err = c.publishedAddr(ctx); err != nil {
-		return nil, err
+	} else {
+		var ip string
+		if addr, network, ip, err = c.addresses(ctx); err != nil {
+			return nil, err
+		}
+		if ip != "" {
+			peers[PeerNetwork(network)] = net.JoinHostPort(ip, strconv.Itoa(drivers.PluginPort))
+		}
 	}
+	peers[""], peers[PeerNetwork("host")] = addr, addr
 	short := c.id[:12]
 	rc, err := drivers.Reattach(shake, addr, &drivers.Attached{Name: c.id, WaitFn: c.wait, KillFn: c.kill})
 	if err != nil {
@@ -312,6 +322,8 @@ func (c *containerInstance) start(ctx context.Context, spec drivers.Spec, hostNe
 		Reattach: rc,
 		TLS:      spec.Authority.ClientTLS(),
 		Where:    "container " + short,
+		Network:  PeerNetwork(network),
+		Peers:    peers,
 		Cleanup:  func(ctx context.Context) error { c.remove(ctx); return nil },
 	}, nil
 }
@@ -361,22 +373,38 @@ func (c *containerInstance) waitLogs(d time.Duration) {
 	}
 }
 
-// publishedAddr is where the daemon published the plugin's port.
-func (c *containerInstance) publishedAddr(ctx context.Context) (string, error) {
+// addresses inspects the running container: where the daemon published
+// the plugin's port, the network the container is on, and its address
+// there ("" when the daemon gave none).
+func (c *containerInstance) addresses(ctx context.Context) (published, network, ip string, err error) {
 	info, err := c.cli.ContainerInspect(ctx, c.id)
 	if err != nil {
-		return "", fmt.Errorf("inspect container %s: %w", c.name, err)
+		return "", "", "", fmt.Errorf("inspect container %s: %w", c.name, err)
 	}
 	port := nat.Port(strconv.Itoa(drivers.PluginPort) + "/tcp")
+	network = string(info.HostConfig.NetworkMode)
+	if network == "" || network == "default" {
+		network = "bridge"
+	}
 	if info.NetworkSettings != nil {
 		for _, b := range info.NetworkSettings.Ports[port] {
 			if b.HostPort != "" {
-				return net.JoinHostPort("127.0.0.1", b.HostPort), nil
+				published = net.JoinHostPort("127.0.0.1", b.HostPort)
 			}
 		}
+		if ep := info.NetworkSettings.Networks[network]; ep != nil {
+			ip = ep.IPAddress
+		}
 	}
-	return "", fmt.Errorf("container %s: the daemon published no host port for %s (network %q)", c.name, port, info.HostConfig.NetworkMode)
+	if published == "" {
+		return "", "", "", fmt.Errorf("container %s: the daemon published no host port for %s (network %q)", c.name, port, network)
+	}
+	return published, network, ip, nil
 }
+
+// PeerNetwork is the drivers.Instance Network of a container on the Docker
+// network named network.
+func PeerNetwork(network string) string { return "docker:" + network }
 
 // wait returns when the container is no longer running (or is gone).
 func (c *containerInstance) wait(ctx context.Context) error {

@@ -230,6 +230,11 @@ func (n *node) onReport(ctx context.Context, gen uint64, rep *flowctlv1.NodeRepo
 			return err
 		}
 	}
+	if done := n.c.opts.BatchDone; done != nil {
+		for _, d := range rep.GetBatchNanos() {
+			done(n.name, time.Duration(d))
+		}
+	}
 	return nil
 }
 

@@ -100,6 +100,11 @@ type Options struct {
 	// the report of a batch to its release (every sink wrote what came of
 	// it). It must not block.
 	TicketDone func(source string, d time.Duration)
+
+	// BatchDone, when set, is called with a processor's or sink's name and
+	// the time from a batch's arrival there to its answer, as the plugin
+	// reports it. It must not block.
+	BatchDone func(node string, d time.Duration)
 }
 
 // Coordinator runs one pipeline on the direct data plane. Build it with New;

@@ -315,12 +315,28 @@ func (in *Instance) NodeStream(ctx context.Context) (flowctlv1.Node_RunClient, e
 	return s, in.wrap("open node stream", err)
 }
 
-// EdgeAddr is where other local plugins reach this one's Edge service
-// ("unix:/path": the socket it serves on in the run's private directory),
-// or "" when they cannot: a remote plugin, or a local one under go-plugin's
-// TLS, whose certificate only the host holds.
-func (in *Instance) EdgeAddr() string {
-	if in.inst == nil || in.inst.Cmd == nil || in.tls {
+// Network names where the plugin runs, as drivers.Instance.Network does:
+// "" for a local process.
+func (in *Instance) Network() string {
+	if in.inst == nil {
+		return ""
+	}
+	return in.inst.Network
+}
+
+// PeerAddr is where a plugin running on network from reaches this one's
+// Edge service, or "" when it cannot. A local plugin serves on a unix
+// socket in the run's private directory ("unix:/path"), which only other
+// local plugins reach, and only when go-plugin's TLS is off (its
+// certificate is the host's alone); a remote one where its driver says.
+func (in *Instance) PeerAddr(from string) string {
+	if in.inst == nil {
+		return ""
+	}
+	if in.inst.Cmd == nil {
+		return in.inst.Peers[from]
+	}
+	if from != "" || in.tls {
 		return ""
 	}
 	rc := in.client.ReattachConfig()

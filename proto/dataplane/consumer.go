@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"time"
 
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
@@ -78,6 +79,10 @@ func (c *consumer) run(ctx context.Context) error {
 			c.counters.eventsIn.Add(uint64(it.batch.GetCount()))
 			if err := c.handle(ctx, it, c.seq, 0); err != nil {
 				return err
+			}
+			if !it.at.IsZero() {
+				d := uint64(time.Since(it.at))
+				c.rep.add(func(r *flowctlv1.NodeReport) { r.BatchNanos = append(r.BatchNanos, d) })
 			}
 		case d := <-c.decisions:
 			if err := c.decide(ctx, d); err != nil {

@@ -19,6 +19,7 @@ type item struct {
 	ticket *flowctlv1.Ticket
 	weight uint64
 	batch  *flowctlv1.Batch
+	at     time.Time // arrival from an edge, for NodeReport.batch_nanos
 }
 
 // inbox is a node's input queue, fed by every edge stream into it: FIFO per
@@ -122,7 +123,7 @@ func (m *Mux) Send(stream flowctlv1.Edge_SendServer) error {
 			return status.Error(codes.InvalidArgument, "edge message without a batch and its ticket")
 		}
 		select {
-		case in.ch <- item{ticket: b.GetTicket(), weight: b.GetWeight(), batch: b.GetBatch()}:
+		case in.ch <- item{ticket: b.GetTicket(), weight: b.GetWeight(), batch: b.GetBatch(), at: time.Now()}:
 		case <-in.done:
 			return status.Error(codes.Unavailable, "the component stopped taking input")
 		case <-ctx.Done():

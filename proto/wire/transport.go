@@ -27,6 +27,11 @@ const (
 	socketBufferBytes = 512 << 10
 )
 
+// PeerCommonNamePrefix begins the common name of the certificate a remote
+// plugin presents to its peers on the direct data plane; a plugin lets such
+// a caller use the Edge service only.
+const PeerCommonNamePrefix = "flowctl peer "
+
 // ServerOptions are the gRPC server options of a plugin.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{

@@ -858,7 +858,11 @@ type NodeReport struct {
 	// Events that failed, held until decided.
 	Failures []*Failure `protobuf:"bytes,4,rep,name=failures,proto3" json:"failures,omitempty"`
 	// The component's counters since its stream opened.
-	Counters      *NodeCounters `protobuf:"bytes,5,opt,name=counters,proto3" json:"counters,omitempty"`
+	Counters *NodeCounters `protobuf:"bytes,5,opt,name=counters,proto3" json:"counters,omitempty"`
+	// Processors and sinks: for each batch answered since the last report,
+	// nanoseconds from its arrival to its answer (processed or written), for
+	// the host's latency metrics. Retries are not timed.
+	BatchNanos    []uint64 `protobuf:"varint,6,rep,packed,name=batch_nanos,json=batchNanos,proto3" json:"batch_nanos,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -924,6 +928,13 @@ func (x *NodeReport) GetFailures() []*Failure {
 func (x *NodeReport) GetCounters() *NodeCounters {
 	if x != nil {
 		return x.Counters
+	}
+	return nil
+}
+
+func (x *NodeReport) GetBatchNanos() []uint64 {
+	if x != nil {
+		return x.BatchNanos
 	}
 	return nil
 }
@@ -1537,14 +1548,16 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\x12ACTION_DEAD_LETTER\x10\x02\x12\x0f\n" +
 	"\vACTION_DROP\x10\x03\"\a\n" +
 	"\x05Drain\"\b\n" +
-	"\x06Finish\"\xea\x01\n" +
+	"\x06Finish\"\x8b\x02\n" +
 	"\n" +
 	"NodeReport\x121\n" +
 	"\abatches\x18\x01 \x03(\v2\x17.flowctl.v1.BatchReportR\abatches\x12\x14\n" +
 	"\x05ended\x18\x02 \x01(\bR\x05ended\x12,\n" +
 	"\areturns\x18\x03 \x03(\v2\x12.flowctl.v1.ReturnR\areturns\x12/\n" +
 	"\bfailures\x18\x04 \x03(\v2\x13.flowctl.v1.FailureR\bfailures\x124\n" +
-	"\bcounters\x18\x05 \x01(\v2\x18.flowctl.v1.NodeCountersR\bcounters\"g\n" +
+	"\bcounters\x18\x05 \x01(\v2\x18.flowctl.v1.NodeCountersR\bcounters\x12\x1f\n" +
+	"\vbatch_nanos\x18\x06 \x03(\x04R\n" +
+	"batchNanos\"g\n" +
 	"\vBatchReport\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x14\n" +
