@@ -422,3 +422,65 @@ func TestAccDockerStaleCleanup(t *testing.T) {
 	}
 	noContainersLeft(t, cli, name)
 }
+
+// TestAccDockerDirectDataPath moves 1,000,000 events from container to
+// container on Docker's bridge network: every event arrives, and the host
+// moves under 2% of the payload's bytes (batches go container to container;
+// the host keeps the acks and checkpoints).
+func TestAccDockerDirectDataPath(t *testing.T) {
+	cli := dockerClient(t)
+	removeWrappedImages(t, cli)
+	const events = 1_000_000
+	dir := t.TempDir()
+	name := uniqueName("acc-direct")
+	writeFile(t, filepath.Join(dir, "pipeline.hcl"), fmt.Sprintf(`
+pipeline %q {
+  driver "docker" {}
+}
+source "generator" "ticks" {
+  count = %d
+}
+processor "transform" "tag" {
+  inputs = [source.ticks]
+  set    = { env = "docker" }
+}
+sink "discard" "out" {
+  inputs = [processor.tag]
+}
+`, name, events))
+	cmd := exec.Command(flowctlBin, "apply", "--log-level", "info", "pipeline.hcl")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(int) (plugins []int, sink int) {
+		for _, c := range pipelineContainers(t, cli, name) {
+			info, err := cli.ContainerInspect(t.Context(), c.ID)
+			if err != nil || info.State == nil || info.State.Pid == 0 {
+				return nil, 0
+			}
+			plugins = append(plugins, info.State.Pid)
+			if c.Labels[drivers.LabelComponent] == "sink.out" {
+				sink = info.State.Pid
+			}
+		}
+		if len(plugins) < 3 {
+			return nil, 0
+		}
+		return plugins, sink
+	})
+	out := stderr.String()
+	if strings.Contains(out, "batches relay through the host") {
+		t.Fatalf("the batches went through the host:\n%s", out)
+	}
+	for _, row := range []string{
+		fmt.Sprintf(`source\.ticks +flowctl/generator .* docker +- +%d +%d`, events, events),
+		fmt.Sprintf(`processor\.tag +flowctl/transform .* docker +%d +%d`, events, events),
+		fmt.Sprintf(`sink\.out +flowctl/discard .* docker +%d +- +%d`, events, events),
+	} {
+		if !regexp.MustCompile(row).MatchString(out) {
+			t.Errorf("summary has no row %q:\n%s", row, out)
+		}
+	}
+	offPath(t, hostIO, sinkRead, events)
+	noContainersLeft(t, cli, name)
+}
