@@ -154,3 +154,21 @@ func procIO(pid int) (ioCounts, bool) {
 	}
 	return c, c.rchar > 0 || c.wchar > 0
 }
+
+// processes returns the command line of every process on the machine.
+func processes() map[int][]string {
+	out := map[int][]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		out[pid] = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	}
+	return out
+}

@@ -340,6 +340,7 @@ sink "stdout" "out" {
 		t.Fatalf("apply exit %d:\n%s\ncontainerd log:\n%s", r.code, r.stderr, c.LogTail("containerd", 30))
 	}
 	t.Run("pod deleted mid-run", func(t *testing.T) { testPodDeletedMidRun(t, c, cs, dir, driver) })
+	t.Run("pod to pod", func(t *testing.T) { testPodToPod(t, cs, dir, driver) })
 	t.Run("image not on the node", func(t *testing.T) {
 		name := uniqueName("acc-k8s-noimage")
 		writeFile(t, filepath.Join(dir, "noimage.hcl"), fmt.Sprintf(`
@@ -377,6 +378,64 @@ sink "discard" "out" {
 			t.Errorf("summary has no row %q:\n%s", row, r.stderr)
 		}
 	}
+	nothingLeft(t, cs, name)
+}
+
+// testPodToPod moves 1,000,000 events Pod to Pod: every event arrives, and
+// the host, whose port-forwards carry the plugins' control streams, moves
+// under 2% of the payload's bytes.
+func testPodToPod(t *testing.T, cs kubernetes.Interface, dir, driver string) {
+	const events = 1_000_000
+	name := uniqueName("acc-k8s-direct")
+	writeFile(t, filepath.Join(dir, "direct.hcl"), fmt.Sprintf(`
+pipeline %q {
+  %s
+}
+source "generator" "ticks" {
+  count = %d
+}
+processor "transform" "tag" {
+  inputs = [source.ticks]
+  set    = { where = "pod" }
+}
+sink "discard" "out" {
+  inputs = [processor.tag]
+}
+`, name, driver, events))
+	cmd := exec.CommandContext(t.Context(), flowctlBin, "apply", "--log-level", "info", "--start-timeout", "2m", "direct.hcl")
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	// The Pods' processes run on this machine, started by the node's
+	// containerd from the image's copy of flowctl, not by the host.
+	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(int) (plugins []int, sink int) {
+		for pid, args := range processes() {
+			if len(args) == 3 && args[1] == builtinCommand && args[0] != flowctlBin {
+				plugins = append(plugins, pid)
+				if args[2] == "discard" {
+					sink = pid
+				}
+			}
+		}
+		if len(plugins) < 3 {
+			return nil, 0
+		}
+		return plugins, sink
+	})
+	out := stderr.String()
+	if strings.Contains(out, "batches relay through the host") {
+		t.Fatalf("the batches went through the host:\n%s", out)
+	}
+	for _, row := range []string{
+		fmt.Sprintf(`source\.ticks .* kubernetes +- +%d +%d`, events, events),
+		fmt.Sprintf(`processor\.tag .* kubernetes +%d +%d`, events, events),
+		fmt.Sprintf(`sink\.out .* kubernetes +%d +- +%d`, events, events),
+	} {
+		if !regexp.MustCompile(row).MatchString(out) {
+			t.Errorf("summary has no row %q:\n%s", row, out)
+		}
+	}
+	offPath(t, hostIO, sinkRead, events)
 	nothingLeft(t, cs, name)
 }
 

@@ -371,3 +371,7 @@ func ignoreNotFound(err error) error {
 	}
 	return err
 }
+
+// network is the drivers.Instance Network of this cluster's Pods: Pod IPs
+// reach each other within one cluster.
+func (c *cluster) network() string { return "kubernetes:" + c.where }

@@ -66,6 +66,12 @@ func (p *podInstance) start(ctx context.Context, spec drivers.Spec) (*drivers.In
 	if err != nil {
 		return nil, err
 	}
+	// Other Pods of the run send batches to this one at its Pod IP; the
+	// host's port-forward carries only control.
+	peers := map[string]string{}
+	if got, err := p.cl.cs.CoreV1().Pods(p.ns).Get(ctx, p.name, metav1.GetOptions{}); err == nil && got.Status.PodIP != "" {
+		peers[p.cl.network()] = net.JoinHostPort(got.Status.PodIP, strconv.Itoa(drivers.PluginPort))
+	}
 	addr := net.JoinHostPort(p.name+"."+p.ns+".svc", strconv.Itoa(drivers.PluginPort))
 	if !p.cl.inCluster {
 		if addr, err = p.portForward(); err != nil {
@@ -81,6 +87,8 @@ func (p *podInstance) start(ctx context.Context, spec drivers.Spec) (*drivers.In
 		Reattach: rc,
 		TLS:      spec.Authority.ClientTLS(),
 		Where:    "pod " + p.ns + "/" + p.name,
+		Network:  p.cl.network(),
+		Peers:    peers,
 		Cleanup: func(ctx context.Context) error {
 			p.delete(ctx, 5)
 			return nil
