@@ -18,6 +18,20 @@
 // then ack, credits, on_error (fail, retry with backoff, dead letter),
 // restarts, drain, the counters of the summary.
 //
+// # Transport
+//
+// A peer's address comes from Options.Peer and depends on where both ends
+// run (drivers.Instance.Peers). Local plugins reach each other on the unix
+// sockets go-plugin serves them on, in the run's private directory (mode
+// 0700), in the clear. Containers on one Docker network reach each other at
+// their container addresses, Pods of one cluster at their Pod IPs, and a
+// local plugin reaches a container at its published loopback port: all of
+// these over TCP with mutual TLS, each sender presenting a peer certificate
+// from the run's CA (Node.TLS), which the receiving plugin lets call the
+// Edge service only. A port-forward to a Pod carries its control stream,
+// never batches. An edge none of these covers makes apply use host/router
+// for the whole run.
+//
 // # Tickets
 //
 // Every source batch is a ticket with the weight dataplane.Full. A component

@@ -1,5 +1,12 @@
 // Package router moves batches along a pipeline DAG between plugin streams.
 //
+// It is the relay of plugin protocol version 1: every batch crosses the host.
+// apply uses it only when the direct data plane (host/plane, protocol 2)
+// cannot carry a pipeline: a plugin speaks version 1 only (the Python
+// example), or one edge has no direct transport (a container or a Pod
+// sending to a local process, a local process sending to a Pod). Both keep
+// the same delivery guarantees; host/engine.go chooses.
+//
 // The supervisor opens one gRPC stream per component and hands the router a
 // []Node: a name, the names of its inputs, and exactly one of a SourceStream,
 // ProcessorStream or SinkStream. New checks the topology; Run moves batches
