@@ -262,6 +262,10 @@ type countingStream struct {
 
 	mu          sync.Mutex
 	sinkBatches map[uint64]uint32 // seq → events, until acked
+	// counters is the last NodeCounters a protocol 2 control stream
+	// reported: they count since the stream opened, so each report adds
+	// its difference.
+	counters *flowctlv1.NodeCounters
 }
 
 func (s *countingStream) RecvMsg(m any) error {
@@ -296,6 +300,16 @@ func (s *countingStream) SendMsg(m any) error {
 		s.mu.Unlock()
 		if m.GetOk() {
 			s.a.acked.Add(uint64(n))
+		}
+	case *flowctlv1.NodeReport:
+		if c := m.GetCounters(); c != nil {
+			s.mu.Lock()
+			last := s.counters
+			s.counters = c
+			s.mu.Unlock()
+			s.a.received.Add(c.GetEventsIn() - last.GetEventsIn())
+			s.a.emitted.Add(c.GetEventsOut() - last.GetEventsOut())
+			s.a.acked.Add(c.GetEventsAcked() - last.GetEventsAcked())
 		}
 	}
 	return nil
