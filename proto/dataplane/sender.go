@@ -115,6 +115,7 @@ func (s *sender) send(ctx context.Context, it item) error {
 		Ticket: it.ticket, Weight: it.weight, Batch: it.batch,
 	}}}
 	wait := retryMin
+	var since, warned time.Time
 	for {
 		if s.epochs.void(it.ticket) {
 			return nil
@@ -135,7 +136,19 @@ func (s *sender) send(ctx context.Context, it item) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		s.log.Debug("edge broken; sending again", "error", err, "in", wait)
+		// A peer that stays unreachable is a misconfigured network (a
+		// firewall between containers or Pods), not a restart: say so
+		// where the user sees it, now and then, while trying on.
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(since) >= unreachableWarn && now.Sub(warned) >= unreachableWarn {
+			warned = now
+			s.log.Warn("cannot reach the next plugin; retrying", "address", s.address(), "for", now.Sub(since).Round(time.Second), "error", err)
+		} else {
+			s.log.Debug("edge broken; sending again", "error", err, "in", wait)
+		}
 		select {
 		case <-time.After(wait):
 			wait = min(2*wait, retryMax)
@@ -145,6 +158,17 @@ func (s *sender) send(ctx context.Context, it item) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// unreachableWarn is how long a peer may stay unreachable before the
+// sender warns, and then how often it warns again.
+const unreachableWarn = 10 * time.Second
+
+// address is where the sender currently sends.
+func (s *sender) address() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peer.GetAddress()
 }
 
 // How long a sender waits before connecting again, doubling per failure.

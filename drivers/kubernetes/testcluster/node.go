@@ -45,6 +45,10 @@ var nodeTools = []struct{ path, pkg string }{
 	{"/usr/lib/cni/bridge", "containernetworking-plugins"},
 	{"/usr/lib/cni/host-local", "containernetworking-plugins"},
 	{"/usr/lib/cni/loopback", "containernetworking-plugins"},
+	// Docker sets the FORWARD policy to DROP and has bridged traffic go
+	// through iptables: without this plugin's ACCEPT rules for each Pod,
+	// Pods could not reach each other (the data plane sends Pod to Pod).
+	{"/usr/lib/cni/firewall", "containernetworking-plugins"},
 }
 
 // NodePrerequisites returns what is missing to run a node here, or nil.
@@ -107,7 +111,8 @@ state = %q
 	}
 	cni := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "flowctl-test", "plugins": [
   {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]], "dataDir": %q}}
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]], "dataDir": %q}},
+  {"type": "firewall", "backend": "iptables"}
 ]}`, cniBridge, filepath.Join(dir, "cni-ipam"))
 	if err := os.WriteFile(filepath.Join(dir, "cni", "10-flowctl.conflist"), []byte(cni), 0o600); err != nil {
 		return err
