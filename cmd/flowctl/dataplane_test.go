@@ -54,7 +54,7 @@ sink "discard" "out" {
 			return nil, 0
 		}
 		return plugins, sink
-	})
+	}, nil)
 	if !strings.Contains(stderr.String(), fmt.Sprintf("%d source events", events)) {
 		t.Fatalf("summary does not show %d events:\n%s", events, stderr.String())
 	}
@@ -86,7 +86,9 @@ func offPath(t *testing.T, host ioCounts, sinkRead uint64, events int) {
 // adds the child's counts to the parent's. The last samples miss at most one
 // interval: the host's few final control messages, and payload (counted
 // low, never high).
-func runCounted(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer, find func(host int) (plugins []int, sink int)) (host ioCounts, sinkRead uint64) {
+//
+// onTick, when set, is called on every sample while the plugins run.
+func runCounted(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer, find func(host int) (plugins []int, sink int), onTick func(host int)) (host ioCounts, sinkRead uint64) {
 	t.Helper()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -127,6 +129,9 @@ func runCounted(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer, find func(hos
 			}
 			if io, ok := procIO(sink); ok {
 				sinkRead = max(sinkRead, io.rchar)
+			}
+			if onTick != nil {
+				onTick(cmd.Process.Pid)
 			}
 		}
 	}

@@ -467,7 +467,7 @@ sink "discard" "out" {
 			return nil, 0
 		}
 		return plugins, sink
-	})
+	}, nil)
 	out := stderr.String()
 	if strings.Contains(out, "batches relay through the host") {
 		t.Fatalf("the batches went through the host:\n%s", out)
