@@ -59,6 +59,7 @@ func (r *run) engine(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (engine, e
 	if len(r.opts.Observers) > 0 {
 		done := func(name string, d time.Duration) { byName[name].meter.done(d) }
 		opts.TicketDone, opts.BatchDone = done, done
+		opts.Remaining = func(source string, n uint64) { byName[source].meter.setRemaining(n) }
 	}
 	c, err := plane.New(nodes, opts)
 	if err != nil {

@@ -182,6 +182,14 @@ func (m *meter) receivedBatch(position []byte, remaining *uint64) {
 	m.mu.Unlock()
 }
 
+// setRemaining notes what a source said it has left (the direct data
+// plane reports it apart from the batches).
+func (m *meter) setRemaining(n uint64) {
+	m.mu.Lock()
+	m.remaining = &n
+	m.mu.Unlock()
+}
+
 // checkpointedAt notes that every batch up to and including position is
 // checkpointed (the checkpoint is written before the source's ack).
 func (m *meter) checkpointedAt(position []byte) {

@@ -91,7 +91,7 @@ func (s *sourceNode) Next(ctx context.Context) (dataplane.Batch, []byte, bool, e
 	for i := range recs {
 		s.events = append(s.events, recs[i].Event)
 	}
-	b := dataplane.Batch{Events: appendEvents(nil, s.events), Count: uint32(len(recs))}
+	b := dataplane.Batch{Events: encodeEvents(s.events), Count: uint32(len(recs)), Remaining: remainingOf(s.inst)}
 	clear(s.events)
 	return b, recs[len(recs)-1].Position, end, nil
 }
@@ -141,7 +141,7 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 		return dataplane.Result{}, err
 	}
 	if len(p.out) > 0 {
-		res.Out = dataplane.Batch{Events: appendEvents(nil, p.out), Count: uint32(len(p.out))}
+		res.Out = dataplane.Batch{Events: encodeEvents(p.out), Count: uint32(len(p.out))}
 	}
 	clear(p.out)
 	return res, nil

@@ -72,18 +72,7 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 		})
 		return recs, err
 	}
-	remaining := func() *uint64 { return nil }
-	if r, ok := inst.source.(remainder); ok {
-		remaining = func() *uint64 {
-			var n uint64
-			known := false
-			_ = inst.do(func() error { n, known = r.Remaining(); return nil })
-			if !known {
-				return nil
-			}
-			return &n
-		}
-	}
+	remaining := func() *uint64 { return remainingOf(inst) }
 	err = produce(ctx, stream, read, remaining, cr, shape)
 	if err != nil {
 		cause := context.Cause(ctx)
@@ -325,4 +314,20 @@ func refused(invalid []invalidEvent) error {
 		err = fmt.Errorf("%w (and %d more events refused)", err, len(invalid)-1)
 	}
 	return err
+}
+
+// remainingOf asks a source with the optional Remaining method what it has
+// left; nil when it has no such method or does not know.
+func remainingOf(inst *instance) *uint64 {
+	r, ok := inst.source.(remainder)
+	if !ok {
+		return nil
+	}
+	var n uint64
+	known := false
+	_ = inst.do(func() error { n, known = r.Remaining(); return nil })
+	if !known {
+		return nil
+	}
+	return &n
 }

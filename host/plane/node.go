@@ -215,6 +215,9 @@ func (n *node) onReport(ctx context.Context, gen uint64, rep *flowctlv1.NodeRepo
 		if err := n.src.register(b, rep.GetEnded()); err != nil {
 			return err
 		}
+		if f := n.c.opts.Remaining; f != nil && len(b) > 0 && b[len(b)-1].Remaining != nil {
+			f(n.name, b[len(b)-1].GetRemaining())
+		}
 	}
 	for _, r := range rep.GetReturns() {
 		s, err := n.c.sourceOf(r.GetTicket())

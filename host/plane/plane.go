@@ -105,6 +105,11 @@ type Options struct {
 	// the time from a batch's arrival there to its answer, as the plugin
 	// reports it. It must not block.
 	BatchDone func(node string, d time.Duration)
+
+	// Remaining, when set, is called with a source's name and the events
+	// it says it has left, as its batch reports carry them. It must not
+	// block.
+	Remaining func(source string, n uint64)
 }
 
 // Coordinator runs one pipeline on the direct data plane. Build it with New;

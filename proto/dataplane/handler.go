@@ -10,6 +10,9 @@ import (
 type Batch struct {
 	Events []byte
 	Count  uint32
+	// Remaining, from a source: the events it has left after this batch
+	// (nil: it does not know). Reported to the host for progress.
+	Remaining *uint64
 }
 
 // Shape is a source's batch shaping: at most MaxEvents per batch, sent once

@@ -45,6 +45,12 @@ type reporter struct {
 // counterInterval is how often counters are reported when nothing else is.
 const counterInterval = 200 * time.Millisecond
 
+// reportGap is the least time between two reports. Each costs the host a
+// read and a wakeup; a busy plugin's batches then share one report, at the
+// price of at most this much delay before the host hears of them (credits
+// cover many batches, so throughput does not wait for it).
+const reportGap = 2 * time.Millisecond
+
 func newReporter(send func(*flowctlv1.NodeReport) error, c *counters) *reporter {
 	return &reporter{send: send, counters: c, pending: &flowctlv1.NodeReport{}, signal: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
@@ -75,9 +81,19 @@ func (r *reporter) run(ctx context.Context) {
 	tick := time.NewTicker(counterInterval)
 	defer tick.Stop()
 	var last *flowctlv1.NodeCounters
+	var sent time.Time
+	gap := time.NewTimer(0)
+	defer gap.Stop()
 	for {
 		select {
 		case <-r.signal:
+			if wait := reportGap - time.Since(sent); wait > 0 {
+				gap.Reset(wait)
+				select {
+				case <-gap.C:
+				case <-ctx.Done():
+				}
+			}
 		case <-tick.C:
 			if proto.Equal(last, r.counters.snapshot()) {
 				continue
@@ -88,9 +104,13 @@ func (r *reporter) run(ctx context.Context) {
 			r.err = r.send(rep)
 			return
 		}
+		if ctx.Err() != nil {
+			continue // the final report goes out above
+		}
 		rep := r.take()
 		rep.Counters = r.counters.snapshot()
 		last = rep.Counters
+		sent = time.Now()
 		if err := r.send(rep); err != nil {
 			r.err = err
 			return

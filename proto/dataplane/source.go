@@ -168,7 +168,7 @@ func (n *node) runSource(ctx context.Context, h SourceHandler, open *flowctlv1.N
 				seq++
 				b := &flowctlv1.Batch{Count: r.b.Count, Events: r.b.Events}
 				keep.add(kept{seq: seq, batch: b})
-				report := &flowctlv1.BatchReport{Seq: seq, Epoch: epoch, Count: r.b.Count, Position: r.position}
+				report := &flowctlv1.BatchReport{Seq: seq, Epoch: epoch, Count: r.b.Count, Position: r.position, Remaining: r.b.Remaining}
 				n.rep.add(func(rep *flowctlv1.NodeReport) { rep.Batches = append(rep.Batches, report) })
 				if err := send(seq, b); err != nil {
 					return err

@@ -945,7 +945,10 @@ type BatchReport struct {
 	Epoch uint32                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	Count uint32                 `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
 	// Position of the batch's last event.
-	Position      []byte `protobuf:"bytes,4,opt,name=position,proto3" json:"position,omitempty"`
+	Position []byte `protobuf:"bytes,4,opt,name=position,proto3" json:"position,omitempty"`
+	// Events the source says it has left after this batch, when it knows
+	// (for progress and ETA).
+	Remaining     *uint64 `protobuf:"varint,5,opt,name=remaining,proto3,oneof" json:"remaining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1006,6 +1009,13 @@ func (x *BatchReport) GetPosition() []byte {
 		return x.Position
 	}
 	return nil
+}
+
+func (x *BatchReport) GetRemaining() uint64 {
+	if x != nil && x.Remaining != nil {
+		return *x.Remaining
+	}
+	return 0
 }
 
 type Return struct {
@@ -1557,12 +1567,15 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\bfailures\x18\x04 \x03(\v2\x13.flowctl.v1.FailureR\bfailures\x124\n" +
 	"\bcounters\x18\x05 \x01(\v2\x18.flowctl.v1.NodeCountersR\bcounters\x12\x1f\n" +
 	"\vbatch_nanos\x18\x06 \x03(\x04R\n" +
-	"batchNanos\"g\n" +
+	"batchNanos\"\x98\x01\n" +
 	"\vBatchReport\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\rR\x05count\x12\x1a\n" +
-	"\bposition\x18\x04 \x01(\fR\bposition\"L\n" +
+	"\bposition\x18\x04 \x01(\fR\bposition\x12!\n" +
+	"\tremaining\x18\x05 \x01(\x04H\x00R\tremaining\x88\x01\x01B\f\n" +
+	"\n" +
+	"_remaining\"L\n" +
 	"\x06Return\x12*\n" +
 	"\x06ticket\x18\x01 \x01(\v2\x12.flowctl.v1.TicketR\x06ticket\x12\x16\n" +
 	"\x06weight\x18\x02 \x01(\x04R\x06weight\"\xf2\x01\n" +
@@ -1699,6 +1712,7 @@ func file_flowctl_v1_dataplane_proto_init() {
 		(*NodeRequest_Epoch)(nil),
 		(*NodeRequest_Finish)(nil),
 	}
+	file_flowctl_v1_dataplane_proto_msgTypes[11].OneofWrappers = []any{}
 	file_flowctl_v1_dataplane_proto_msgTypes[15].OneofWrappers = []any{
 		(*EdgeMessage_Hello)(nil),
 		(*EdgeMessage_Batch)(nil),
