@@ -51,7 +51,8 @@ func (svc *nodeService) Run(stream flowctlv1.Node_RunServer) error {
 		h = &sinkNode{inst: inst}
 	}
 	err = dataplane.Run(nodeStream{stream, ctx}, svc.mux, h, dataplane.Options{Logger: svc.srv.log.Named(inst.address), Component: inst.address})
-	return streamError(inst, "run", err)
+	// The runtime's errors name their step (open, read, process, write).
+	return streamError(inst, "", err)
 }
 
 // sourceNode is a Source as a dataplane.SourceHandler: batches are shaped

@@ -274,12 +274,17 @@ func streamError(inst *instance, what string, err error) error {
 	if _, ok := status.FromError(err); ok && status.Code(err) != codes.Unknown {
 		return err
 	}
+	// what names the step; empty when err says it already.
+	where := inst.address + ": "
+	if what != "" {
+		where += what + ": "
+	}
 	if errors.Is(err, context.Canceled) {
-		return status.Errorf(codes.Canceled, "%s: %s: %v", inst.address, what, err)
+		return status.Errorf(codes.Canceled, "%s%v", where, err)
 	}
 	if isPermanent(err) {
 		// A restart cannot cure it: the host stops the run at once.
-		return status.Error(codes.FailedPrecondition, fmt.Sprintf("%s: %s: %v", inst.address, what, err))
+		return status.Error(codes.FailedPrecondition, fmt.Sprintf("%s%v", where, err))
 	}
-	return status.Error(codes.Aborted, fmt.Sprintf("%s: %s: %v", inst.address, what, err))
+	return status.Error(codes.Aborted, fmt.Sprintf("%s%v", where, err))
 }

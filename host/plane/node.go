@@ -339,8 +339,8 @@ func (n *node) onFailure(ctx context.Context, gen uint64, f *flowctlv1.Failure) 
 	if err != nil {
 		return err
 	}
-	decide := func(a flowctlv1.Decision_Action, attempt uint32) {
-		n.sendIf(gen, &flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Decision{Decision: &flowctlv1.Decision{Failure: f.GetId(), Action: a, Attempt: attempt}}})
+	decide := func(a flowctlv1.Decision_Action, attempt uint32, reasons ...string) {
+		n.sendIf(gen, &flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Decision{Decision: &flowctlv1.Decision{Failure: f.GetId(), Action: a, Attempt: attempt, Reasons: reasons}}})
 	}
 	if s.src.stale(f.GetTicket()) {
 		decide(flowctlv1.Decision_ACTION_DROP, 0)
@@ -352,7 +352,7 @@ func (n *node) onFailure(ctx context.Context, gen uint64, f *flowctlv1.Failure) 
 	if p.Mode == router.ErrorRetry && int(f.GetRetries()) < p.Attempts {
 		n.retried.Add(events)
 		wait := retryDelay(p, int(f.GetRetries()))
-		n.log.Debug("retrying failed events", "events", events, "attempt", tries, "in", wait)
+		n.log.Warn("events failed; retrying", "events", events, "retry", tries, "of", p.Attempts, "in", wait, "error", n.reason(f))
 		time.AfterFunc(wait, func() {
 			if ctx.Err() == nil {
 				decide(flowctlv1.Decision_ACTION_RETRY, tries)
@@ -363,15 +363,42 @@ func (n *node) onFailure(ctx context.Context, gen uint64, f *flowctlv1.Failure) 
 	if p.DeadLetter != "" && (p.Mode == router.ErrorDeadLetter || p.Mode == router.ErrorRetry) {
 		n.failed.Add(events)
 		n.deadLettered.Add(events)
-		decide(flowctlv1.Decision_ACTION_DEAD_LETTER, tries)
+		n.log.Warn("events failed; sent to the dead-letter sink", "events", events, "attempts", tries, "error", n.reason(f))
+		decide(flowctlv1.Decision_ACTION_DEAD_LETTER, tries, n.reasons(f)...)
 		return nil
 	}
 	n.failed.Add(events)
 	e := batchError(n.kind, f)
-	if r := n.c.opts.Redact; r != nil {
-		e.Reason = r(e.Reason)
-	}
+	e.Reason = n.reason(f)
 	return e
+}
+
+// reasons are f's reasons through Options.Redact, for the dead letters'
+// flowctl.error; nil without Redact (the plugin's words stand).
+func (n *node) reasons(f *flowctlv1.Failure) []string {
+	redact := n.c.opts.Redact
+	if redact == nil {
+		return nil
+	}
+	if f.GetError() != "" || len(f.GetErrors()) == 0 {
+		return []string{redact(f.GetError())}
+	}
+	out := make([]string, len(f.GetErrors()))
+	for i, e := range f.GetErrors() {
+		out[i] = redact(e.GetMessage())
+	}
+	return out
+}
+
+// reason is why f's events failed (its first event's error when events
+// failed one by one), through Options.Redact: a plugin's words may quote a
+// sensitive value.
+func (n *node) reason(f *flowctlv1.Failure) string {
+	r := batchError(n.kind, f).Reason
+	if redact := n.c.opts.Redact; redact != nil {
+		r = redact(r)
+	}
+	return r
 }
 
 // batchError describes a failure that fails the run.

@@ -242,6 +242,9 @@ func (c *consumer) decide(ctx context.Context, d *flowctlv1.Decision) error {
 		if c.dlq == nil {
 			return fmt.Errorf("%w: dead letter decided, but the node has no dead-letter peer", ErrProtocol)
 		}
+		if rs := d.GetReasons(); len(rs) == len(h.reasons) {
+			h.reasons = rs // the host's words: it scrubs what is sensitive
+		}
 		events, err := deadLetters(h.batch.GetEvents(), h.idx, h.reason, c.component, int(d.GetAttempt()))
 		if err != nil {
 			return err

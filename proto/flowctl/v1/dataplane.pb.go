@@ -712,7 +712,12 @@ type Decision struct {
 	Action  Decision_Action `protobuf:"varint,2,opt,name=action,proto3,enum=flowctl.v1.Decision_Action" json:"action,omitempty"`
 	// ACTION_RETRY: which retry this is (1 for the first). ACTION_DEAD_LETTER:
 	// how often the events were tried in all.
-	Attempt       uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// ACTION_DEAD_LETTER: the reasons to record in flowctl.error, one per
+	// failed event in the failure's order (one for a whole-batch failure), as
+	// the host rewrote them (a sensitive value scrubbed). Empty: the
+	// component's own words.
+	Reasons       []string `protobuf:"bytes,4,rep,name=reasons,proto3" json:"reasons,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +771,13 @@ func (x *Decision) GetAttempt() uint32 {
 		return x.Attempt
 	}
 	return 0
+}
+
+func (x *Decision) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
 }
 
 // Drain tells a source to stop reading: it reports ended once it has sent
@@ -1547,11 +1559,12 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\";\n" +
 	"\vEpochNotice\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\rR\x06source\x12\x14\n" +
-	"\x05epoch\x18\x02 \x01(\rR\x05epoch\"\xd0\x01\n" +
+	"\x05epoch\x18\x02 \x01(\rR\x05epoch\"\xea\x01\n" +
 	"\bDecision\x12\x18\n" +
 	"\afailure\x18\x01 \x01(\x04R\afailure\x123\n" +
 	"\x06action\x18\x02 \x01(\x0e2\x1b.flowctl.v1.Decision.ActionR\x06action\x12\x18\n" +
-	"\aattempt\x18\x03 \x01(\rR\aattempt\"[\n" +
+	"\aattempt\x18\x03 \x01(\rR\aattempt\x12\x18\n" +
+	"\areasons\x18\x04 \x03(\tR\areasons\"[\n" +
 	"\x06Action\x12\x16\n" +
 	"\x12ACTION_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fACTION_RETRY\x10\x01\x12\x16\n" +
