@@ -41,19 +41,8 @@ sink "discard" "out" {
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(host int) (plugins []int, sink int) {
-		for pid, args := range children(host) {
-			if len(args) == 3 && args[1] == builtinCommand {
-				plugins = append(plugins, pid)
-				if args[2] == "discard" {
-					sink = pid
-				}
-			}
-		}
-		if len(plugins) < 3 {
-			return nil, 0
-		}
-		return plugins, sink
+	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(host int) ([]int, int) {
+		return threePlugins(children(host), func([]string) bool { return true })
 	}, nil)
 	if !strings.Contains(stderr.String(), fmt.Sprintf("%d source events", events)) {
 		t.Fatalf("summary does not show %d events:\n%s", events, stderr.String())
@@ -158,6 +147,24 @@ func procIO(pid int) (ioCounts, bool) {
 		}
 	}
 	return c, c.rchar > 0 || c.wchar > 0
+}
+
+// threePlugins picks the built-in plugin processes among procs (pid →
+// command line) that keep accepts, and the discard sink among them; nil
+// until three run.
+func threePlugins(procs map[int][]string, keep func(args []string) bool) (plugins []int, sink int) {
+	for pid, args := range procs {
+		if len(args) == 3 && args[1] == builtinCommand && keep(args) {
+			plugins = append(plugins, pid)
+			if args[2] == "discard" {
+				sink = pid
+			}
+		}
+	}
+	if len(plugins) < 3 {
+		return nil, 0
+	}
+	return plugins, sink
 }
 
 // processes returns the command line of every process on the machine.

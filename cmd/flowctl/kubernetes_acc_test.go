@@ -410,19 +410,8 @@ sink "discard" "out" {
 	var forwarded tcpTraffic
 	// The Pods' processes run on this machine, started by the node's
 	// containerd from the image's copy of flowctl, not by the host.
-	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(int) (plugins []int, sink int) {
-		for pid, args := range processes() {
-			if len(args) == 3 && args[1] == builtinCommand && args[0] != flowctlBin {
-				plugins = append(plugins, pid)
-				if args[2] == "discard" {
-					sink = pid
-				}
-			}
-		}
-		if len(plugins) < 3 {
-			return nil, 0
-		}
-		return plugins, sink
+	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(int) ([]int, int) {
+		return threePlugins(processes(), func(args []string) bool { return args[0] != flowctlBin })
 	}, forwarded.sample)
 	out := stderr.String()
 	if strings.Contains(out, "batches relay through the host") {
