@@ -42,7 +42,7 @@ sink "discard" "out" {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(host int) ([]int, int) {
-		return threePlugins(children(host), func([]string) bool { return true })
+		return threePlugins(children(host), func(int) bool { return true })
 	}, nil)
 	if !strings.Contains(stderr.String(), fmt.Sprintf("%d source events", events)) {
 		t.Fatalf("summary does not show %d events:\n%s", events, stderr.String())
@@ -152,9 +152,9 @@ func procIO(pid int) (ioCounts, bool) {
 // threePlugins picks the built-in plugin processes among procs (pid →
 // command line) that keep accepts, and the discard sink among them; nil
 // until three run.
-func threePlugins(procs map[int][]string, keep func(args []string) bool) (plugins []int, sink int) {
+func threePlugins(procs map[int][]string, keep func(pid int) bool) (plugins []int, sink int) {
 	for pid, args := range procs {
-		if len(args) == 3 && args[1] == builtinCommand && keep(args) {
+		if len(args) == 3 && args[1] == builtinCommand && keep(pid) {
 			plugins = append(plugins, pid)
 			if args[2] == "discard" {
 				sink = pid
@@ -165,6 +165,21 @@ func threePlugins(procs map[int][]string, keep func(args []string) bool) (plugin
 		return nil, 0
 	}
 	return plugins, sink
+}
+
+// parent returns pid's parent's pid, or 0.
+func parent(pid int) int {
+	stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command: state, ppid, ...
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 // processes returns the command line of every process on the machine.

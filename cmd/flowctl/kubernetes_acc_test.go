@@ -409,9 +409,14 @@ sink "discard" "out" {
 	cmd.Stderr = &stderr
 	var forwarded tcpTraffic
 	// The Pods' processes run on this machine, started by the node's
-	// containerd from the image's copy of flowctl, not by the host.
+	// containerd (a shim in its k8s.io namespace), not by the host; other
+	// packages' tests may run plugins meanwhile.
 	hostIO, sinkRead := runCounted(t, cmd, &stderr, func(int) ([]int, int) {
-		return threePlugins(processes(), func(args []string) bool { return args[0] != flowctlBin })
+		procs := processes()
+		return threePlugins(procs, func(pid int) bool {
+			shim := strings.Join(procs[parent(pid)], " ")
+			return strings.Contains(shim, "containerd-shim") && strings.Contains(shim, "k8s.io")
+		})
 	}, forwarded.sample)
 	out := stderr.String()
 	if strings.Contains(out, "batches relay through the host") {
@@ -441,17 +446,15 @@ sink "discard" "out" {
 	nothingLeft(t, cs, name)
 }
 
-// tcpTraffic follows the TCP connections into the loopback ports a host
-// process listens on (its port-forwards, and its control plane), with the
-// kernel's byte counts for each (ss -i).
+// tcpTraffic follows TCP connections with the kernel's byte counts for each
+// (ss -i): those into the loopback ports a host process listens on (its
+// port-forwards and control plane: sample), or every one the process owns
+// (sampleOwned).
 type tcpTraffic struct {
 	bytes map[string]uint64 // connection → bytes sent and received, last seen
 }
 
 func (tr *tcpTraffic) sample(host int) {
-	if tr.bytes == nil {
-		tr.bytes = map[string]uint64{}
-	}
 	out, err := exec.Command("ss", "-tlnpH").Output()
 	if err != nil {
 		return
@@ -467,13 +470,35 @@ func (tr *tcpTraffic) sample(host int) {
 		return
 	}
 	out, err = exec.Command("ss", "-tinH", "state", "established", "( "+strings.Join(ports, " or ")+" )").Output()
-	if err != nil {
-		return
+	if err == nil {
+		tr.add(string(out), "")
 	}
-	conn := ""
-	for line := range strings.Lines(string(out)) {
+}
+
+func (tr *tcpTraffic) sampleOwned(host int) {
+	out, err := exec.Command("ss", "-tinpH", "state", "established").Output()
+	if err == nil {
+		tr.add(string(out), fmt.Sprintf("pid=%d,", host))
+	}
+}
+
+// add reads ss -i output: a line per connection, then an indented line of
+// its counters. owner, when set, keeps only connections whose line names it.
+func (tr *tcpTraffic) add(out, owner string) {
+	if tr.bytes == nil {
+		tr.bytes = map[string]uint64{}
+	}
+	conn, keep := "", false
+	for line := range strings.Lines(out) {
 		if !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t") {
-			conn = strings.Join(strings.Fields(line)[2:4], " ")
+			f := strings.Fields(line)
+			keep = len(f) >= 4 && (owner == "" || strings.Contains(line, owner))
+			if keep {
+				conn = strings.Join(f[2:4], " ")
+			}
+			continue
+		}
+		if !keep {
 			continue
 		}
 		var n uint64
