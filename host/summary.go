@@ -98,7 +98,7 @@ func (r *run) stats() []ComponentSummary {
 		if m := r.members[c.Address()]; m != nil {
 			cs.Pid = m.inst.Pid()
 			cs.LastError = m.lastErr
-			cs.Backlog = m.meter.backlog()
+			cs.Backlog = max(m.meter.backlog(), st.Queued) // one of them is zero: it depends on the engine
 			if c.Address().Kind == flowhcl.KindSource {
 				ck := r.checkpoints[c.Address().String()]
 				cs.LastCheckpoint = ck.at

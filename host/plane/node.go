@@ -430,6 +430,7 @@ func addCounters(a, b *flowctlv1.NodeCounters) *flowctlv1.NodeCounters {
 func (n *node) snapshot() router.NodeStats {
 	n.mu.Lock()
 	c := addCounters(n.base, n.cur)
+	queued := n.cur.GetQueuedBatches() // a gauge of the current plugin
 	n.mu.Unlock()
 	st := router.NodeStats{
 		Name: n.name, Kind: n.kind,
@@ -437,9 +438,10 @@ func (n *node) snapshot() router.NodeStats {
 		EventsOut: c.GetEventsOut(), BatchesOut: c.GetBatchesOut(),
 		EventsAcked:  c.GetEventsAcked(),
 		EventsFailed: n.failed.Load(), Retried: n.retried.Load(), DeadLettered: n.deadLettered.Load(),
-		Restarts: n.restarts.Load(),
+		Restarts: n.restarts.Load(), Queued: queued,
 	}
 	if n.src != nil {
+		st.Queued = uint64(n.src.unreleased())
 		st.EventsIn, st.BatchesIn = 0, 0
 		st.EventsOut, st.BatchesOut = n.src.eventsOut.Load(), n.src.batchesOut.Load()
 		st.EventsAcked = n.src.acked.Load()

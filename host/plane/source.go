@@ -50,6 +50,7 @@ type sourceState struct {
 	resume  []byte // where a restarted plugin reads again
 
 	eventsOut, batchesOut, acked atomic.Uint64
+	pending                      atomic.Int64 // len(tickets), for unreleased
 }
 
 // release is what is owed a checkpoint: tickets released since the last
@@ -67,6 +68,11 @@ func newSourceState(n *node, open *flowctlv1.SourceOpen) *sourceState {
 	}
 	return &sourceState{n: n, open: o, next: 1, resume: o.GetPosition(), signal: make(chan struct{}, 1), parked: map[uint64]uint64{}}
 }
+
+// unreleased is the number of batches reported and not yet delivered
+// everywhere. It takes no lock: Stats may be called from the hooks the
+// coordinator calls with the source's lock held (TicketDone).
+func (s *sourceState) unreleased() int { return int(s.pending.Load()) }
 
 func (s *sourceState) notify() {
 	select {
@@ -110,6 +116,7 @@ func (s *sourceState) register(batches []*flowctlv1.BatchReport, ended bool) err
 		t := ticket{count: b.GetCount(), position: b.GetPosition(), at: time.Now(), returned: s.parked[s.next]}
 		delete(s.parked, s.next)
 		s.tickets = append(s.tickets, t)
+		s.pending.Store(int64(len(s.tickets)))
 		s.next++
 		s.eventsOut.Add(uint64(b.GetCount()))
 		s.batchesOut.Add(1)
@@ -167,6 +174,7 @@ func (s *sourceState) releaseLocked() error {
 	if n > 0 {
 		clear(s.tickets[:n])
 		s.tickets = s.tickets[n:]
+		s.pending.Store(int64(len(s.tickets)))
 		s.released += uint64(n)
 		s.credits += n
 	}
@@ -212,6 +220,7 @@ func (s *sourceState) abandon() uint32 {
 		s.batchesOut.Add(^uint64(0))
 	}
 	s.tickets = nil
+	s.pending.Store(0)
 	s.released = s.next - 1
 	clear(s.parked)
 	s.ended = false

@@ -35,6 +35,10 @@ type NodeStats struct {
 	Retried      uint64
 	DeadLettered uint64
 	Restarts     uint64
+	// Queued is the batches waiting at the node now, where the engine
+	// knows it (host/plane: a processor's or sink's inbox, a source's
+	// batches not yet delivered everywhere); zero otherwise.
+	Queued uint64
 }
 
 // counters are a node's live NodeStats.

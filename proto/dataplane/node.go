@@ -67,6 +67,7 @@ func Run(ctrl Control, mux *Mux, h any, opts Options) error {
 	if err != nil {
 		return err
 	}
+	n.counters.queued = func() uint64 { return uint64(len(n.in.ch)) } // a source's stays empty
 	n.rep = newReporter(ctrl.Send, &n.counters)
 	repCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
 	go n.rep.run(repCtx)

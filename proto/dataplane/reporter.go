@@ -17,14 +17,20 @@ type counters struct {
 	batchesOut, eventsOut atomic.Uint64
 	eventsAcked           atomic.Uint64
 	batchesVoid           atomic.Uint64
+	// queued, when set, is the node's inbox depth now.
+	queued func() uint64
 }
 
 func (c *counters) snapshot() *flowctlv1.NodeCounters {
-	return &flowctlv1.NodeCounters{
+	nc := &flowctlv1.NodeCounters{
 		BatchesIn: c.batchesIn.Load(), EventsIn: c.eventsIn.Load(),
 		BatchesOut: c.batchesOut.Load(), EventsOut: c.eventsOut.Load(),
 		EventsAcked: c.eventsAcked.Load(), BatchesVoid: c.batchesVoid.Load(),
 	}
+	if c.queued != nil {
+		nc.QueuedBatches = c.queued()
+	}
+	return nc
 }
 
 // reporter sends a node's reports on its control stream. Whatever piles up

@@ -1200,7 +1200,10 @@ type NodeCounters struct {
 	// Sinks: events written.
 	EventsAcked uint64 `protobuf:"varint,5,opt,name=events_acked,json=eventsAcked,proto3" json:"events_acked,omitempty"`
 	// Batches of a void epoch dropped unprocessed.
-	BatchesVoid   uint64 `protobuf:"varint,6,opt,name=batches_void,json=batchesVoid,proto3" json:"batches_void,omitempty"`
+	BatchesVoid uint64 `protobuf:"varint,6,opt,name=batches_void,json=batchesVoid,proto3" json:"batches_void,omitempty"`
+	// Processors and sinks: batches waiting in the inbox when the report was
+	// made (a gauge, not a count since the stream opened).
+	QueuedBatches uint64 `protobuf:"varint,7,opt,name=queued_batches,json=queuedBatches,proto3" json:"queued_batches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1273,6 +1276,13 @@ func (x *NodeCounters) GetEventsAcked() uint64 {
 func (x *NodeCounters) GetBatchesVoid() uint64 {
 	if x != nil {
 		return x.BatchesVoid
+	}
+	return 0
+}
+
+func (x *NodeCounters) GetQueuedBatches() uint64 {
+	if x != nil {
+		return x.QueuedBatches
 	}
 	return 0
 }
@@ -1600,7 +1610,7 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\fbatch_events\x18\x05 \x01(\rR\vbatchEvents\x12\x14\n" +
 	"\x05error\x18\x06 \x01(\tR\x05error\x12.\n" +
 	"\x06errors\x18\a \x03(\v2\x16.flowctl.v1.EventErrorR\x06errors\x12\x18\n" +
-	"\aretries\x18\b \x01(\rR\aretries\"\xd0\x01\n" +
+	"\aretries\x18\b \x01(\rR\aretries\"\xf7\x01\n" +
 	"\fNodeCounters\x12\x1d\n" +
 	"\n" +
 	"batches_in\x18\x01 \x01(\x04R\tbatchesIn\x12\x1b\n" +
@@ -1610,7 +1620,8 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\n" +
 	"events_out\x18\x04 \x01(\x04R\teventsOut\x12!\n" +
 	"\fevents_acked\x18\x05 \x01(\x04R\veventsAcked\x12!\n" +
-	"\fbatches_void\x18\x06 \x01(\x04R\vbatchesVoid\"r\n" +
+	"\fbatches_void\x18\x06 \x01(\x04R\vbatchesVoid\x12%\n" +
+	"\x0equeued_batches\x18\a \x01(\x04R\rqueuedBatches\"r\n" +
 	"\vEdgeMessage\x12-\n" +
 	"\x05hello\x18\x01 \x01(\v2\x15.flowctl.v1.EdgeHelloH\x00R\x05hello\x12-\n" +
 	"\x05batch\x18\x02 \x01(\v2\x15.flowctl.v1.EdgeBatchH\x00R\x05batchB\x05\n" +
