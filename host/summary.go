@@ -106,6 +106,11 @@ func (r *run) stats() []ComponentSummary {
 					cs.UncheckpointedEvents = cs.EventsOut - ck.events
 				}
 				cs.UncheckpointedBatches, cs.Remaining = m.meter.sourceProgress()
+				// On the direct data plane: the batches not yet delivered
+				// everywhere (those delivered and awaiting the next
+				// checkpoint, at most CheckpointInterval's worth, are not
+				// counted).
+				cs.UncheckpointedBatches = max(cs.UncheckpointedBatches, st.Queued)
 			}
 		}
 		r.mu.Unlock()
