@@ -124,6 +124,9 @@ type spec struct {
 	handler func(start int) any
 	onError router.ErrorPolicy
 	restart bool
+	// stage and partition make the node an instance of a parallel stage.
+	stage     string
+	partition flowctlv1.Partition
 }
 
 // runPipeline starts every component and runs the coordinator until it
@@ -143,7 +146,7 @@ func runPipeline(t *testing.T, specs []spec, opts Options, during func(*Coordina
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := Node{Name: s.name, Kind: s.kind, Inputs: s.inputs, Conn: conn, OnError: s.onError}
+		n := Node{Name: s.name, Kind: s.kind, Inputs: s.inputs, Conn: conn, OnError: s.onError, Stage: s.stage, Partition: s.partition}
 		if s.restart {
 			name := s.name
 			n.Restart = func(ctx context.Context, _ error) (Conn, error) {
@@ -191,6 +194,7 @@ type counter struct {
 	total, size int
 	next        int
 	failAt      int // batches after which Next fails (0: never)
+	keys        int // events get keys "k0" .. "k<keys-1>" in turn (0: none)
 	sent        int
 	mu          sync.Mutex
 	acked       int // last acked event, -1 for none
@@ -213,7 +217,11 @@ func (s *counter) Next(ctx context.Context) (dataplane.Batch, []byte, bool, erro
 	}
 	var evs []*flowctlv1.Event
 	for ; s.next < s.total && len(evs) < s.size; s.next++ {
-		evs = append(evs, &flowctlv1.Event{Id: strconv.Itoa(s.next), Data: []byte("payload")})
+		e := &flowctlv1.Event{Id: strconv.Itoa(s.next), Data: []byte("payload")}
+		if s.keys > 0 {
+			e.Key = []byte("k" + strconv.Itoa(s.next%s.keys))
+		}
+		evs = append(evs, e)
 	}
 	s.sent++
 	return encode(s.t, evs), pos(s.next - 1), s.next >= s.total, nil

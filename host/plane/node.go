@@ -29,9 +29,10 @@ type node struct {
 	policy  router.ErrorPolicy
 	tls     TLS
 
-	inputs  []*node // upstream nodes, and nodes that dead-letter into this one
-	outputs []*node
-	dlq     *node
+	inputs    []*node   // upstream nodes, and nodes that dead-letter into this one
+	outputs   [][]*node // per downstream stage, its instances
+	dlq       []*node   // the dead-letter sink's instances
+	partition flowctlv1.Partition
 	sources []*node // sources upstream of this node (a source: itself)
 	src     *sourceState
 
@@ -90,11 +91,14 @@ func (n *node) sendOpen() error {
 	for _, s := range n.sources {
 		open.Epochs[s.id] = s.src.currentEpoch()
 	}
-	for _, out := range n.outputs {
-		open.Outputs = append(open.Outputs, n.peer(out))
+	for g, stage := range n.outputs {
+		open.Outputs = append(open.Outputs, n.group(g+1, stage)...)
 	}
-	if n.dlq != nil {
-		open.DeadLetter = n.peer(n.dlq)
+	if len(n.dlq) > 0 {
+		open.DeadLetter = n.peer(n.dlq[0])
+		if len(n.dlq) > 1 {
+			open.DeadLetters = n.group(1, n.dlq)
+		}
 	}
 	if n.src != nil {
 		open.Source, open.Epoch, open.FirstSeq = n.src.openMsg()
@@ -114,6 +118,16 @@ func (n *node) peer(to *node) *flowctlv1.Peer {
 	}
 	p.Node = to.id
 	return p
+}
+
+// group is where n reaches the instances of one stage, as output group g.
+func (n *node) group(g int, stage []*node) []*flowctlv1.Peer {
+	out := make([]*flowctlv1.Peer, len(stage))
+	for i, to := range stage {
+		out[i] = n.peer(to)
+		out[i].Group, out[i].Partition = uint32(g), to.partition
+	}
+	return out
 }
 
 // run reads the node's reports through as many streams as restarts take,

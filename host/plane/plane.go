@@ -32,11 +32,20 @@ type TLS struct {
 	Cert, Key, CA []byte
 }
 
-// Node is one component of the pipeline as the coordinator sees it.
+// Node is one plugin of the pipeline as the coordinator sees it: a
+// component, or one instance of a parallel one.
 type Node struct {
-	Name   string      // component address, e.g. "source.ticks"
+	Name   string      // component address, e.g. "source.ticks", or an instance's, "processor.tag[1]"
 	Kind   router.Kind // source, processor or sink
-	Inputs []string    // names of upstream nodes; empty for sources
+	Inputs []string    // components upstream (their Stage); empty for sources
+
+	// Stage is the component a parallel node is an instance of; its
+	// instances share one output of every upstream. Empty means Name.
+	Stage string
+	// Partition is how the stage's instances share batches: whole batches
+	// to whichever is ready (PARTITION_ANY), or split by event key. Every
+	// instance of a stage gives the same.
+	Partition flowctlv1.Partition
 
 	// Conn is the component's open control stream, configured and not yet
 	// opened: the coordinator sends NodeOpen.
@@ -59,6 +68,13 @@ type Node struct {
 	// OnError says what happens to events a processor fails or a sink
 	// nacks. The zero value fails the run.
 	OnError router.ErrorPolicy
+}
+
+func (n *Node) stage() string {
+	if n.Stage == "" {
+		return n.Name
+	}
+	return n.Stage
 }
 
 // DefaultMaxInFlight is the bound Options.MaxInFlight defaults to.
@@ -132,7 +148,7 @@ type Coordinator struct {
 // New builds a Coordinator. The topology is the pipeline's, checked by
 // host/pipeline; New refuses only what would break its own bookkeeping
 // (duplicate or empty names, unknown inputs and dead-letter sinks, a node
-// without a stream).
+// without a stream, a stage whose instances disagree).
 func New(nodes []Node, opts Options) (*Coordinator, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -145,6 +161,7 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 	}
 	c := &Coordinator{log: opts.Logger.Named("plane"), opts: opts, drain: make(chan struct{})}
 	byName := make(map[string]*node, len(nodes))
+	stages := make(map[string][]*node, len(nodes))
 	for i, spec := range nodes {
 		switch {
 		case spec.Name == "":
@@ -156,8 +173,13 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 		}
 		n := &node{
 			c: c, id: uint32(i), name: spec.Name, kind: spec.Kind, conn: spec.Conn,
-			restart: spec.Restart, policy: spec.OnError, tls: spec.TLS,
+			restart: spec.Restart, policy: spec.OnError, tls: spec.TLS, partition: spec.Partition,
 		}
+		st := spec.stage()
+		if prev := stages[st]; len(prev) > 0 && (prev[0].kind != n.kind || prev[0].partition != n.partition) {
+			return nil, fmt.Errorf("plane: the instances of %q differ in kind or partition", st)
+		}
+		stages[st] = append(stages[st], n)
 		n.log = c.log.With("component", n.name)
 		if n.kind == router.KindSource {
 			n.src = newSourceState(n, spec.Open)
@@ -165,22 +187,37 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 		byName[n.name] = n
 		c.nodes = append(c.nodes, n)
 	}
+	// Outputs in the order of the downstream stages' first instances, so
+	// that every instance of a stage sees the same groups.
 	for i, spec := range nodes {
 		n := c.nodes[i]
+		st := spec.stage()
+		if stages[st][0] != n {
+			continue
+		}
 		for _, in := range spec.Inputs {
-			up := byName[in]
-			if up == nil {
+			ups := stages[in]
+			if len(ups) == 0 {
 				return nil, fmt.Errorf("plane: node %q reads unknown node %q", n.name, in)
 			}
-			n.inputs = append(n.inputs, up)
-			up.outputs = append(up.outputs, n)
+			for _, up := range ups {
+				up.outputs = append(up.outputs, stages[st])
+				for _, inst := range stages[st] {
+					inst.inputs = append(inst.inputs, up)
+				}
+			}
 		}
+	}
+	for i, spec := range nodes {
+		n := c.nodes[i]
 		if dl := spec.OnError.DeadLetter; dl != "" {
-			if byName[dl] == nil {
+			if len(stages[dl]) == 0 {
 				return nil, fmt.Errorf("plane: node %q dead-letters to unknown node %q", n.name, dl)
 			}
-			n.dlq = byName[dl]
-			n.dlq.inputs = append(n.dlq.inputs, n)
+			n.dlq = stages[dl]
+			for _, d := range n.dlq {
+				d.inputs = append(d.inputs, n)
+			}
 		}
 	}
 	for _, n := range c.nodes {

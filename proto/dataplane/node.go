@@ -143,8 +143,8 @@ type node struct {
 	component string
 	log       hclog.Logger
 	epochs    *epochs
-	outs      []*sender
-	dlq       *sender
+	outs      []*output
+	dlq       *output
 	in        *inbox // consumers; sources have one only to satisfy Run's shutdown
 	rep       *reporter
 	counters  counters
@@ -187,20 +187,34 @@ func newNode(_ context.Context, open *flowctlv1.NodeOpen, opts Options) (*node, 
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS13}
 	}
-	for _, p := range open.GetOutputs() {
-		n.outs = append(n.outs, newSender(n.id, p, opts.Dial, tlsCfg, n.epochs, n.log))
+	mk := func(p *flowctlv1.Peer) *sender {
+		return newSender(n.id, p, opts.Dial, tlsCfg, n.epochs, n.log)
 	}
-	if p := open.GetDeadLetter(); p != nil {
-		n.dlq = newSender(n.id, p, opts.Dial, tlsCfg, n.epochs, n.log)
+	n.outs = outputs(open.GetOutputs(), mk)
+	dl := open.GetDeadLetters()
+	if len(dl) == 0 && open.GetDeadLetter() != nil {
+		dl = []*flowctlv1.Peer{open.GetDeadLetter()}
+	}
+	if len(dl) > 0 {
+		outs := outputs(dl, mk)
+		if len(outs) != 1 {
+			return nil, fmt.Errorf("%w: the dead-letter peers are %d outputs, not one", ErrProtocol, len(outs))
+		}
+		n.dlq = outs[0]
 	}
 	return n, nil
 }
 
+// senders lists the senders of every output and of the dead letters.
 func (n *node) senders() []*sender {
-	if n.dlq == nil {
-		return n.outs
+	var out []*sender
+	for _, o := range n.outs {
+		out = append(out, o.members...)
 	}
-	return append(append([]*sender(nil), n.outs...), n.dlq)
+	if n.dlq != nil {
+		out = append(out, n.dlq.members...)
+	}
+	return out
 }
 
 // peerSenders returns the senders whose peer is node id.

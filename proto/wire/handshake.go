@@ -16,14 +16,21 @@ import (
 //	   the Edge stream, on which plugins send batches to each other; the
 //	   host keeps only the decisions. A plugin speaking 2 serves 1's
 //	   services too, so a host may drive it either way.
+//	3  parallel components: Peer.group and Peer.partition in NodeOpen (a
+//	   version 2 plugin would send every batch to every instance of a
+//	   parallel component, so only version 3 plugins may send to one).
 //
 // Policy: adding fields or RPCs that an older peer may ignore keeps the
 // version. Anything an older peer would misread adds a version; a plugin may
 // serve several versions at once and the host uses the highest both speak.
-var ProtocolVersions = []int{1, ProtocolDataPlane}
+var ProtocolVersions = []int{1, ProtocolDataPlane, ProtocolParallel}
 
 // ProtocolDataPlane is the first version with the direct data plane.
 const ProtocolDataPlane = 2
+
+// ProtocolParallel is the first version whose plugins send to parallel
+// components (output groups).
+const ProtocolParallel = 3
 
 // MagicCookieKey and MagicCookieValue tell a plugin it was started by a
 // flowctl host and not by a user on the command line.

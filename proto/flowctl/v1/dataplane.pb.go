@@ -36,6 +36,13 @@
 // flight are dropped where they are found (EpochNotice) and their shares are
 // ignored.
 //
+// Parallel components (version 3). A component with parallelism N runs as N
+// instances, each a node of its own. Its upstreams see the N peers as one
+// output (Peer.group): each batch goes to one instance, or is split by event
+// key into up to N batches (Peer.partition), the share divided among them
+// as for any fan-out. The tickets need nothing new: a source batch is
+// released when the shares of every part have come back.
+//
 // Compatibility: fields are only ever added. A plugin that speaks version 2
 // also serves version 1's services.
 
@@ -61,6 +68,56 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// Partition says how a group of instances shares an output's batches.
+type Partition int32
+
+const (
+	// Each batch goes whole to whichever instance is ready for it first.
+	Partition_PARTITION_ANY Partition = 0
+	// Each batch is split by a hash of its events' keys: events with the same
+	// key always go to the same instance, in order.
+	Partition_PARTITION_KEY Partition = 1
+)
+
+// Enum value maps for Partition.
+var (
+	Partition_name = map[int32]string{
+		0: "PARTITION_ANY",
+		1: "PARTITION_KEY",
+	}
+	Partition_value = map[string]int32{
+		"PARTITION_ANY": 0,
+		"PARTITION_KEY": 1,
+	}
+)
+
+func (x Partition) Enum() *Partition {
+	p := new(Partition)
+	*p = x
+	return p
+}
+
+func (x Partition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Partition) Descriptor() protoreflect.EnumDescriptor {
+	return file_flowctl_v1_dataplane_proto_enumTypes[0].Descriptor()
+}
+
+func (Partition) Type() protoreflect.EnumType {
+	return &file_flowctl_v1_dataplane_proto_enumTypes[0]
+}
+
+func (x Partition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Partition.Descriptor instead.
+func (Partition) EnumDescriptor() ([]byte, []int) {
+	return file_flowctl_v1_dataplane_proto_rawDescGZIP(), []int{0}
+}
 
 type Decision_Action int32
 
@@ -102,11 +159,11 @@ func (x Decision_Action) String() string {
 }
 
 func (Decision_Action) Descriptor() protoreflect.EnumDescriptor {
-	return file_flowctl_v1_dataplane_proto_enumTypes[0].Descriptor()
+	return file_flowctl_v1_dataplane_proto_enumTypes[1].Descriptor()
 }
 
 func (Decision_Action) Type() protoreflect.EnumType {
-	return &file_flowctl_v1_dataplane_proto_enumTypes[0]
+	return &file_flowctl_v1_dataplane_proto_enumTypes[1]
 }
 
 func (x Decision_Action) Number() protoreflect.EnumNumber {
@@ -372,7 +429,10 @@ type NodeOpen struct {
 	// Sources: the epoch and the seq of the first batch.
 	Epoch    uint32 `protobuf:"varint,4,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	FirstSeq uint64 `protobuf:"varint,5,opt,name=first_seq,json=firstSeq,proto3" json:"first_seq,omitempty"`
-	// Where the component's batches go, in order.
+	// Where the component's batches go, in order. Peers with the same group
+	// are the instances of one parallel component (version 3): each batch
+	// goes to one of them, or is split among them by event key, as their
+	// partition says. Every group gets every batch.
 	Outputs []*Peer `protobuf:"bytes,6,rep,name=outputs,proto3" json:"outputs,omitempty"`
 	// Where the component sends events it failed when the host dead-letters
 	// them; unset without a dead-letter sink.
@@ -384,7 +444,10 @@ type NodeOpen struct {
 	TlsCa   []byte `protobuf:"bytes,10,opt,name=tls_ca,json=tlsCa,proto3" json:"tls_ca,omitempty"`
 	// Current epoch of every source upstream of this component, by the
 	// source's node index: batches of older epochs are void.
-	Epochs        map[uint32]uint32 `protobuf:"bytes,11,rep,name=epochs,proto3" json:"epochs,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Epochs map[uint32]uint32 `protobuf:"bytes,11,rep,name=epochs,proto3" json:"epochs,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Version 3: every instance of a parallel dead-letter sink, one group;
+	// dead_letter is then the first of them (a version 2 plugin sends there).
+	DeadLetters   []*Peer `protobuf:"bytes,12,rep,name=dead_letters,json=deadLetters,proto3" json:"dead_letters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,14 +559,27 @@ func (x *NodeOpen) GetEpochs() map[uint32]uint32 {
 	return nil
 }
 
+func (x *NodeOpen) GetDeadLetters() []*Peer {
+	if x != nil {
+		return x.DeadLetters
+	}
+	return nil
+}
+
 // Peer is where one downstream component's Edge service is reached.
 type Peer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Node  uint32                 `protobuf:"varint,1,opt,name=node,proto3" json:"node,omitempty"`
 	// "unix:/path/to/socket" (no TLS) or "host:port" (mutual TLS with the
 	// run's CA, verifying server_name).
-	Address       string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	ServerName    string `protobuf:"bytes,3,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	Address    string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	ServerName string `protobuf:"bytes,3,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
+	// Version 3: the output this peer belongs to (1-based); 0 is an output of
+	// its own. A version 2 plugin ignores it and sends every batch to every
+	// peer, so the host gives a group of several instances only to plugins
+	// that speak version 3.
+	Group         uint32    `protobuf:"varint,4,opt,name=group,proto3" json:"group,omitempty"`
+	Partition     Partition `protobuf:"varint,5,opt,name=partition,proto3,enum=flowctl.v1.Partition" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -557,6 +633,20 @@ func (x *Peer) GetServerName() string {
 		return x.ServerName
 	}
 	return ""
+}
+
+func (x *Peer) GetGroup() uint32 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *Peer) GetPartition() Partition {
+	if x != nil {
+		return x.Partition
+	}
+	return Partition_PARTITION_ANY
 }
 
 // PeerUpdate moves a downstream component (it was restarted elsewhere):
@@ -1539,7 +1629,7 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\x05drain\x18\x06 \x01(\v2\x11.flowctl.v1.DrainH\x00R\x05drain\x12/\n" +
 	"\x05epoch\x18\a \x01(\v2\x17.flowctl.v1.EpochNoticeH\x00R\x05epoch\x12,\n" +
 	"\x06finish\x18\b \x01(\v2\x12.flowctl.v1.FinishH\x00R\x06finishB\x05\n" +
-	"\x03msg\"\xc6\x03\n" +
+	"\x03msg\"\xfb\x03\n" +
 	"\bNodeOpen\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\rR\x04node\x12$\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x10.flowctl.v1.KindR\x04kind\x12.\n" +
@@ -1553,15 +1643,18 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\atls_key\x18\t \x01(\fR\x06tlsKey\x12\x15\n" +
 	"\x06tls_ca\x18\n" +
 	" \x01(\fR\x05tlsCa\x128\n" +
-	"\x06epochs\x18\v \x03(\v2 .flowctl.v1.NodeOpen.EpochsEntryR\x06epochs\x1a9\n" +
+	"\x06epochs\x18\v \x03(\v2 .flowctl.v1.NodeOpen.EpochsEntryR\x06epochs\x123\n" +
+	"\fdead_letters\x18\f \x03(\v2\x10.flowctl.v1.PeerR\vdeadLetters\x1a9\n" +
 	"\vEpochsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"U\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xa0\x01\n" +
 	"\x04Peer\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\rR\x04node\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1f\n" +
 	"\vserver_name\x18\x03 \x01(\tR\n" +
-	"serverName\"2\n" +
+	"serverName\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\rR\x05group\x123\n" +
+	"\tpartition\x18\x05 \x01(\x0e2\x15.flowctl.v1.PartitionR\tpartition\"2\n" +
 	"\n" +
 	"PeerUpdate\x12$\n" +
 	"\x04peer\x18\x01 \x01(\v2\x10.flowctl.v1.PeerR\x04peer\"\x1e\n" +
@@ -1634,7 +1727,10 @@ const file_flowctl_v1_dataplane_proto_rawDesc = "" +
 	"\x06weight\x18\x02 \x01(\x04R\x06weight\x12'\n" +
 	"\x05batch\x18\x03 \x01(\v2\x11.flowctl.v1.BatchR\x05batch\"\f\n" +
 	"\n" +
-	"EdgeClosed2B\n" +
+	"EdgeClosed*1\n" +
+	"\tPartition\x12\x11\n" +
+	"\rPARTITION_ANY\x10\x00\x12\x11\n" +
+	"\rPARTITION_KEY\x10\x012B\n" +
 	"\x04Node\x12:\n" +
 	"\x03Run\x12\x17.flowctl.v1.NodeRequest\x1a\x16.flowctl.v1.NodeReport(\x010\x012A\n" +
 	"\x04Edge\x129\n" +
@@ -1652,72 +1748,75 @@ func file_flowctl_v1_dataplane_proto_rawDescGZIP() []byte {
 	return file_flowctl_v1_dataplane_proto_rawDescData
 }
 
-var file_flowctl_v1_dataplane_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_flowctl_v1_dataplane_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
 var file_flowctl_v1_dataplane_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_flowctl_v1_dataplane_proto_goTypes = []any{
-	(Decision_Action)(0), // 0: flowctl.v1.Decision.Action
-	(*Ticket)(nil),       // 1: flowctl.v1.Ticket
-	(*NodeRequest)(nil),  // 2: flowctl.v1.NodeRequest
-	(*NodeOpen)(nil),     // 3: flowctl.v1.NodeOpen
-	(*Peer)(nil),         // 4: flowctl.v1.Peer
-	(*PeerUpdate)(nil),   // 5: flowctl.v1.PeerUpdate
-	(*Rewind)(nil),       // 6: flowctl.v1.Rewind
-	(*EpochNotice)(nil),  // 7: flowctl.v1.EpochNotice
-	(*Decision)(nil),     // 8: flowctl.v1.Decision
-	(*Drain)(nil),        // 9: flowctl.v1.Drain
-	(*Finish)(nil),       // 10: flowctl.v1.Finish
-	(*NodeReport)(nil),   // 11: flowctl.v1.NodeReport
-	(*BatchReport)(nil),  // 12: flowctl.v1.BatchReport
-	(*Return)(nil),       // 13: flowctl.v1.Return
-	(*Failure)(nil),      // 14: flowctl.v1.Failure
-	(*NodeCounters)(nil), // 15: flowctl.v1.NodeCounters
-	(*EdgeMessage)(nil),  // 16: flowctl.v1.EdgeMessage
-	(*EdgeHello)(nil),    // 17: flowctl.v1.EdgeHello
-	(*EdgeBatch)(nil),    // 18: flowctl.v1.EdgeBatch
-	(*EdgeClosed)(nil),   // 19: flowctl.v1.EdgeClosed
-	nil,                  // 20: flowctl.v1.NodeOpen.EpochsEntry
-	(*SourceAck)(nil),    // 21: flowctl.v1.SourceAck
-	(Kind)(0),            // 22: flowctl.v1.Kind
-	(*SourceOpen)(nil),   // 23: flowctl.v1.SourceOpen
-	(*EventError)(nil),   // 24: flowctl.v1.EventError
-	(*Batch)(nil),        // 25: flowctl.v1.Batch
+	(Partition)(0),       // 0: flowctl.v1.Partition
+	(Decision_Action)(0), // 1: flowctl.v1.Decision.Action
+	(*Ticket)(nil),       // 2: flowctl.v1.Ticket
+	(*NodeRequest)(nil),  // 3: flowctl.v1.NodeRequest
+	(*NodeOpen)(nil),     // 4: flowctl.v1.NodeOpen
+	(*Peer)(nil),         // 5: flowctl.v1.Peer
+	(*PeerUpdate)(nil),   // 6: flowctl.v1.PeerUpdate
+	(*Rewind)(nil),       // 7: flowctl.v1.Rewind
+	(*EpochNotice)(nil),  // 8: flowctl.v1.EpochNotice
+	(*Decision)(nil),     // 9: flowctl.v1.Decision
+	(*Drain)(nil),        // 10: flowctl.v1.Drain
+	(*Finish)(nil),       // 11: flowctl.v1.Finish
+	(*NodeReport)(nil),   // 12: flowctl.v1.NodeReport
+	(*BatchReport)(nil),  // 13: flowctl.v1.BatchReport
+	(*Return)(nil),       // 14: flowctl.v1.Return
+	(*Failure)(nil),      // 15: flowctl.v1.Failure
+	(*NodeCounters)(nil), // 16: flowctl.v1.NodeCounters
+	(*EdgeMessage)(nil),  // 17: flowctl.v1.EdgeMessage
+	(*EdgeHello)(nil),    // 18: flowctl.v1.EdgeHello
+	(*EdgeBatch)(nil),    // 19: flowctl.v1.EdgeBatch
+	(*EdgeClosed)(nil),   // 20: flowctl.v1.EdgeClosed
+	nil,                  // 21: flowctl.v1.NodeOpen.EpochsEntry
+	(*SourceAck)(nil),    // 22: flowctl.v1.SourceAck
+	(Kind)(0),            // 23: flowctl.v1.Kind
+	(*SourceOpen)(nil),   // 24: flowctl.v1.SourceOpen
+	(*EventError)(nil),   // 25: flowctl.v1.EventError
+	(*Batch)(nil),        // 26: flowctl.v1.Batch
 }
 var file_flowctl_v1_dataplane_proto_depIdxs = []int32{
-	3,  // 0: flowctl.v1.NodeRequest.open:type_name -> flowctl.v1.NodeOpen
-	21, // 1: flowctl.v1.NodeRequest.ack:type_name -> flowctl.v1.SourceAck
-	5,  // 2: flowctl.v1.NodeRequest.peer:type_name -> flowctl.v1.PeerUpdate
-	6,  // 3: flowctl.v1.NodeRequest.rewind:type_name -> flowctl.v1.Rewind
-	8,  // 4: flowctl.v1.NodeRequest.decision:type_name -> flowctl.v1.Decision
-	9,  // 5: flowctl.v1.NodeRequest.drain:type_name -> flowctl.v1.Drain
-	7,  // 6: flowctl.v1.NodeRequest.epoch:type_name -> flowctl.v1.EpochNotice
-	10, // 7: flowctl.v1.NodeRequest.finish:type_name -> flowctl.v1.Finish
-	22, // 8: flowctl.v1.NodeOpen.kind:type_name -> flowctl.v1.Kind
-	23, // 9: flowctl.v1.NodeOpen.source:type_name -> flowctl.v1.SourceOpen
-	4,  // 10: flowctl.v1.NodeOpen.outputs:type_name -> flowctl.v1.Peer
-	4,  // 11: flowctl.v1.NodeOpen.dead_letter:type_name -> flowctl.v1.Peer
-	20, // 12: flowctl.v1.NodeOpen.epochs:type_name -> flowctl.v1.NodeOpen.EpochsEntry
-	4,  // 13: flowctl.v1.PeerUpdate.peer:type_name -> flowctl.v1.Peer
-	0,  // 14: flowctl.v1.Decision.action:type_name -> flowctl.v1.Decision.Action
-	12, // 15: flowctl.v1.NodeReport.batches:type_name -> flowctl.v1.BatchReport
-	13, // 16: flowctl.v1.NodeReport.returns:type_name -> flowctl.v1.Return
-	14, // 17: flowctl.v1.NodeReport.failures:type_name -> flowctl.v1.Failure
-	15, // 18: flowctl.v1.NodeReport.counters:type_name -> flowctl.v1.NodeCounters
-	1,  // 19: flowctl.v1.Return.ticket:type_name -> flowctl.v1.Ticket
-	1,  // 20: flowctl.v1.Failure.ticket:type_name -> flowctl.v1.Ticket
-	24, // 21: flowctl.v1.Failure.errors:type_name -> flowctl.v1.EventError
-	17, // 22: flowctl.v1.EdgeMessage.hello:type_name -> flowctl.v1.EdgeHello
-	18, // 23: flowctl.v1.EdgeMessage.batch:type_name -> flowctl.v1.EdgeBatch
-	1,  // 24: flowctl.v1.EdgeBatch.ticket:type_name -> flowctl.v1.Ticket
-	25, // 25: flowctl.v1.EdgeBatch.batch:type_name -> flowctl.v1.Batch
-	2,  // 26: flowctl.v1.Node.Run:input_type -> flowctl.v1.NodeRequest
-	16, // 27: flowctl.v1.Edge.Send:input_type -> flowctl.v1.EdgeMessage
-	11, // 28: flowctl.v1.Node.Run:output_type -> flowctl.v1.NodeReport
-	19, // 29: flowctl.v1.Edge.Send:output_type -> flowctl.v1.EdgeClosed
-	28, // [28:30] is the sub-list for method output_type
-	26, // [26:28] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	4,  // 0: flowctl.v1.NodeRequest.open:type_name -> flowctl.v1.NodeOpen
+	22, // 1: flowctl.v1.NodeRequest.ack:type_name -> flowctl.v1.SourceAck
+	6,  // 2: flowctl.v1.NodeRequest.peer:type_name -> flowctl.v1.PeerUpdate
+	7,  // 3: flowctl.v1.NodeRequest.rewind:type_name -> flowctl.v1.Rewind
+	9,  // 4: flowctl.v1.NodeRequest.decision:type_name -> flowctl.v1.Decision
+	10, // 5: flowctl.v1.NodeRequest.drain:type_name -> flowctl.v1.Drain
+	8,  // 6: flowctl.v1.NodeRequest.epoch:type_name -> flowctl.v1.EpochNotice
+	11, // 7: flowctl.v1.NodeRequest.finish:type_name -> flowctl.v1.Finish
+	23, // 8: flowctl.v1.NodeOpen.kind:type_name -> flowctl.v1.Kind
+	24, // 9: flowctl.v1.NodeOpen.source:type_name -> flowctl.v1.SourceOpen
+	5,  // 10: flowctl.v1.NodeOpen.outputs:type_name -> flowctl.v1.Peer
+	5,  // 11: flowctl.v1.NodeOpen.dead_letter:type_name -> flowctl.v1.Peer
+	21, // 12: flowctl.v1.NodeOpen.epochs:type_name -> flowctl.v1.NodeOpen.EpochsEntry
+	5,  // 13: flowctl.v1.NodeOpen.dead_letters:type_name -> flowctl.v1.Peer
+	0,  // 14: flowctl.v1.Peer.partition:type_name -> flowctl.v1.Partition
+	5,  // 15: flowctl.v1.PeerUpdate.peer:type_name -> flowctl.v1.Peer
+	1,  // 16: flowctl.v1.Decision.action:type_name -> flowctl.v1.Decision.Action
+	13, // 17: flowctl.v1.NodeReport.batches:type_name -> flowctl.v1.BatchReport
+	14, // 18: flowctl.v1.NodeReport.returns:type_name -> flowctl.v1.Return
+	15, // 19: flowctl.v1.NodeReport.failures:type_name -> flowctl.v1.Failure
+	16, // 20: flowctl.v1.NodeReport.counters:type_name -> flowctl.v1.NodeCounters
+	2,  // 21: flowctl.v1.Return.ticket:type_name -> flowctl.v1.Ticket
+	2,  // 22: flowctl.v1.Failure.ticket:type_name -> flowctl.v1.Ticket
+	25, // 23: flowctl.v1.Failure.errors:type_name -> flowctl.v1.EventError
+	18, // 24: flowctl.v1.EdgeMessage.hello:type_name -> flowctl.v1.EdgeHello
+	19, // 25: flowctl.v1.EdgeMessage.batch:type_name -> flowctl.v1.EdgeBatch
+	2,  // 26: flowctl.v1.EdgeBatch.ticket:type_name -> flowctl.v1.Ticket
+	26, // 27: flowctl.v1.EdgeBatch.batch:type_name -> flowctl.v1.Batch
+	3,  // 28: flowctl.v1.Node.Run:input_type -> flowctl.v1.NodeRequest
+	17, // 29: flowctl.v1.Edge.Send:input_type -> flowctl.v1.EdgeMessage
+	12, // 30: flowctl.v1.Node.Run:output_type -> flowctl.v1.NodeReport
+	20, // 31: flowctl.v1.Edge.Send:output_type -> flowctl.v1.EdgeClosed
+	30, // [30:32] is the sub-list for method output_type
+	28, // [28:30] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_flowctl_v1_dataplane_proto_init() }
@@ -1746,7 +1845,7 @@ func file_flowctl_v1_dataplane_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_flowctl_v1_dataplane_proto_rawDesc), len(file_flowctl_v1_dataplane_proto_rawDesc)),
-			NumEnums:      1,
+			NumEnums:      2,
 			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,

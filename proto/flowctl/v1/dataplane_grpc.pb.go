@@ -36,6 +36,13 @@
 // flight are dropped where they are found (EpochNotice) and their shares are
 // ignored.
 //
+// Parallel components (version 3). A component with parallelism N runs as N
+// instances, each a node of its own. Its upstreams see the N peers as one
+// output (Peer.group): each batch goes to one instance, or is split by event
+// key into up to N batches (Peer.partition), the share divided among them
+// as for any fan-out. The tickets need nothing new: a source batch is
+// released when the shares of every part have come back.
+//
 // Compatibility: fields are only ever added. A plugin that speaks version 2
 // also serves version 1's services.
 
