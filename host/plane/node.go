@@ -33,8 +33,8 @@ type node struct {
 	outputs   [][]*node // per downstream stage, its instances
 	dlq       []*node   // the dead-letter sink's instances
 	partition flowctlv1.Partition
-	sources []*node // sources upstream of this node (a source: itself)
-	src     *sourceState
+	sources   []*node // sources upstream of this node (a source: itself)
+	src       *sourceState
 
 	// mu orders sends on the stream and guards the fields below.
 	mu         sync.Mutex
