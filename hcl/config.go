@@ -83,12 +83,16 @@ type Component struct {
 	// OnError is what the component does with events it fails, with
 	// defaults applied; nil for sources, never nil for processors and sinks.
 	OnError *OnError
+	// Parallelism is how many instances of a processor or sink run; a
+	// source's is always one.
+	Parallelism Parallelism
 	// Driver is where the component's plugin runs: its own driver block,
 	// else the pipeline block's, else the local process driver. Never nil.
 	Driver *Driver
 	// Body is the plugin's part of the block: everything except the
 	// host-owned settings (inputs, batch, restart, on_error, retry, driver,
-	// dead_letter, env). DecodeComponent decodes it.
+	// dead_letter, env, parallelism, partition_by). DecodeComponent decodes
+	// it.
 	Body hcl.Body
 	// envExpr is the env attribute's expression (DecodeEnv); nil without one.
 	envExpr hcl.Expression
@@ -148,7 +152,7 @@ var pipelineSchema = &hcl.BodySchema{
 }
 
 var componentSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}, {Name: onErrorAttr}, {Name: deadLetterAttr}, {Name: envAttr}},
+	Attributes: []hcl.AttributeSchema{{Name: inputsAttr}, {Name: onErrorAttr}, {Name: deadLetterAttr}, {Name: envAttr}, {Name: parallelismAttr}, {Name: partitionByAttr}},
 	Blocks:     []hcl.BlockHeaderSchema{{Type: batchBlock}, {Type: restartBlock}, {Type: retryBlock}, {Type: driverBlock, LabelNames: []string{"name"}}},
 }
 
@@ -308,6 +312,10 @@ func (p *parser) component(kind Kind, block *hcl.Block) hcl.Diagnostics {
 	onError, moreDiags := parseOnError(kind, content)
 	diags = append(diags, moreDiags...)
 	c.OnError = onError
+
+	par, moreDiags := parseParallelism(kind, content)
+	diags = append(diags, moreDiags...)
+	c.Parallelism = par
 
 	p.components[c.Address] = c
 	p.cfg.Components = append(p.cfg.Components, c)

@@ -147,6 +147,7 @@ func TestParseErrors(t *testing.T) {
 		{"on_error", "bad and non-constant on_error, dead_letter without it or with fail, retry blocks that have no effect, retry values"},
 		{"dead_letter", "dead_letter quoted, not a sink, a variable, an attribute, a list"},
 		{"delivery_on_source", "a source has no on_error, retry or dead_letter, but may have restart"},
+		{"parallelism", "parallelism on a source, out of range, fractional, a variable; partition_by alone or not key"},
 		{"driver", "an unknown driver, bad docker and kubernetes values, attributes of the other driver, duplicates, variables, kubernetes without an image"},
 	}
 	for _, tt := range tests {

@@ -43,7 +43,9 @@
 //	    max_delay = "5s"            # longest wait (default 5s, never below delay)
 //	  }
 //	  dead_letter = sink.failed     # where events go once their retries run out
-//	  set         = { env = "dev" }
+//	  parallelism  = 3              # processors and sinks: instances, 1 to 64 (default 1)
+//	  partition_by = "key"          # same key, same instance, in order (default: any)
+//	  set          = { env = "dev" }
 //	}
 //	sink "file" "out" {
 //	  inputs      = [processor.tag]
@@ -60,8 +62,8 @@
 // A component's address is kind.name (source.ticks); names are unique per
 // kind. The block's first label is the component type the plugin serves.
 //
-// The host owns inputs, batch, restart, on_error, retry, dead_letter and
-// driver in every component block: no plugin sees them or can declare an attribute by
+// The host owns inputs, batch, restart, on_error, retry, dead_letter,
+// parallelism, partition_by and driver in every component block: no plugin sees them or can declare an attribute by
 // those names. A component's restart block (or else the pipeline's) says how
 // its plugin is restarted after it crashes; a source has nothing else, since
 // it does not fail event by event. on_error says what a processor or sink
@@ -72,6 +74,12 @@
 // sink; that the sink exists, is not the component itself and has no
 // dead_letter of its own is checked with the rest of the pipeline's shape
 // (host/pipeline).
+//
+// parallelism runs a processor or sink as several instances, each a plugin
+// of its own, restarted on its own. Each batch goes whole to whichever
+// instance is ready for it, or with partition_by = "key" is split by a hash
+// of the event keys, so that one key's events reach one instance in order.
+// A source is one instance: its positions are one sequence.
 //
 // # Phases
 //
