@@ -54,6 +54,9 @@ type Scenario struct {
 	// TimeRatio is, for the linearity check, this run's time over the
 	// compared run's: 2 when twice the events take twice the time.
 	TimeRatio float64 `json:"time_ratio,omitempty"`
+	// SpeedUp is, for a parallel scenario, its events/s over the same
+	// pipeline's with one instance.
+	SpeedUp float64 `json:"speed_up,omitempty"`
 	// RunsEventsPerSec is every run's events/s; the row is the median run.
 	RunsEventsPerSec []float64 `json:"runs_events_per_sec"`
 	// CPUSecPerMEvents and PeakRSSMB are per process: "host" and each
@@ -103,6 +106,9 @@ func (res *Results) finish() {
 				s.TimeRatio = round(s.Seconds / base.Seconds)
 			}
 		}
+		if base, ok := strings.CutSuffix(s.Name, "_p2"); ok && byName[base] != nil && byName[base].EventsPerSec > 0 {
+			s.SpeedUp = round(s.EventsPerSec / byName[base].EventsPerSec)
+		}
 		s.EventsPerSec = float64(int64(s.EventsPerSec))
 		s.MBPerSec = round(s.MBPerSec)
 		s.Seconds, s.WallSeconds = round(s.Seconds), round(s.WallSeconds)
@@ -121,6 +127,9 @@ func (res *Results) WriteTable(w io.Writer) {
 		ratio := fmt.Sprintf("%.2f", s.RatioToRaw)
 		if s.TimeRatio != 0 {
 			ratio += fmt.Sprintf(" (time x%.2f)", s.TimeRatio)
+		}
+		if s.SpeedUp != 0 {
+			ratio += fmt.Sprintf(" (speed-up x%.2f)", s.SpeedUp)
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.1f\t%.2f\t%.2f\t%d\t%d\t%s\t%s\t%s\t%s\n",
 			s.Name, s.Events, s.EventsPerSec, s.MBPerSec, s.P50ms, s.P99ms, s.Lost, s.Duplicated, ratio,

@@ -54,6 +54,22 @@ func scenarios(scale float64) []scenario {
 		{Name: "fanin", Events: n(3_000_000), Paths: 1, Pipeline: fanin, Target: ">= 500,000 ev/s"},
 		{Name: "diamond", Events: n(3_000_000), Paths: 2, Pipeline: diamond, Target: "-"},
 		{Name: "latency", Events: n(100_000), Paths: 1, Pipeline: latency, Target: "p99 <= 5 ms at 10,000 ev/s"},
+		{Name: "cpu_heavy", Events: n(300_000), Paths: 1, Pipeline: cpuHeavy(1), Target: "-"},
+		{Name: "cpu_heavy_p2", Events: n(300_000), Paths: 1, Pipeline: cpuHeavy(2), Target: "events/s >= 1.5 x cpu_heavy"},
+	}
+}
+
+// costlyExpr is a cel expression of some tens of microseconds per event
+// that depends on the event, so nothing folds it away.
+const costlyExpr = `[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20].map(x, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(y, (id.size() + x) * y)).map(l, l.filter(v, v % 7 == 3).size()).exists(c, c > 100) ? 'rare' : string(id.size())`
+
+// cpuHeavy is generator → a costly cel processor with parallelism
+// instances → discard: the processor is the bottleneck, so instances on
+// free cores move more events.
+func cpuHeavy(parallelism int) func(p shape) string {
+	return func(p shape) string {
+		proc := fmt.Sprintf("processor \"cel\" \"heavy\" {\n  inputs      = [source.gen]\n  parallelism = %d\n  set         = { n = %q }\n}\n", parallelism, costlyExpr)
+		return genSource("gen", p.Events, "", 0, p.Batch, "") + proc + discardSink("out", "processor.heavy")
 	}
 }
 
