@@ -85,8 +85,9 @@ type run struct {
 	// streamCtx parents every plugin stream; it ends when routing does.
 	streamCtx context.Context
 
-	mu      sync.Mutex
-	members map[flowhcl.Address]*member
+	mu sync.Mutex
+	// members are each component's instances: one, or parallelism many.
+	members map[flowhcl.Address][]*member
 	// acked counts each source's events acked across runs, for the
 	// checkpoint record; types are the sources' component types, and
 	// fingerprints the configuration each source's checkpoint records.
@@ -109,10 +110,13 @@ type run struct {
 	eng engine
 }
 
-// member is one component's current plugin instance. A restart replaces
-// inst; the old one is killed first.
+// member is one instance of a component and its current plugin. A restart
+// replaces inst; the old one is killed first.
 type member struct {
-	c            *PlannedComponent
+	c *PlannedComponent
+	// name is the component's address, or for an instance of a parallel
+	// component its address and index: processor.tag[1].
+	name         string
 	inst         *supervisor.Instance
 	cancelStream context.CancelFunc
 	cancelWatch  context.CancelFunc
@@ -135,7 +139,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir(plan)
 	}
-	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address]*member{}, acked: map[string]uint64{}, types: map[string]string{},
+	r := &run{h: h, plan: plan, opts: opts, id: newRunID(), members: map[flowhcl.Address][]*member{}, acked: map[string]uint64{}, types: map[string]string{},
 		checkpoints: map[string]checkpointed{}, fingerprints: map[string]sourceFingerprints{}}
 	if h.Redact == nil {
 		h.Redact = redact.New()
@@ -371,7 +375,7 @@ func (r *run) checkpoint(source string, position []byte, events uint64) error {
 	var m *member
 	for a, mm := range r.members {
 		if a.Kind == flowhcl.KindSource && a.String() == source {
-			m = mm
+			m = mm[0] // a source is one instance
 		}
 	}
 	r.mu.Unlock()
@@ -423,22 +427,30 @@ func (r *run) startAll(ctx context.Context) error {
 		n = DefaultParallelism()
 	}
 	var started atomic.Int64
-	if len(r.plan.Components) > n {
+	total := 0
+	for _, c := range r.plan.Components {
+		ms := make([]*member, c.Node.Component.Parallelism.Instances)
+		for i := range ms {
+			ms[i] = &member{c: c, name: instanceName(c, i), meter: &meter{r: r, addr: c.Address(), kind: c.Address().Kind}}
+		}
+		r.members[c.Address()] = ms
+		total += len(ms)
+	}
+	if total > n {
 		// Starts wait for each other: say how far they are.
-		stopProgress := r.progress(&started, len(r.plan.Components))
+		stopProgress := r.progress(&started, total)
 		defer stopProgress()
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(n)
-	for _, c := range r.plan.Components {
+	for _, m := range r.all() {
 		g.Go(func() error {
-			inst, err := r.start(gctx, c)
+			inst, err := r.start(gctx, m.c, m.name)
 			if err != nil {
 				return err
 			}
-			m := &member{c: c, inst: inst, meter: &meter{r: r, addr: c.Address(), kind: c.Address().Kind}}
 			r.mu.Lock()
-			r.members[c.Address()] = m
+			m.inst = inst
 			r.mu.Unlock()
 			started.Add(1)
 			r.event(EventStarted, m, nil)
@@ -446,6 +458,27 @@ func (r *run) startAll(ctx context.Context) error {
 		})
 	}
 	return g.Wait()
+}
+
+// instanceName names instance i of c: its address, or with parallelism
+// its address and index, as in processor.tag[1].
+func instanceName(c *PlannedComponent, i int) string {
+	if c.Node.Component.Parallelism.Instances < 2 {
+		return c.Address().String()
+	}
+	return fmt.Sprintf("%s[%d]", c.Address(), i)
+}
+
+// all lists every member, in the plan's order and each component's
+// instances in order.
+func (r *run) all() []*member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*member
+	for _, c := range r.plan.Components {
+		out = append(out, r.members[c.Address()]...)
+	}
+	return out
 }
 
 // progressInterval is how often a long start says how far it is.
@@ -477,12 +510,15 @@ func (r *run) progress(done *atomic.Int64, total int) (stop func()) {
 	return func() { close(quit); <-finished }
 }
 
-func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Instance, error) {
+// start starts a plugin for c, as its instance name.
+func (r *run) start(ctx context.Context, c *PlannedComponent, name string) (*supervisor.Instance, error) {
 	driver, ok := r.h.Drivers[c.Driver]
 	if !ok {
 		return nil, fmt.Errorf("%s: unknown driver %q", c.Address(), c.Driver)
 	}
-	return supervisor.Start(ctx, driver, r.spec(c), supervisor.Options{
+	spec := r.spec(c)
+	spec.Component = name
+	return supervisor.Start(ctx, driver, spec, supervisor.Options{
 		Logger: r.log, StartTimeout: r.opts.StartTimeout, LogLevel: r.h.LogLevel, Stdout: r.h.Stdout,
 		SocketDir: r.socketDir, TLS: r.opts.PluginTLS,
 	})
@@ -493,11 +529,15 @@ func (r *run) start(ctx context.Context, c *PlannedComponent) (*supervisor.Insta
 func (r *run) configureAll(ctx context.Context) error {
 	var diags hcl.Diagnostics
 	for _, c := range r.plan.Components {
-		pd, err := r.configure(ctx, c, r.members[c.Address()].inst)
-		if err != nil {
-			return err
+		for i, m := range r.members[c.Address()] {
+			pd, err := r.configure(ctx, c, m.inst)
+			if err != nil {
+				return err
+			}
+			if i == 0 { // the instances share one configuration
+				diags = append(diags, c.Node.Component.PluginDiagnostics(pd)...)
+			}
 		}
-		diags = append(diags, c.Node.Component.PluginDiagnostics(pd)...)
 	}
 	if diags.HasErrors() {
 		return &ConfigError{Diagnostics: diags}
@@ -565,7 +605,7 @@ func (r *run) nodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) ([]router.N
 	nodes := make([]router.Node, len(comps))
 	for i := len(comps) - 1; i >= 0; i-- {
 		c := comps[i]
-		m := r.members[c.Address()]
+		m := r.members[c.Address()][0] // the relay runs no parallel component (relayed)
 		n := router.Node{Name: c.Address().String(), Open: opens[c.Address()], Restart: restarter(r, m, r.open), OnError: errorPolicy(c)}
 		for _, in := range c.Node.Inputs {
 			n.Inputs = append(n.Inputs, in.String())
@@ -624,7 +664,7 @@ func (r *run) watch(m *member, cancelStream context.CancelFunc) {
 	}
 	r.watchers.Go(func() {
 		if err := inst.Watch(wctx, hopts); err != nil {
-			r.log.Warn("plugin unhealthy", "component", m.c.Address(), "error", err)
+			r.log.Warn("plugin unhealthy", "component", m.name, "error", err)
 		}
 	})
 }
@@ -657,13 +697,13 @@ func restarter[S any](r *run, m *member, open func(*member) (S, error)) func(con
 			}
 			delay := restartBackoff(pol).Delay(m.restarts)
 			m.restarts++
-			r.h.say("%s: plugin failed (%v); restarting in %s (attempt %d of %d)...\n", m.c.Address(), firstLine(cause), delay, m.restarts, pol.Attempts)
+			r.h.say("%s: plugin failed (%v); restarting in %s (attempt %d of %d)...\n", m.name, firstLine(cause), delay, m.restarts, pol.Attempts)
 			select {
 			case <-time.After(delay):
 			case <-ctx.Done():
 				return none, ctx.Err()
 			}
-			inst, err := r.start(ctx, m.c)
+			inst, err := r.start(ctx, m.c, m.name)
 			if err == nil {
 				var pd []*flowctlv1.Diagnostic
 				pd, err = r.configure(ctx, m.c, inst)
@@ -690,7 +730,7 @@ func restarter[S any](r *run, m *member, open func(*member) (S, error)) func(con
 				cause = err
 				continue
 			}
-			r.h.say("%s: restarted (%s).\n", m.c.Address(), inst.Location())
+			r.h.say("%s: restarted (%s).\n", m.name, inst.Location())
 			return s, nil
 		}
 	}
@@ -736,13 +776,16 @@ func (r *run) redactDiags(diags hcl.Diagnostics) {
 // stopAll stops every started plugin in parallel. Instance.Stop is
 // idempotent, so this runs again harmlessly on the deferred path.
 func (r *run) stopAll(ctx context.Context) {
+	var ms []*member
+	all := r.all()
 	r.mu.Lock()
-	ms := make([]*member, 0, len(r.members))
-	for _, m := range r.members {
+	for _, m := range all {
 		if m.cancelWatch != nil {
 			m.cancelWatch()
 		}
-		ms = append(ms, m)
+		if m.inst != nil { // nil: never started
+			ms = append(ms, m)
+		}
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup

@@ -62,7 +62,7 @@ func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (
 	}
 	h.Redact.Add(plan.Sensitive...)
 	r := &run{
-		h: h, plan: plan, members: map[flowhcl.Address]*member{},
+		h: h, plan: plan, members: map[flowhcl.Address][]*member{},
 		opts: ApplyOptions{StartTimeout: opts.StartTimeout, StopTimeout: opts.StopTimeout},
 		log:  redact.Logger(h.Log, h.Redact),
 	}
@@ -140,7 +140,7 @@ func checkKey(c *PlannedComponent) string {
 // configuration and stops it, returning each member's diagnostics.
 func (r *run) checkGroup(ctx context.Context, group []*PlannedComponent) ([]hcl.Diagnostics, error) {
 	first := group[0]
-	inst, err := r.start(ctx, first)
+	inst, err := r.start(ctx, first, first.Address().String())
 	if err != nil {
 		return nil, err
 	}

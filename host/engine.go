@@ -28,6 +28,11 @@ type engine interface {
 // engine builds the run's engine and opens every plugin's stream.
 func (r *run) engine(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (engine, error) {
 	if why := r.relayed(); why != "" {
+		for _, c := range r.plan.Components {
+			if n := c.Node.Component.Parallelism.Instances; n > 1 {
+				return nil, fmt.Errorf("%s has parallelism = %d, which needs batches to go plugin to plugin, but %s: run it with parallelism = 1, or with plugins that can reach each other directly", c.Address(), n, why)
+			}
+		}
 		r.log.Info("batches relay through the host", "why", why)
 		nodes, err := r.nodes(opens)
 		if err != nil {
@@ -72,18 +77,39 @@ func (r *run) engine(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (engine, e
 // they can go from plugin to plugin: every plugin speaks protocol 2 and
 // reaches every plugin it sends to.
 func (r *run) relayed() string {
-	for _, c := range r.plan.Components {
-		if m := r.members[c.Address()]; m.inst.Protocol < wire.ProtocolDataPlane {
-			return fmt.Sprintf("%s (%s) speaks plugin protocol %d only", c.Address(), m.inst.Path, m.inst.Protocol)
+	for _, m := range r.all() {
+		if m.inst.Protocol < wire.ProtocolDataPlane {
+			return fmt.Sprintf("%s (%s) speaks plugin protocol %d only", m.name, m.inst.Path, m.inst.Protocol)
 		}
 	}
 	for _, e := range r.edges() {
-		from, to := r.members[e[0]], r.members[e[1]]
-		if to.inst.PeerAddr(from.inst.Network()) == "" {
-			return fmt.Sprintf("%s (driver %q) cannot reach %s (driver %q) directly", e[0], from.c.Driver, e[1], to.c.Driver)
+		for _, from := range r.members[e[0]] {
+			for _, to := range r.members[e[1]] {
+				if to.inst.PeerAddr(from.inst.Network()) == "" {
+					return fmt.Sprintf("%s (driver %q) cannot reach %s (driver %q) directly", from.name, from.c.Driver, to.name, to.c.Driver)
+				}
+			}
 		}
 	}
 	return ""
+}
+
+// parallelPeers checks that every plugin sending to a parallel component
+// speaks protocol 3: an older one would send each batch to every instance.
+func (r *run) parallelPeers() error {
+	for _, e := range r.edges() {
+		to := r.members[e[1]]
+		if len(to) < 2 {
+			continue
+		}
+		for _, from := range r.members[e[0]] {
+			if from.inst.Protocol < wire.ProtocolParallel {
+				return fmt.Errorf("%s runs as %d instances, but %s, which sends to it, is a plugin (%s) of protocol %d: sending to parallel components takes protocol %d; run %s with parallelism = 1, or use a release of the plugin built with a current pluginsdk",
+					e[1], len(to), from.name, from.inst.Path, from.inst.Protocol, wire.ProtocolParallel, e[1])
+			}
+		}
+	}
+	return nil
 }
 
 // edges are the pipeline's edges, from and to: each input, and each
@@ -102,45 +128,57 @@ func (r *run) edges() [][2]flowhcl.Address {
 }
 
 // peerTLS issues certificates to the plugins that send batches over TCP
-// (to a container or a pod): their peers accept only callers the run's CA
-// signed.
-func (r *run) peerTLS() (map[flowhcl.Address]plane.TLS, error) {
-	out := map[flowhcl.Address]plane.TLS{}
+// (to a container or a pod), by member: their peers accept only callers
+// the run's CA signed.
+func (r *run) peerTLS() (map[*member]plane.TLS, error) {
+	out := map[*member]plane.TLS{}
 	for _, e := range r.edges() {
-		from, to := r.members[e[0]], r.members[e[1]]
-		if _, done := out[e[0]]; done || strings.HasPrefix(to.inst.PeerAddr(from.inst.Network()), "unix:") {
-			continue
+		for _, from := range r.members[e[0]] {
+			for _, to := range r.members[e[1]] {
+				if _, done := out[from]; done || strings.HasPrefix(to.inst.PeerAddr(from.inst.Network()), "unix:") {
+					continue
+				}
+				if r.authority == nil {
+					return nil, fmt.Errorf("%s sends to %s over TCP, and the run has no certificate authority", from.name, to.name)
+				}
+				cert, key, err := r.authority.PeerCert(from.name)
+				if err != nil {
+					return nil, err
+				}
+				out[from] = plane.TLS{Cert: cert, Key: key, CA: r.authority.CAPEM()}
+			}
 		}
-		if r.authority == nil {
-			return nil, fmt.Errorf("%s sends to %s over TCP, and the run has no certificate authority", e[0], e[1])
-		}
-		cert, key, err := r.authority.PeerCert(e[0].String())
-		if err != nil {
-			return nil, err
-		}
-		out[e[0]] = plane.TLS{Cert: cert, Key: key, CA: r.authority.CAPEM()}
 	}
 	return out, nil
 }
 
 // planeNodes opens every plugin's control stream, sinks first, and
-// describes the components to the coordinator; byName finds a component's
-// member by its address.
+// describes the members to the coordinator, an instance of a parallel
+// component as a node of its own; byName finds a member by its name.
 func (r *run) planeNodes(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (nodes []plane.Node, byName map[string]*member, err error) {
+	if err := r.parallelPeers(); err != nil {
+		return nil, nil, err
+	}
 	tls, err := r.peerTLS()
 	if err != nil {
 		return nil, nil, err
 	}
-	comps := r.plan.Components
-	nodes = make([]plane.Node, len(comps))
-	byName = make(map[string]*member, len(comps))
-	for i := len(comps) - 1; i >= 0; i-- {
-		c := comps[i]
-		m := r.members[c.Address()]
-		byName[c.Address().String()] = m
+	ms := r.all()
+	nodes = make([]plane.Node, len(ms))
+	byName = make(map[string]*member, len(ms))
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := ms[i]
+		c := m.c
+		byName[m.name] = m
 		n := plane.Node{
-			Name: c.Address().String(), Kind: c.Address().Kind, Open: opens[c.Address()],
-			Restart: restarter(r, m, r.openNode), OnError: errorPolicy(c), TLS: tls[c.Address()],
+			Name: m.name, Kind: c.Address().Kind, Open: opens[c.Address()],
+			Restart: restarter(r, m, r.openNode), OnError: errorPolicy(c), TLS: tls[m],
+		}
+		if par := c.Node.Component.Parallelism; par.Instances > 1 {
+			n.Stage = c.Address().String()
+			if par.ByKey {
+				n.Partition = flowctlv1.Partition_PARTITION_KEY
+			}
 		}
 		for _, in := range c.Node.Inputs {
 			n.Inputs = append(n.Inputs, in.String())

@@ -75,11 +75,22 @@ func (t EventType) String() string {
 type ComponentEvent struct {
 	Type    EventType
 	Address flowhcl.Address
-	Plugin  string // plugin address with version, as in the summary
-	Version string
-	Driver  string
-	Pid     int
-	Err     error
+	// Instance names the instance of a parallel component it happened to
+	// ("processor.tag[1]"); empty for a component of one instance.
+	Instance string
+	Plugin   string // plugin address with version, as in the summary
+	Version  string
+	Driver   string
+	Pid      int
+	Err      error
+}
+
+// Name is the component's address, or the instance's name.
+func (ev ComponentEvent) Name() string {
+	if ev.Instance != "" {
+		return ev.Instance
+	}
+	return ev.Address.String()
 }
 
 // observers fans calls out to every Observer of a run.
@@ -116,6 +127,9 @@ func (r *run) event(t EventType, m *member, err error) {
 	// plugin's words may quote a sensitive value.
 	err = r.h.Redact.Error(err)
 	ev := ComponentEvent{Type: t, Address: m.c.Address(), Plugin: m.c.Plugin.String(), Version: m.c.Plugin.Version, Driver: m.c.Driver, Err: err}
+	if m.name != m.c.Address().String() {
+		ev.Instance = m.name
+	}
 	r.mu.Lock()
 	if m.inst != nil {
 		ev.Pid = m.inst.Pid()

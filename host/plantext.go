@@ -12,7 +12,8 @@ import (
 
 // WriteText prints what apply would do, for `flowctl plan`: the plugins with
 // version, path and hash status, then the components in the order they are
-// started with their driver, inputs and batch, error and restart settings.
+// started with their driver, inputs and parallelism, batch, error and
+// restart settings.
 func (p *Plan) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Pipeline %q (%s)", p.Config.Pipeline.Name, p.Path)
@@ -57,6 +58,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 // settings summarises a component's host-owned settings on one line.
 func settings(c *flowhcl.Component) string {
 	var parts []string
+	if par := c.Parallelism; par.Instances > 1 {
+		s := fmt.Sprintf("%d instances", par.Instances)
+		if par.ByKey {
+			s += " by key"
+		}
+		parts = append(parts, s)
+	}
 	if c.Batch != nil {
 		parts = append(parts, fmt.Sprintf("batch %d events/%s", c.Batch.Size, c.Batch.Linger))
 	}

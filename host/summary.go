@@ -29,6 +29,10 @@ type Summary struct {
 // ComponentSummary counts one component's events.
 type ComponentSummary struct {
 	Address flowhcl.Address
+	// Instance names one instance of a parallel component
+	// ("processor.tag[1]"), which has a summary of its own; empty for a
+	// component of one instance.
+	Instance string
 	// Plugin names the plugin for people ("flowctl/file 0.1.0 (built-in)");
 	// PluginSource and PluginVersion are its parts ("flowctl/file", "0.1.0").
 	Plugin        string
@@ -88,35 +92,59 @@ func (r *run) stats() []ComponentSummary {
 	}
 	out := make([]ComponentSummary, 0, len(r.plan.Components))
 	for _, c := range r.plan.Components {
-		st := stats[c.Address().String()]
-		cs := ComponentSummary{
-			Address: c.Address(), Plugin: c.Plugin.String(), PluginSource: c.Plugin.Source, PluginVersion: c.Plugin.Version, Driver: c.Driver,
-			EventsIn: st.EventsIn, EventsOut: st.EventsOut, EventsAcked: st.EventsAcked, EventsFailed: st.EventsFailed,
-			Retried: st.Retried, DeadLettered: st.DeadLettered, Restarts: st.Restarts,
+		for i := range max(1, c.Node.Component.Parallelism.Instances) {
+			out = append(out, r.instanceStats(c, instanceName(c, i), stats))
 		}
-		r.mu.Lock()
-		if m := r.members[c.Address()]; m != nil {
-			cs.Pid = m.inst.Pid()
-			cs.LastError = m.lastErr
-			cs.Backlog = max(m.meter.backlog(), st.Queued) // one of them is zero: it depends on the engine
-			if c.Address().Kind == flowhcl.KindSource {
-				ck := r.checkpoints[c.Address().String()]
-				cs.LastCheckpoint = ck.at
-				if cs.EventsOut > ck.events {
-					cs.UncheckpointedEvents = cs.EventsOut - ck.events
-				}
-				cs.UncheckpointedBatches, cs.Remaining = m.meter.sourceProgress()
-				// On the direct data plane: the batches not yet delivered
-				// everywhere (those delivered and awaiting the next
-				// checkpoint, at most CheckpointInterval's worth, are not
-				// counted).
-				cs.UncheckpointedBatches = max(cs.UncheckpointedBatches, st.Queued)
-			}
-		}
-		r.mu.Unlock()
-		out = append(out, cs)
 	}
 	return out
+}
+
+// instanceStats is the summary of one member, name, of c.
+func (r *run) instanceStats(c *PlannedComponent, name string, stats map[string]router.NodeStats) ComponentSummary {
+	st := stats[name]
+	cs := ComponentSummary{
+		Address: c.Address(), Plugin: c.Plugin.String(), PluginSource: c.Plugin.Source, PluginVersion: c.Plugin.Version, Driver: c.Driver,
+		EventsIn: st.EventsIn, EventsOut: st.EventsOut, EventsAcked: st.EventsAcked, EventsFailed: st.EventsFailed,
+		Retried: st.Retried, DeadLettered: st.DeadLettered, Restarts: st.Restarts,
+	}
+	if name != c.Address().String() {
+		cs.Instance = name
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var m *member
+	for _, mm := range r.members[c.Address()] {
+		if mm.name == name && mm.inst != nil {
+			m = mm
+		}
+	}
+	if m != nil {
+		cs.Pid = m.inst.Pid()
+		cs.LastError = m.lastErr
+		cs.Backlog = max(m.meter.backlog(), st.Queued) // one of them is zero: it depends on the engine
+		if c.Address().Kind == flowhcl.KindSource {
+			ck := r.checkpoints[c.Address().String()]
+			cs.LastCheckpoint = ck.at
+			if cs.EventsOut > ck.events {
+				cs.UncheckpointedEvents = cs.EventsOut - ck.events
+			}
+			cs.UncheckpointedBatches, cs.Remaining = m.meter.sourceProgress()
+			// On the direct data plane: the batches not yet delivered
+			// everywhere (those delivered and awaiting the next
+			// checkpoint, at most CheckpointInterval's worth, are not
+			// counted).
+			cs.UncheckpointedBatches = max(cs.UncheckpointedBatches, st.Queued)
+		}
+	}
+	return cs
+}
+
+// Name is the component's address, or the instance's name.
+func (c ComponentSummary) Name() string {
+	if c.Instance != "" {
+		return c.Instance
+	}
+	return c.Address.String()
 }
 
 // WriteTable prints the summary for a person.
@@ -150,7 +178,7 @@ func (s *Summary) WriteTable(w io.Writer) {
 		if c.Address.Kind == flowhcl.KindSource {
 			failed, retried, dead = "-", "-", "-" // a source's failures are restarts
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.Address, c.Plugin, c.Driver, in, out, acked, failed, retried, dead, c.Restarts)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", c.Name(), c.Plugin, c.Driver, in, out, acked, failed, retried, dead, c.Restarts)
 	}
 	_ = tw.Flush()
 	if s.Duration > 0 {

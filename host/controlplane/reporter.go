@@ -72,7 +72,7 @@ func (p *Reporter) RunStarted(v host.RunView) {
 
 // ComponentChanged implements host.Observer.
 func (p *Reporter) ComponentChanged(ev host.ComponentEvent) {
-	id := ev.Address.String()
+	id := ev.Name()
 	var err error
 	switch ev.Type {
 	case host.EventStarted:
@@ -81,11 +81,11 @@ func (p *Reporter) ComponentChanged(ev host.ComponentEvent) {
 			Metadata: map[string]string{"driver": ev.Driver, "pid": strconv.Itoa(ev.Pid)},
 		}, true)
 	case host.EventServing:
-		_, err = p.reg.Heartbeat(id, "", health.StatusOK, "", p.metrics(ev.Address))
+		_, err = p.reg.Heartbeat(id, "", health.StatusOK, "", p.metrics(id))
 	case host.EventUnwell:
-		_, err = p.reg.Heartbeat(id, "", health.StatusDegraded, errText(ev.Err), p.metrics(ev.Address))
+		_, err = p.reg.Heartbeat(id, "", health.StatusDegraded, errText(ev.Err), p.metrics(id))
 	case host.EventFailed:
-		_, err = p.reg.Heartbeat(id, "", health.StatusFailing, errText(ev.Err), p.metrics(ev.Address))
+		_, err = p.reg.Heartbeat(id, "", health.StatusFailing, errText(ev.Err), p.metrics(id))
 	case host.EventStopped:
 		err = p.reg.Deregister(id, "", "plugin stopped")
 	}
@@ -119,7 +119,7 @@ func (p *Reporter) RunEnded(sum *host.Summary) {
 	}
 }
 
-func (p *Reporter) metrics(addr flowhcl.Address) map[string]float64 {
+func (p *Reporter) metrics(id string) map[string]float64 {
 	p.mu.Lock()
 	v := p.view
 	p.mu.Unlock()
@@ -127,7 +127,7 @@ func (p *Reporter) metrics(addr flowhcl.Address) map[string]float64 {
 		return nil
 	}
 	for _, c := range v.Stats() {
-		if c.Address == addr {
+		if c.Name() == id {
 			return map[string]float64{
 				"events_received": float64(c.EventsIn), "events_emitted": float64(c.EventsOut),
 				"events_acked": float64(c.EventsAcked), "events_failed": float64(c.EventsFailed),

@@ -165,7 +165,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.m.now()
 	plugins := map[[2]string]bool{}
 	for _, s := range stats {
-		lv := []string{pipeline, s.Address.String(), s.Address.Kind.String(), s.PluginSource}
+		lv := []string{pipeline, s.Name(), s.Address.Kind.String(), s.PluginSource}
 		counter := func(d *prometheus.Desc, v uint64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
 		}

@@ -47,7 +47,7 @@ func (s *Sampler) Counters(cs []host.ComponentSummary) []*flowctlv1.ComponentCou
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, c := range cs {
-		id := c.Address.String()
+		id := c.Name()
 		cur := sample{at: now, moved: Moved(c), pid: c.Pid, cpu: -1}
 		if c.Pid > 0 && c.Driver == "process" {
 			if u, err := readProc(s.procRoot, c.Pid); err == nil {
@@ -103,7 +103,7 @@ func Counters(cs []host.ComponentSummary) []*flowctlv1.ComponentCounters {
 	out := make([]*flowctlv1.ComponentCounters, len(cs))
 	for i, c := range cs {
 		out[i] = &flowctlv1.ComponentCounters{
-			Id: c.Address.String(), Kind: c.Address.Kind.Proto(), Plugin: c.Plugin, Driver: c.Driver,
+			Id: c.Name(), Kind: c.Address.Kind.Proto(), Plugin: c.Plugin, Driver: c.Driver,
 			Received: c.EventsIn, Emitted: c.EventsOut, Acked: c.EventsAcked, Failed: c.EventsFailed,
 			Retried: c.Retried, DeadLettered: c.DeadLettered, Restarts: c.Restarts,
 			LastError: c.LastError, Backlog: c.Backlog, Pid: int64(c.Pid), Remaining: c.Remaining,

@@ -73,6 +73,7 @@ func spec() *pluginsdk.Spec {
 		pluginsdk.Number("payload_size", fmt.Sprintf("Exact size in bytes of each event's JSON data; 0 for no data, otherwise at least %d.", MinPayloadSize)).Default(DefaultPayloadSize),
 		pluginsdk.String("type", "Event type of every event.").Default(DefaultType),
 		pluginsdk.String("id_prefix", "Prefix of every event id; the rest is the sequence number padded to 8 digits.").Default(""),
+		pluginsdk.Number("keys", "Number of distinct event keys: event n gets the key \"k<n mod keys>\", for pipelines that partition by key; 0 leaves keys empty.").Default(0),
 		pluginsdk.Bool("realtime", "Stamp events with the wall clock instead of the deterministic base time plus n milliseconds.").Default(false),
 	)
 }
@@ -85,6 +86,7 @@ type config struct {
 	typ         string
 	idPrefix    string
 	realtime    bool
+	keys        [][]byte // the keys events cycle through; none when empty
 }
 
 func parseConfig(c pluginsdk.Config) (config, error) {
@@ -107,8 +109,18 @@ func parseConfig(c pluginsdk.Config) (config, error) {
 		return cfg, pluginsdk.NewAttrError(fmt.Errorf("must be 0 (no data) or a whole number of bytes from %d to %d; got %v", MinPayloadSize, math.MaxInt32, size), "payload_size")
 	}
 	cfg.payloadSize = int(size)
+	keys := c.Float("keys")
+	if keys < 0 || keys != math.Trunc(keys) || keys > maxKeys {
+		return cfg, pluginsdk.NewAttrError(fmt.Errorf("must be 0 (no keys) or a whole number of keys up to %d; got %v", maxKeys, keys), "keys")
+	}
+	for i := range int(keys) {
+		cfg.keys = append(cfg.keys, []byte("k"+strconv.Itoa(i)))
+	}
 	return cfg, nil
 }
+
+// maxKeys bounds keys: the generator holds each key.
+const maxKeys = 1 << 20
 
 // Source generates events. Read and Ack may run concurrently; Ack touches
 // no state, so there is nothing to guard.
@@ -211,6 +223,9 @@ func (s *Source) records(n int) []pluginsdk.Record {
 			Attributes: attrs[i : i+1 : i+1],
 		}
 		attrs[i] = pluginsdk.Attribute{Key: "seq", Value: unsafe.String(&id[len(id)-digits(seq)], digits(seq))}
+		if k := s.cfg.keys; len(k) > 0 {
+			e.Key = k[seq%uint64(len(k))]
+		}
 		if s.cfg.realtime {
 			e.Time = now
 		}

@@ -265,6 +265,8 @@ func TestConfigErrors(t *testing.T) {
 		{"rate", -3, "positive number of events per second"},
 		{"payload_size", 10, fmt.Sprintf("from %d", MinPayloadSize)},
 		{"payload_size", 100.5, "whole number of bytes"},
+		{"keys", 1.5, "whole number of keys"},
+		{"keys", -1, "whole number of keys"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s=%v", tt.attr, tt.value), func(t *testing.T) {
@@ -284,5 +286,21 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("detail %q does not say %q", d.GetDetail(), tt.detail)
 			}
 		})
+	}
+}
+
+func TestKeysCycle(t *testing.T) {
+	src, err := newSource(sdktest.Init(t, spec(), `{"count": 7, "keys": 3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := src.Read(t.Context(), 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if want := fmt.Sprintf("k%d", (i+1)%3); string(r.Event.Key) != want {
+			t.Errorf("event %d has key %q, want %q", i+1, r.Event.Key, want)
+		}
 	}
 }
