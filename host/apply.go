@@ -183,7 +183,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	defer cleanup()
 	// Plugins are stopped on every path, also when ctx is already done.
 	defer r.stopAll(context.WithoutCancel(ctx))
-	h.say("Starting %d plugins for pipeline %q...\n", len(plan.Components), plan.Config.Pipeline.Name)
+	h.say("Starting %d plugins for pipeline %q...\n", plan.plugins(), plan.Config.Pipeline.Name)
 	if err := r.prepareRemote(ctx); err != nil {
 		return nil, stoppedBy(ctx, err)
 	}
@@ -208,6 +208,15 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 	cancelStreams()
 	r.stopAll(context.WithoutCancel(ctx))
 	return r.summary(time.Since(start), runErr), runErr
+}
+
+// plugins is how many plugins the plan starts: one per instance.
+func (p *Plan) plugins() int {
+	n := 0
+	for _, c := range p.Components {
+		n += max(1, c.Node.Component.Parallelism.Instances)
+	}
+	return n
 }
 
 // stoppedBy returns ctx's error when ctx ended, else err: a step that
