@@ -48,6 +48,18 @@
 // tickets, which bounds every edge downstream: a slow sink slows its
 // sources, and nothing is dropped because a queue is full.
 //
+// # Parallel components
+//
+// A component with parallelism N is N nodes, one per instance, that share
+// a Stage. Every upstream sees a stage as one output (NodeOpen's peers of
+// one group, protocol version 3): a batch goes to one instance, whichever
+// is ready first, or is split by event key (Node.Partition), the parts
+// dividing the batch's share as a fan-out does. The tickets need nothing
+// else: a source batch is released when every part's share has come back,
+// from every instance that got one. Each instance is restarted on its own;
+// its restart rewinds the sources upstream of it like any other's, so the
+// other instances may see batches again too.
+//
 // # Recovery
 //
 // A source keeps every batch it sent until its ticket is released. When a
