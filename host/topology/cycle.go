@@ -22,7 +22,7 @@ func (g *graph) cycles() []Problem {
 		for i, n := range path {
 			names[i] = g.nodes[n].Name
 		}
-		problems = append(problems, Problem{Rule: Cycle, Node: names[0], Input: -1, Path: names})
+		problems = append(problems, Problem{Rule: Cycle, Node: names[0], Kind: g.nodes[start].Kind, Input: -1, Path: names})
 	}
 	return problems
 }

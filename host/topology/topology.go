@@ -6,8 +6,9 @@
 // language package, so the engines stay free of hcl.
 //
 // Check finds every problem at once and says which rule each breaks and
-// where (the node, the input); wording is left to the caller, which knows
-// its audience. The rules:
+// where (the node, the input). Problem.String words it plainly for a
+// program's error; host/pipeline words it for the pipeline's author, with
+// the file and line. The rules:
 //
 //   - names are unique (the first node of a name counts, later ones are
 //     reported);
@@ -32,6 +33,9 @@
 package topology
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/flowctl/flowctl/proto/wire"
 )
 
@@ -69,8 +73,10 @@ const (
 // Problem is one broken rule.
 type Problem struct {
 	Rule Rule
-	// Node is the node at fault; "" for NoSource and NoSink.
+	// Node is the node at fault, of kind Kind; "" for NoSource and
+	// NoSink.
 	Node string
+	Kind wire.Kind
 	// Input is the index into the node's Inputs for the input rules; -1
 	// otherwise.
 	Input int
@@ -83,6 +89,43 @@ type Problem struct {
 	// first, in flow order, ending where it starts:
 	// processor.a → processor.b → processor.a. Node is Path[0].
 	Path []string
+}
+
+// String words p for an error message: node "sink.b": unknown input
+// "source.x".
+func (p Problem) String() string {
+	var what string
+	switch p.Rule {
+	case NoSource:
+		return "no source"
+	case NoSink:
+		return "no sink"
+	case Cycle:
+		return "cycle: " + strings.Join(p.Path, " → ")
+	case DuplicateName:
+		what = "name used more than once"
+	case SourceInputs:
+		what = "a source has no inputs"
+	case MissingInputs:
+		what = fmt.Sprintf("a %s needs at least one input", p.Kind)
+	case DuplicateInput:
+		what = fmt.Sprintf("input %q listed more than once", p.Ref)
+	case UnknownInput:
+		what = fmt.Sprintf("unknown input %q", p.Ref)
+	case SinkInput:
+		what = fmt.Sprintf("input %q is a sink, which has no output", p.Ref)
+	case DeadLetterNotSink, UnknownDeadLetter:
+		what = fmt.Sprintf("dead-letter target %q is not a sink", p.Ref)
+	case DeadLetterSelf:
+		what = "dead-letter sink is the node itself"
+	case ChainedDeadLetter:
+		what = "a dead-letter sink cannot have a dead-letter sink of its own"
+	case Unread:
+		what = "no node reads its output"
+	default:
+		what = fmt.Sprintf("breaks topology rule %d", int(p.Rule))
+	}
+	return fmt.Sprintf("node %q: %s", p.Node, what)
 }
 
 // graph is the nodes with the edges that break no rule.
@@ -133,7 +176,7 @@ func link(nodes []Node) (*graph, []Problem) {
 		dlq: make([]int, len(nodes)), targets: map[int]bool{}}
 	var problems []Problem
 	at := func(rule Rule, i, input int, ref string) {
-		problems = append(problems, Problem{Rule: rule, Node: nodes[i].Name, Input: input, Ref: ref})
+		problems = append(problems, Problem{Rule: rule, Node: nodes[i].Name, Kind: nodes[i].Kind, Input: input, Ref: ref})
 	}
 	dup := make([]bool, len(nodes))
 	for i, n := range nodes {
@@ -187,7 +230,7 @@ func link(nodes []Node) (*graph, []Problem) {
 			case !ok:
 				at(UnknownDeadLetter, i, -1, dl)
 			case g.targets[i]:
-				p := Problem{Rule: ChainedDeadLetter, Node: n.Name, Input: -1, Ref: dl}
+				p := Problem{Rule: ChainedDeadLetter, Node: n.Name, Kind: n.Kind, Input: -1, Ref: dl}
 				for j, f := range nodes {
 					if g.index[f.DeadLetter] == i && !dup[j] && j != i {
 						p.Feeders = append(p.Feeders, f.Name)
@@ -246,7 +289,7 @@ func (g *graph) unread() []Problem {
 	var problems []Problem
 	for i, n := range g.nodes {
 		if g.live(i) && n.Kind != wire.KindSink && !read[i] {
-			problems = append(problems, Problem{Rule: Unread, Node: n.Name, Input: -1})
+			problems = append(problems, Problem{Rule: Unread, Node: n.Name, Kind: n.Kind, Input: -1})
 		}
 	}
 	return problems
