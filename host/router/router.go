@@ -168,10 +168,12 @@ type node struct {
 // fail wraps err as this node's failure.
 func (n *node) fail(err error) error { return &NodeError{Node: n.name, Err: err} }
 
-// New checks the topology and builds a Router. Node names must be unique;
-// sources have no inputs, processors and sinks at least one; every input names
-// a source or processor, at most once; every source and processor is read by
-// some node; the graph has no cycle.
+// New checks the nodes and builds a Router. Each node has a name and exactly
+// one stream, Open only on a source and a valid error policy; the shape
+// follows the rules of package topology (unique names; sources without
+// inputs, processors and sinks with at least one; every input a source or
+// processor, at most once; every source and processor read by some node;
+// dead-letter sinks that are sinks; no cycle).
 func New(nodes []Node, opts Options) (*Router, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
