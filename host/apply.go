@@ -120,7 +120,6 @@ type member struct {
 	inst         *supervisor.Instance
 	cancelStream context.CancelFunc
 	cancelWatch  context.CancelFunc
-	restarts     int
 	// lastErr is the last failure's first line; meter times its batches.
 	lastErr string
 	meter   *meter
@@ -678,90 +677,67 @@ func (r *run) watch(m *member, cancelStream context.CancelFunc) {
 	})
 }
 
-// restarter returns m's Restart hook: kill what is left of the failed
-// plugin, wait out the backoff of its restart policy, start and configure a
-// new one and open its stream with open. Starts that fail count as
-// attempts.
+// restarter returns m's Restart hook: it stops the failed stream and lets
+// a supervisor.Restarter replace the plugin under m's restart policy, with
+// the run starting and configuring each new one and opening its stream
+// with open.
 func restarter[S any](r *run, m *member, open func(*member) (S, error)) func(context.Context, error) (S, error) {
+	pol := m.c.Node.Component.Restart
+	rs := &supervisor.Restarter[S]{
+		Policy:  supervisor.RestartPolicy{Attempts: pol.Attempts, Backoff: backoff.Policy{Base: pol.Delay, Max: pol.MaxDelay}},
+		Replace: func(ctx context.Context) (S, error) { return replace(ctx, r, m, open) },
+		Waiting: func(cause error, delay time.Duration, attempt int) {
+			r.h.say("%s: plugin failed (%v); restarting in %s (attempt %d of %d)...\n", m.name, firstLine(cause), delay, attempt, pol.Attempts)
+		},
+	}
 	return func(ctx context.Context, cause error) (S, error) {
-		var none S
 		// The router and the coordinator name the component already.
 		var ne *router.NodeError
 		if errors.As(cause, &ne) {
 			cause = ne.Err
 		}
-		pol := m.c.Node.Component.Restart
 		r.event(EventFailed, m, cause)
 		r.mu.Lock()
 		old := m.inst
 		m.cancelWatch()
 		m.cancelStream()
 		r.mu.Unlock()
-		lastOutput := old.LastOutput()
-		old.Abort(ctx)
-		for {
-			if m.restarts >= pol.Attempts {
-				return none, fmt.Errorf("plugin failed and has no restart attempts left (restart.attempts = %d): %w%s",
-					pol.Attempts, cause, outputHint(lastOutput))
-			}
-			delay := restartBackoff(pol).Delay(m.restarts)
-			m.restarts++
-			r.h.say("%s: plugin failed (%v); restarting in %s (attempt %d of %d)...\n", m.name, firstLine(cause), delay, m.restarts, pol.Attempts)
-			select {
-			case <-time.After(delay):
-			case <-ctx.Done():
-				return none, ctx.Err()
-			}
-			inst, err := r.start(ctx, m.c, m.name)
-			if err == nil {
-				var pd []*flowctlv1.Diagnostic
-				pd, err = r.configure(ctx, m.c, inst)
-				if err == nil && len(m.c.Node.Component.PluginDiagnostics(pd)) > 0 {
-					err = fmt.Errorf("restarted plugin rejected its configuration: %s", m.c.Node.Component.PluginDiagnostics(pd).Error())
-				}
-				if err != nil {
-					inst.Kill(ctx)
-				}
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					return none, ctx.Err()
-				}
-				cause = err
-				continue
-			}
-			r.mu.Lock()
-			m.inst = inst
-			r.mu.Unlock()
-			r.event(EventStarted, m, nil)
-			s, err := open(m)
-			if err != nil {
-				cause = err
-				continue
-			}
-			r.h.say("%s: restarted (%s).\n", m.name, inst.Location())
-			return s, nil
-		}
+		return rs.Restart(ctx, old, cause)
 	}
 }
 
-// restartBackoff is the wait between restarts that p asks for, jittered so
-// that plugins failing together (a shared dependency went away) do not all
-// come back at once.
-func restartBackoff(p flowhcl.Restart) backoff.Policy {
-	return backoff.Policy{Base: p.Delay, Max: p.MaxDelay}
+// replace starts and configures a new plugin for m, makes it m's instance
+// and opens its stream; on failure it leaves no new plugin running.
+func replace[S any](ctx context.Context, r *run, m *member, open func(*member) (S, error)) (S, error) {
+	var none S
+	inst, err := r.start(ctx, m.c, m.name)
+	if err != nil {
+		return none, err
+	}
+	pd, err := r.configure(ctx, m.c, inst)
+	if err == nil && len(m.c.Node.Component.PluginDiagnostics(pd)) > 0 {
+		err = fmt.Errorf("restarted plugin rejected its configuration: %s", m.c.Node.Component.PluginDiagnostics(pd).Error())
+	}
+	if err != nil {
+		inst.Kill(ctx)
+		return none, err
+	}
+	r.mu.Lock()
+	m.inst = inst
+	r.mu.Unlock()
+	r.event(EventStarted, m, nil)
+	s, err := open(m)
+	if err != nil {
+		inst.Kill(ctx)
+		return none, err
+	}
+	r.h.say("%s: restarted (%s).\n", m.name, inst.Location())
+	return s, nil
 }
 
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
-}
-
-func outputHint(lines []string) string {
-	if len(lines) == 0 {
-		return ""
-	}
-	return "\nlast plugin output:\n  " + strings.Join(lines, "\n  ")
 }
 
 // redactError scrubs the run's sensitive values from err; a ConfigError's

@@ -9,55 +9,84 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/topology"
 )
 
-// link resolves n's inputs and dead_letter into edges. A reference that
-// cannot be an edge gets a diagnostic at the reference and no edge, so later
-// checks see only the edges that exist. targets holds the dead-letter sinks
-// (deadLetterTargets): they need no inputs.
-func (g *Graph) link(n *Node, targets map[flowhcl.Address]bool) hcl.Diagnostics {
-	c := n.Component
-	var diags hcl.Diagnostics
-	if n.Address.Kind != flowhcl.KindSource && len(c.Inputs) == 0 && !targets[n.Address] {
-		diags = append(diags, g.missingInputs(c))
-	}
-
-	seen := map[flowhcl.Address]hcl.Range{}
-	for _, in := range c.Inputs {
-		if first, dup := seen[in.Address]; dup {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Duplicate input",
-				Detail: fmt.Sprintf("%s lists %s twice (first at %s). Each input is read once; remove this one.",
-					n.Address, in.Address, posString(first)),
-				Subject: in.Range.Ptr(),
-			})
-			continue
+// describe is the graph as the topology rules see it: one node per
+// declared component, in file order.
+func (g *Graph) describe() []topology.Node {
+	out := make([]topology.Node, len(g.byFile))
+	for i, n := range g.byFile {
+		d := topology.Node{Name: n.Address.String(), Kind: n.Address.Kind}
+		for _, in := range n.Component.Inputs {
+			d.Inputs = append(d.Inputs, in.Address.String())
 		}
-		seen[in.Address] = in.Range
-
-		from, ok := g.nodes[in.Address]
-		switch {
-		case in.Address.Kind == flowhcl.KindSink:
-			// Whether or not it exists: no sink can ever be an input.
-			detail := fmt.Sprintf("A sink cannot be an input: %s writes events out of the pipeline and passes none on.", in.Address)
-			if !ok {
-				detail = fmt.Sprintf("A sink cannot be an input: sinks write events out of the pipeline and pass none on. (There is no %s either.)", in.Address)
-			}
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: hcl.DiagError,
-				Summary:  "Invalid input",
-				Detail:   detail + " To send the same events to several sinks, give each sink the same inputs.",
-				Subject:  in.Range.Ptr(),
-			})
-		case !ok:
-			diags = append(diags, g.unknownInput(in))
-		default:
-			n.Inputs = append(n.Inputs, from.Address)
-			from.Outputs = append(from.Outputs, n.Address)
+		if ref := deadLetterRef(n); ref != nil {
+			d.DeadLetter = ref.Address.String()
 		}
+		out[i] = d
 	}
-	return append(diags, g.linkDeadLetter(n, targets)...)
+	return out
+}
+
+// diagnostic says what p means for the pipeline's author, pointing at the
+// block or reference to fix. It returns nil for what the parser has
+// reported already.
+func (g *Graph) diagnostic(cfg *flowhcl.Config, p topology.Problem) *hcl.Diagnostic {
+	var n *Node
+	if p.Node != "" {
+		n = g.byName[p.Node]
+	}
+	var in flowhcl.Input
+	if p.Input >= 0 {
+		in = n.Component.Inputs[p.Input]
+	}
+	switch p.Rule {
+	case topology.DuplicateName:
+		return nil // the parser has reported it; the first declaration wins
+	case topology.SourceInputs:
+		// The parser refuses it; a Config built by hand may still have it.
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid inputs",
+			Detail:   fmt.Sprintf("%s is a source: it reads from outside the pipeline and has no inputs. Remove them.", n.Address),
+			Subject:  n.Component.InputsRange.Ptr(),
+		}
+	case topology.MissingInputs:
+		return g.missingInputs(n.Component)
+	case topology.DuplicateInput:
+		first := n.Component.Inputs[slices.IndexFunc(n.Component.Inputs, func(i flowhcl.Input) bool { return i.Address == in.Address })]
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate input",
+			Detail: fmt.Sprintf("%s lists %s twice (first at %s). Each input is read once; remove this one.",
+				n.Address, in.Address, posString(first.Range)),
+			Subject: in.Range.Ptr(),
+		}
+	case topology.UnknownInput, topology.SinkInput:
+		if in.Address.Kind != flowhcl.KindSink {
+			return g.unknownInput(in)
+		}
+		// Whether or not it exists: no sink can ever be an input.
+		detail := fmt.Sprintf("A sink cannot be an input: %s writes events out of the pipeline and passes none on.", in.Address)
+		if p.Rule == topology.UnknownInput {
+			detail = fmt.Sprintf("A sink cannot be an input: sinks write events out of the pipeline and pass none on. (There is no %s either.)", in.Address)
+		}
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid input",
+			Detail:   detail + " To send the same events to several sinks, give each sink the same inputs.",
+			Subject:  in.Range.Ptr(),
+		}
+	case topology.DeadLetterNotSink, topology.DeadLetterSelf, topology.UnknownDeadLetter, topology.ChainedDeadLetter:
+		return g.deadLetterDiagnostic(n, p)
+	case topology.Unread:
+		return unread(n)
+	case topology.Cycle:
+		return g.cycleDiagnostic(p.Path)
+	default: // NoSource, NoSink
+		return ends(cfg, p.Rule)
+	}
 }
 
 // deadLetterRef returns n's dead_letter reference, or nil when it has none.
@@ -68,71 +97,32 @@ func deadLetterRef(n *Node) *flowhcl.Input {
 	return nil
 }
 
-// deadLetterTarget returns the node n's dead_letter names when it can be a
-// dead-letter sink at all: a declared sink other than n. Otherwise nil.
-func (g *Graph) deadLetterTarget(n *Node) *Node {
+// deadLetterDiagnostic reports what is wrong with n's dead_letter, at the
+// reference.
+func (g *Graph) deadLetterDiagnostic(n *Node, p topology.Problem) *hcl.Diagnostic {
 	ref := deadLetterRef(n)
-	if ref == nil || ref.Address.Kind != flowhcl.KindSink || ref.Address == n.Address {
-		return nil
+	invalid := func(summary, detail string) *hcl.Diagnostic {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: ref.Range.Ptr()}
 	}
-	return g.nodes[ref.Address]
-}
-
-// deadLetterTargets returns the sinks that some other component's
-// dead_letter names. It is computed before any edge, so that each node's
-// checks in link can know whether it is one.
-func (g *Graph) deadLetterTargets() map[flowhcl.Address]bool {
-	targets := map[flowhcl.Address]bool{}
-	for _, n := range g.byFile {
-		if to := g.deadLetterTarget(n); to != nil {
-			targets[to.Address] = true
-		}
-	}
-	return targets
-}
-
-// linkDeadLetter resolves n's dead_letter into a dead-letter edge, or a
-// diagnostic at the reference.
-func (g *Graph) linkDeadLetter(n *Node, targets map[flowhcl.Address]bool) hcl.Diagnostics {
-	ref := deadLetterRef(n)
-	if ref == nil {
-		return nil
-	}
-	invalid := func(summary, detail string) hcl.Diagnostics {
-		return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: ref.Range.Ptr()}}
-	}
-	to, ok := g.nodes[ref.Address]
 	switch {
 	case ref.Address.Kind != flowhcl.KindSink:
 		// The parser reports this; a Config built by hand may still have it.
 		return invalid("Invalid dead_letter",
 			fmt.Sprintf("dead_letter names a sink, where failed events leave the pipeline; %s is a %s.", ref.Address, ref.Address.Kind))
-	case ref.Address == n.Address:
+	case p.Rule == topology.DeadLetterSelf:
 		return invalid("Invalid dead_letter",
 			fmt.Sprintf("%s cannot be its own dead-letter sink: the events it fails to write would come straight back to it. Name another sink.", n.Address))
-	case !ok:
-		return hcl.Diagnostics{g.unknownReference(*ref, "Unknown dead_letter sink", n.Address, nil)}
-	case targets[n.Address]:
+	case p.Rule == topology.UnknownDeadLetter:
+		return g.unknownReference(*ref, "Unknown dead_letter sink", n.Address, nil)
+	default: // ChainedDeadLetter
+		feeders := make([]flowhcl.Address, len(p.Feeders))
+		for i, f := range p.Feeders {
+			feeders[i] = g.byName[f].Address
+		}
 		return invalid("Chained dead_letter",
 			fmt.Sprintf("%s is the dead-letter sink of %s, so it cannot have a dead_letter of its own: dead letters of dead letters could go round from sink to sink. Remove this dead_letter; to keep failed writes from stopping the pipeline, use on_error = %q instead.",
-				n.Address, joinAddrs(g.deadLetterFeeders(n)), flowhcl.ErrorRetry))
-	default:
-		n.DeadLetter = to.Address
-		to.DeadLetterFrom = append(to.DeadLetterFrom, n.Address)
-		return nil
+				n.Address, joinAddrs(feeders), flowhcl.ErrorRetry))
 	}
-}
-
-// deadLetterFeeders returns the components whose dead_letter is sink, in
-// file order, whether or not their edges are linked yet.
-func (g *Graph) deadLetterFeeders(sink *Node) []flowhcl.Address {
-	var out []flowhcl.Address
-	for _, n := range g.byFile {
-		if g.deadLetterTarget(n) == sink {
-			out = append(out, n.Address)
-		}
-	}
-	return out
 }
 
 // joinAddrs lists addresses for a sentence: "a", "a and b", "a, b and c".
@@ -222,35 +212,25 @@ func (g *Graph) sameNameOtherKind(addr flowhcl.Address) *flowhcl.Address {
 	return nil
 }
 
-// checkUnread reports sources and processors whose events would go nowhere.
-func (g *Graph) checkUnread() hcl.Diagnostics {
-	if len(g.Sinks()) == 0 {
-		return nil // checkEnds says what to fix
+// unread reports a source or processor whose events would go nowhere.
+func unread(n *Node) *hcl.Diagnostic {
+	readers := "a processor or sink"
+	if n.Address.Kind == flowhcl.KindProcessor {
+		readers = "another processor or a sink"
 	}
-	var diags hcl.Diagnostics
-	for _, n := range g.byFile {
-		if n.Address.Kind == flowhcl.KindSink || len(n.Outputs) > 0 {
-			continue
-		}
-		readers := "a processor or sink"
-		if n.Address.Kind == flowhcl.KindProcessor {
-			readers = "another processor or a sink"
-		}
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Unread " + n.Address.Kind.String(),
-			Detail: fmt.Sprintf("No component lists %s in its inputs, so its events would go nowhere. Add it to the inputs of %s, or remove it.",
-				n.Address, readers),
-			Subject: n.Component.DeclRange.Ptr(),
-		})
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Unread " + n.Address.Kind.String(),
+		Detail: fmt.Sprintf("No component lists %s in its inputs, so its events would go nowhere. Add it to the inputs of %s, or remove it.",
+			n.Address, readers),
+		Subject: n.Component.DeclRange.Ptr(),
 	}
-	return diags
 }
 
-// checkEnds reports a pipeline with nothing to read from or nothing to write
-// to. There is no single block to point at: the pipeline block is used when
-// there is one, and the detail names the file.
-func (g *Graph) checkEnds(cfg *flowhcl.Config) hcl.Diagnostics {
+// ends reports a pipeline with nothing to read from (NoSource) or nothing
+// to write to (NoSink). There is no single block to point at: the pipeline
+// block is used when there is one, and the detail names the file.
+func ends(cfg *flowhcl.Config, rule topology.Rule) *hcl.Diagnostic {
 	var subject *hcl.Range
 	if cfg.Pipeline.DeclRange != (hcl.Range{}) {
 		subject = cfg.Pipeline.DeclRange.Ptr()
@@ -259,25 +239,20 @@ func (g *Graph) checkEnds(cfg *flowhcl.Config) hcl.Diagnostics {
 	if where == "" {
 		where = "The pipeline"
 	}
-
-	var diags hcl.Diagnostics
-	if len(g.Sources()) == 0 {
-		diags = append(diags, &hcl.Diagnostic{
+	if rule == topology.NoSource {
+		return &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  "No source",
 			Detail:   where + ` declares no source, so nothing would produce events. Declare one, for example source "generator" "ticks" {}.`,
 			Subject:  subject,
-		})
+		}
 	}
-	if len(g.Sinks()) == 0 {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "No sink",
-			Detail:   where + ` declares no sink, so no event would leave the pipeline. Declare one, for example sink "stdout" "out" { inputs = [source.ticks] }.`,
-			Subject:  subject,
-		})
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "No sink",
+		Detail:   where + ` declares no sink, so no event would leave the pipeline. Declare one, for example sink "stdout" "out" { inputs = [source.ticks] }.`,
+		Subject:  subject,
 	}
-	return diags
 }
 
 // posString renders where a range starts as FILE:LINE:COL, as

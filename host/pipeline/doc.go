@@ -6,7 +6,9 @@
 //
 // Build is the only constructor. It checks the shape and returns a Graph only
 // when the shape can run; otherwise it returns diagnostics, each pointing at
-// the component or input reference to fix:
+// the component or input reference to fix. The rules are package topology's,
+// which the engines (host/router, host/plane) check too; Build words each
+// broken rule for the pipeline's author:
 //
 //   - an input that names no declared component (with the declared names of
 //     that kind, or the closest one as "Did you mean");

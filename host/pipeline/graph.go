@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	flowhcl "github.com/flowctl/flowctl/hcl"
+	"github.com/flowctl/flowctl/host/topology"
 )
 
 // Node is one component in the graph.
@@ -35,6 +36,8 @@ type Graph struct {
 	nodes map[flowhcl.Address]*Node
 	// byFile holds the nodes in declaration order.
 	byFile []*Node
+	// byName finds a node by its address as the topology rules name it.
+	byName map[string]*Node
 	topo   []flowhcl.Address
 	// reach holds, per node, the sinks its events can arrive at.
 	reach map[flowhcl.Address][]flowhcl.Address
@@ -44,8 +47,9 @@ type Graph struct {
 // diags has errors.
 func Build(cfg *flowhcl.Config) (*Graph, hcl.Diagnostics) {
 	g := &Graph{
-		nodes: make(map[flowhcl.Address]*Node, len(cfg.Components)),
-		reach: make(map[flowhcl.Address][]flowhcl.Address, len(cfg.Components)),
+		nodes:  make(map[flowhcl.Address]*Node, len(cfg.Components)),
+		reach:  make(map[flowhcl.Address][]flowhcl.Address, len(cfg.Components)),
+		byName: make(map[string]*Node, len(cfg.Components)),
 	}
 	for _, c := range cfg.Components {
 		if _, dup := g.nodes[c.Address]; dup {
@@ -53,22 +57,26 @@ func Build(cfg *flowhcl.Config) (*Graph, hcl.Diagnostics) {
 		}
 		n := &Node{Address: c.Address, Component: c, index: len(g.byFile)}
 		g.nodes[c.Address] = n
+		g.byName[c.Address.String()] = n
 		g.byFile = append(g.byFile, n)
 	}
 
-	targets := g.deadLetterTargets()
 	var diags hcl.Diagnostics
-	for _, n := range g.byFile {
-		diags = append(diags, g.link(n, targets)...)
+	for _, p := range topology.Check(g.describe()) {
+		if d := g.diagnostic(cfg, p); d != nil {
+			diags = append(diags, d)
+		}
 	}
-	diags = append(diags, g.checkUnread()...)
-	diags = append(diags, g.checkCycles()...)
-	diags = append(diags, g.checkEnds(cfg)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 
-	g.topo = g.topoSort()
+	g.link()
+	order, _ := topology.Order(g.describe())
+	g.topo = make([]flowhcl.Address, len(order))
+	for i, name := range order {
+		g.topo[i] = g.byName[name].Address
+	}
 	g.computeReach()
 	return g, diags
 }
@@ -126,43 +134,21 @@ func (g *Graph) ofKind(k flowhcl.Kind) []flowhcl.Address {
 	return out
 }
 
-// topoSort is Kahn's algorithm over data and dead-letter edges, with the
-// ready set ordered by file position. It assumes the graph has no cycle.
-func (g *Graph) topoSort() []flowhcl.Address {
-	pending := make(map[flowhcl.Address]int, len(g.byFile))
-	var ready []*Node
+// link turns every input and dead_letter into an edge. Build calls it
+// once the topology rules hold, so every reference names a node.
+func (g *Graph) link() {
 	for _, n := range g.byFile {
-		pending[n.Address] = len(n.Inputs) + len(n.DeadLetterFrom)
-		if pending[n.Address] == 0 {
-			ready = append(ready, n) // already in file order
+		for _, in := range n.Component.Inputs {
+			from := g.nodes[in.Address]
+			n.Inputs = append(n.Inputs, from.Address)
+			from.Outputs = append(from.Outputs, n.Address)
+		}
+		if ref := deadLetterRef(n); ref != nil {
+			to := g.nodes[ref.Address]
+			n.DeadLetter = to.Address
+			to.DeadLetterFrom = append(to.DeadLetterFrom, n.Address)
 		}
 	}
-	byIndex := func(a, b *Node) int { return cmp.Compare(a.index, b.index) }
-
-	order := make([]flowhcl.Address, 0, len(g.byFile))
-	for len(ready) > 0 {
-		n := ready[0]
-		ready = ready[1:]
-		order = append(order, n.Address)
-		for _, out := range n.successors() {
-			pending[out]--
-			if pending[out] == 0 {
-				next := g.nodes[out]
-				i, _ := slices.BinarySearchFunc(ready, next, byIndex)
-				ready = slices.Insert(ready, i, next)
-			}
-		}
-	}
-	return order
-}
-
-// successors are the nodes n sends events to: its outputs, then its
-// dead-letter sink.
-func (n *Node) successors() []flowhcl.Address {
-	if n.DeadLetter == (flowhcl.Address{}) {
-		return n.Outputs
-	}
-	return append(slices.Clip(n.Outputs), n.DeadLetter)
 }
 
 // computeReach fills g.reach walking the topological order backwards, so

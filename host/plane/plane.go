@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowctl/flowctl/host/router"
+	"github.com/flowctl/flowctl/host/topology"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
@@ -145,10 +146,11 @@ type Coordinator struct {
 	ran atomic.Bool
 }
 
-// New builds a Coordinator. The topology is the pipeline's, checked by
-// host/pipeline; New refuses only what would break its own bookkeeping
-// (duplicate or empty names, unknown inputs and dead-letter sinks, a node
-// without a stream, a stage whose instances disagree).
+// New builds a Coordinator. It refuses what would break its own
+// bookkeeping (a node without a name or a stream, a name given twice, a
+// stage whose instances disagree) and a shape that breaks the rules of
+// package topology (the ones host/pipeline reports to the pipeline's
+// author), checked on the stages.
 func New(nodes []Node, opts Options) (*Coordinator, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -159,18 +161,13 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 	if opts.MaxInFlight < 0 || opts.MaxInFlight > 1<<16 {
 		return nil, fmt.Errorf("plane: MaxInFlight %d out of range 1..65536", opts.MaxInFlight)
 	}
+	if err := validate(nodes); err != nil {
+		return nil, err
+	}
 	c := &Coordinator{log: opts.Logger.Named("plane"), opts: opts, drain: make(chan struct{})}
 	byName := make(map[string]*node, len(nodes))
 	stages := make(map[string][]*node, len(nodes))
 	for i, spec := range nodes {
-		switch {
-		case spec.Name == "":
-			return nil, errors.New("plane: a node has no name")
-		case byName[spec.Name] != nil:
-			return nil, fmt.Errorf("plane: node %q named twice", spec.Name)
-		case spec.Conn == nil:
-			return nil, fmt.Errorf("plane: node %q has no stream", spec.Name)
-		}
 		n := &node{
 			c: c, id: uint32(i), name: spec.Name, kind: spec.Kind, conn: spec.Conn,
 			restart: spec.Restart, policy: spec.OnError, tls: spec.TLS, partition: spec.Partition,
@@ -196,11 +193,7 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 			continue
 		}
 		for _, in := range spec.Inputs {
-			ups := stages[in]
-			if len(ups) == 0 {
-				return nil, fmt.Errorf("plane: node %q reads unknown node %q", n.name, in)
-			}
-			for _, up := range ups {
+			for _, up := range stages[in] {
 				up.outputs = append(up.outputs, stages[st])
 				for _, inst := range stages[st] {
 					inst.inputs = append(inst.inputs, up)
@@ -211,9 +204,6 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 	for i, spec := range nodes {
 		n := c.nodes[i]
 		if dl := spec.OnError.DeadLetter; dl != "" {
-			if len(stages[dl]) == 0 {
-				return nil, fmt.Errorf("plane: node %q dead-letters to unknown node %q", n.name, dl)
-			}
 			n.dlq = stages[dl]
 			for _, d := range n.dlq {
 				d.inputs = append(d.inputs, n)
@@ -227,6 +217,38 @@ func New(nodes []Node, opts Options) (*Coordinator, error) {
 		}
 	}
 	return c, nil
+}
+
+// validate reports every problem with nodes at once: a node without a
+// name or a stream, a name given twice, and the topology rules, checked
+// on the stages (a parallel component's instances are one stage, described
+// by its first instance).
+func validate(nodes []Node) error {
+	var errs []error
+	desc := make([]topology.Node, 0, len(nodes))
+	named := make(map[string]bool, len(nodes))
+	described := make(map[string]bool, len(nodes))
+	for _, spec := range nodes {
+		switch {
+		case spec.Name == "":
+			errs = append(errs, errors.New("plane: a node has no name"))
+		case named[spec.Name]:
+			errs = append(errs, fmt.Errorf("plane: node %q named twice", spec.Name))
+		case spec.Conn == nil:
+			errs = append(errs, fmt.Errorf("plane: node %q has no stream", spec.Name))
+		case !described[spec.stage()]:
+			described[spec.stage()] = true
+			desc = append(desc, topology.Node{Name: spec.stage(), Kind: spec.Kind, Inputs: spec.Inputs, DeadLetter: spec.OnError.DeadLetter})
+		}
+		named[spec.Name] = true
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, p := range topology.Check(desc) {
+		errs = append(errs, fmt.Errorf("plane: %s", p))
+	}
+	return errors.Join(errs...)
 }
 
 // upstreamSources lists the sources a batch can come from to reach n (along

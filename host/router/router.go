@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowctl/flowctl/host/topology"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 	"github.com/flowctl/flowctl/proto/wire"
 )
@@ -167,10 +168,12 @@ type node struct {
 // fail wraps err as this node's failure.
 func (n *node) fail(err error) error { return &NodeError{Node: n.name, Err: err} }
 
-// New checks the topology and builds a Router. Node names must be unique;
-// sources have no inputs, processors and sinks at least one; every input names
-// a source or processor, at most once; every source and processor is read by
-// some node; the graph has no cycle.
+// New checks the nodes and builds a Router. Each node has a name and exactly
+// one stream, Open only on a source and a valid error policy; the shape
+// follows the rules of package topology (unique names; sources without
+// inputs, processors and sinks with at least one; every input a source or
+// processor, at most once; every source and processor read by some node;
+// dead-letter sinks that are sinks; no cycle).
 func New(nodes []Node, opts Options) (*Router, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -352,7 +355,9 @@ func kindOf(n Node) Kind {
 	}
 }
 
-// validate reports every problem with the topology at once.
+// validate reports every problem with the nodes at once: what the
+// router's own bookkeeping needs (a name, one stream, Open only on a
+// source), the error policies, and the topology rules of package topology.
 func validate(nodes []Node) error {
 	var errs []error
 	bad := func(name, format string, args ...any) {
@@ -361,7 +366,7 @@ func validate(nodes []Node) error {
 	if len(nodes) == 0 {
 		return errors.New("router: no nodes")
 	}
-	kinds := make(map[string]Kind, len(nodes))
+	desc := make([]topology.Node, 0, len(nodes))
 	for _, n := range nodes {
 		streams := 0
 		for _, set := range []bool{n.Source != nil, n.Processor != nil, n.Sink != nil} {
@@ -372,73 +377,48 @@ func validate(nodes []Node) error {
 		switch {
 		case n.Name == "":
 			errs = append(errs, errors.New("router: node with an empty name"))
-		case kinds[n.Name] != 0:
-			bad(n.Name, "name used more than once")
 		case streams != 1:
 			bad(n.Name, "%d streams set, want exactly one of Source, Processor, Sink", streams)
 		default:
-			kinds[n.Name] = kindOf(n)
+			desc = append(desc, topology.Node{Name: n.Name, Kind: kindOf(n), Inputs: n.Inputs, DeadLetter: n.OnError.DeadLetter})
 		}
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-
-	read := make(map[string]bool, len(nodes))
-	deadLetters := make(map[string]bool)
 	for _, n := range nodes {
-		if dl := n.OnError.DeadLetter; dl != "" {
-			deadLetters[dl] = true
-		}
-	}
-	for _, n := range nodes {
-		kind := kinds[n.Name]
-		errs = append(errs, validatePolicy(n, kinds, deadLetters)...)
-		if kind != KindSource && n.Open != nil {
+		errs = append(errs, validatePolicy(n)...)
+		if kindOf(n) != KindSource && n.Open != nil {
 			bad(n.Name, "Open is only for sources")
 		}
-		switch {
-		case kind == KindSource && len(n.Inputs) > 0:
-			bad(n.Name, "a source has no inputs")
-		case kind != KindSource && len(n.Inputs) == 0 && !deadLetters[n.Name]:
-			bad(n.Name, "a %s needs at least one input", kind)
-		}
-		seen := make(map[string]bool, len(n.Inputs))
-		for _, in := range n.Inputs {
-			switch {
-			case seen[in]:
-				bad(n.Name, "input %q listed more than once", in)
-			case kinds[in] == 0:
-				bad(n.Name, "unknown input %q", in)
-			case kinds[in] == KindSink:
-				bad(n.Name, "input %q is a sink, which has no output", in)
-			}
-			seen[in] = true
-			read[in] = true
+	}
+	// A cycle is named by every node it holds up, as the router always
+	// has, rather than by one loop.
+	cycle := false
+	for _, p := range topology.Check(desc) {
+		switch p.Rule {
+		case topology.Cycle:
+			cycle = true
+		default:
+			errs = append(errs, fmt.Errorf("router: %s", p))
 		}
 	}
-	for _, n := range nodes {
-		if kinds[n.Name] != KindSink && !read[n.Name] {
-			bad(n.Name, "no node reads its output")
-		}
+	if cycle {
+		_, stuck := topology.Order(desc)
+		errs = append(errs, fmt.Errorf("router: cycle: nodes %q are on or downstream of a cycle", stuck))
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return checkAcyclic(nodes)
+	return errors.Join(errs...)
 }
 
-// validatePolicy checks a node's error policy. A dead-letter sink may not
-// have a dead-letter sink of its own, which keeps dead-letter edges out of
-// every cycle.
-func validatePolicy(n Node, kinds map[string]Kind, deadLetters map[string]bool) []error {
+// validatePolicy checks a node's error policy; where its dead-letter sink
+// may be is a topology rule.
+func validatePolicy(n Node) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("router: node %q: "+format, append([]any{n.Name}, args...)...))
 	}
 	p := n.OnError
-	kind := kinds[n.Name]
-	if kind == KindSource && (p != ErrorPolicy{}) {
+	if kindOf(n) == KindSource && (p != ErrorPolicy{}) {
 		bad("a source has no error policy")
 		return errs
 	}
@@ -458,53 +438,5 @@ func validatePolicy(n Node, kinds map[string]Kind, deadLetters map[string]bool) 
 	default:
 		bad("unknown error mode %v", p.Mode)
 	}
-	if dl := p.DeadLetter; dl != "" {
-		switch {
-		case dl == n.Name:
-			bad("dead-letter sink is the node itself")
-		case kinds[dl] != KindSink:
-			bad("dead-letter target %q is not a sink", dl)
-		case deadLetters[n.Name]:
-			bad("a dead-letter sink cannot have a dead-letter sink of its own")
-		}
-	}
 	return errs
-}
-
-// checkAcyclic runs Kahn's algorithm: whatever cannot be ordered is on a
-// cycle or downstream of one.
-func checkAcyclic(nodes []Node) error {
-	pending := make(map[string]int, len(nodes))
-	readers := make(map[string][]string, len(nodes))
-	var ready []string
-	for _, n := range nodes {
-		pending[n.Name] = len(n.Inputs)
-		if len(n.Inputs) == 0 {
-			ready = append(ready, n.Name)
-		}
-		for _, in := range n.Inputs {
-			readers[in] = append(readers[in], n.Name)
-		}
-	}
-	for len(ready) > 0 {
-		name := ready[len(ready)-1]
-		ready = ready[:len(ready)-1]
-		delete(pending, name)
-		for _, rd := range readers[name] {
-			pending[rd]--
-			if pending[rd] == 0 {
-				ready = append(ready, rd)
-			}
-		}
-	}
-	var cyclic []string
-	for _, n := range nodes {
-		if _, ok := pending[n.Name]; ok {
-			cyclic = append(cyclic, n.Name)
-		}
-	}
-	if len(cyclic) > 0 {
-		return fmt.Errorf("router: cycle: nodes %q are on or downstream of a cycle", cyclic)
-	}
-	return nil
 }
