@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -47,12 +48,28 @@ func encodeEvents(events []Event, sizes []int) ([]byte, []int) {
 		sizes = append(sizes, size)
 		n += 1 + protowire.SizeVarint(uint64(size)) + size
 	}
-	dst := make([]byte, 0, n)
+	dst := unzeroed(n)
 	for i := range events {
 		dst = appendLen(dst, tagEvent, sizes[i])
 		dst = appendEvent(dst, &events[i])
 	}
 	return dst, sizes
+}
+
+// unzeroed returns an empty buffer with room for n bytes, allocated
+// without zeroing it: a batch's encoding writes every byte, and zeroing
+// each batch's fresh buffer first cost a twentieth of a transform's CPU.
+// strings.Builder's Grow is the standard library's allocation without
+// zeroing; the builder is dropped at once, so the buffer is the caller's
+// alone, and nothing reads the string it would have held.
+func unzeroed(n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteByte(0)
+	return unsafe.Slice(unsafe.StringData(sb.String()), n)[:0]
 }
 
 // appendEvents appends the wire encoding of an EventList holding events to
