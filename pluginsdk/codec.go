@@ -1,8 +1,10 @@
 package pluginsdk
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -33,50 +35,81 @@ const (
 // errMalformedBatch is returned when batch bytes are not a valid EventList.
 var errMalformedBatch = errors.New("malformed event batch")
 
-// appendEvents appends the wire encoding of an EventList holding events to
-// dst. Attributes are written in slice order; for attributes in key order
-// that is byte for byte what a deterministic proto.Marshal writes.
 // encodeEvents encodes events into a buffer of their exact size: under
 // protocol 2 a batch's buffer leaves with it (the runtime keeps it until
 // its ticket is released), so each batch needs its own, and growing one by
-// appending cost a fifth of a transform's CPU.
-func encodeEvents(events []Event) []byte {
+// appending cost a fifth of a transform's CPU. sizes is scratch space for
+// the events' sizes, returned for the next call.
+func encodeEvents(events []Event, sizes []int) ([]byte, []int) {
+	sizes = sizes[:0]
 	n := 0
 	for i := range events {
 		size := eventSize(&events[i])
-		n += protowire.SizeTag(fieldEventList) + protowire.SizeVarint(uint64(size)) + size
+		sizes = append(sizes, size)
+		n += 1 + protowire.SizeVarint(uint64(size)) + size
 	}
-	return appendEvents(make([]byte, 0, n), events)
+	dst := unzeroed(n)
+	for i := range events {
+		dst = appendLen(dst, tagEvent, sizes[i])
+		dst = appendEvent(dst, &events[i])
+	}
+	return dst, sizes
 }
 
+// unzeroed returns an empty buffer with room for n bytes, allocated
+// without zeroing it: a batch's encoding writes every byte, and zeroing
+// each batch's fresh buffer first cost a twentieth of a transform's CPU.
+// strings.Builder's Grow is the standard library's allocation without
+// zeroing; the builder is dropped at once, so the buffer is the caller's
+// alone, and nothing reads the string it would have held.
+func unzeroed(n int) []byte {
+	if n == 0 {
+		return nil
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteByte(0)
+	return unsafe.Slice(unsafe.StringData(sb.String()), n)[:0]
+}
+
+// appendEvents appends the wire encoding of an EventList holding events to
+// dst. Attributes are written in slice order; for attributes in key order
+// that is byte for byte what a deterministic proto.Marshal writes.
 func appendEvents(dst []byte, events []Event) []byte {
 	for i := range events {
 		e := &events[i]
-		dst = protowire.AppendTag(dst, fieldEventList, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(eventSize(e)))
+		dst = appendLen(dst, tagEvent, eventSize(e))
 		dst = appendEvent(dst, e)
 	}
 	return dst
 }
 
+// Tags of the Event fields the encoder writes.
+const (
+	tagID          = fieldID<<3 | byte(protowire.BytesType)
+	tagType        = fieldType<<3 | byte(protowire.BytesType)
+	tagKey         = fieldKey<<3 | byte(protowire.BytesType)
+	tagAttribute   = fieldAttributes<<3 | byte(protowire.BytesType)
+	tagContentType = fieldContentType<<3 | byte(protowire.BytesType)
+	tagData        = fieldData<<3 | byte(protowire.BytesType)
+	tagMapKey      = fieldMapKey<<3 | byte(protowire.BytesType)
+	tagMapValue    = fieldMapValue<<3 | byte(protowire.BytesType)
+)
+
 func appendEvent(dst []byte, e *Event) []byte {
-	dst = appendString(dst, fieldID, e.ID)
-	dst = appendString(dst, fieldType, e.Type)
+	dst = appendString(dst, tagID, e.ID)
+	dst = appendString(dst, tagType, e.Type)
 	if ns := unixNano(e.Time); ns != 0 {
-		dst = protowire.AppendTag(dst, fieldTime, protowire.VarintType)
-		dst = protowire.AppendVarint(dst, uint64(ns))
+		dst = protowire.AppendVarint(append(dst, tagTime), uint64(ns))
 	}
-	dst = appendBytes(dst, fieldKey, e.Key)
+	dst = appendBytes(dst, tagKey, e.Key)
 	for _, a := range e.Attributes {
-		dst = protowire.AppendTag(dst, fieldAttributes, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(mapEntrySize(a.Key, a.Value)))
-		dst = protowire.AppendTag(dst, fieldMapKey, protowire.BytesType)
-		dst = protowire.AppendString(dst, a.Key)
-		dst = protowire.AppendTag(dst, fieldMapValue, protowire.BytesType)
-		dst = protowire.AppendString(dst, a.Value)
+		dst = appendLen(dst, tagAttribute, mapEntrySize(a.Key, a.Value))
+		dst = append(appendLen(dst, tagMapKey, len(a.Key)), a.Key...)
+		dst = append(appendLen(dst, tagMapValue, len(a.Value)), a.Value...)
 	}
-	dst = appendString(dst, fieldContentType, e.ContentType)
-	return appendBytes(dst, fieldData, e.Data)
+	dst = appendString(dst, tagContentType, e.ContentType)
+	return appendBytes(dst, tagData, e.Data)
 }
 
 func eventSize(e *Event) int {
@@ -108,20 +141,27 @@ func lenFieldSize(num protowire.Number, n int) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
-func appendString(dst []byte, num protowire.Number, s string) []byte {
+// appendLen appends a length-delimited field's tag and length n.
+func appendLen(dst []byte, tag byte, n int) []byte {
+	if n < 0x80 {
+		return append(dst, tag, byte(n))
+	}
+	return protowire.AppendVarint(append(dst, tag), uint64(n))
+}
+
+// appendString appends a string field; proto3 omits an empty one.
+func appendString(dst []byte, tag byte, s string) []byte {
 	if s == "" {
 		return dst
 	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
-	return protowire.AppendString(dst, s)
+	return append(appendLen(dst, tag, len(s)), s...)
 }
 
-func appendBytes(dst []byte, num protowire.Number, b []byte) []byte {
+func appendBytes(dst []byte, tag byte, b []byte) []byte {
 	if len(b) == 0 {
 		return dst
 	}
-	dst = protowire.AppendTag(dst, num, protowire.BytesType)
-	return protowire.AppendBytes(dst, b)
+	return append(appendLen(dst, tag, len(b)), b...)
 }
 
 func unixNano(t time.Time) int64 {
@@ -165,24 +205,29 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 	d.cur = 0
 	defer func() { d.last = d.cur }()
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return dst, invalid, fmt.Errorf("%w: %w", errMalformedBatch, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if num != fieldEventList || typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
+		var msg []byte
+		if l, n := consumeVarint(b[1:]); b[0] == tagEvent && n > 0 && l <= uint64(len(b)-1-n) {
+			// An event, with its one-byte tag: the common case.
+			msg, b = b[1+n:1+n+int(l)], b[1+n+int(l):]
+		} else {
+			num, typ, n := protowire.ConsumeTag(b)
 			if n < 0 {
 				return dst, invalid, fmt.Errorf("%w: %w", errMalformedBatch, protowire.ParseError(n))
 			}
 			b = b[n:]
-			continue
+			if num != fieldEventList || typ != protowire.BytesType {
+				n = protowire.ConsumeFieldValue(num, typ, b)
+				if n < 0 {
+					return dst, invalid, fmt.Errorf("%w: %w", errMalformedBatch, protowire.ParseError(n))
+				}
+				b = b[n:]
+				continue
+			}
+			if msg, n = protowire.ConsumeBytes(b); n < 0 {
+				return dst, invalid, fmt.Errorf("%w: %w", errMalformedBatch, protowire.ParseError(n))
+			}
+			b = b[n:]
 		}
-		msg, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return dst, invalid, fmt.Errorf("%w: %w", errMalformedBatch, protowire.ParseError(n))
-		}
-		b = b[n:]
 		dst = append(dst, Event{})
 		e := &dst[len(dst)-1]
 		ev := eventDecode{d: d, start: len(d.arena)}
@@ -199,7 +244,7 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 			d.cur += len(e.Attributes) + 1
 		}
 		err := ev.tooLarge()
-		if err == nil {
+		if err == nil && ev.text.mayBeInvalid(msg) {
 			err = e.checkUTF8()
 		}
 		if err != nil {
@@ -209,12 +254,82 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 	return dst, invalid, nil
 }
 
+// Tags (field number and wire type, one byte each) of the fields the
+// decoder reads without protowire's general path.
+const (
+	tagEvent = fieldEventList<<3 | byte(protowire.BytesType)
+	tagTime  = fieldTime<<3 | byte(protowire.VarintType)
+)
+
+// consumeVarint is protowire.ConsumeVarint with the one- and two-byte forms
+// (below 16384: every tag and length of a typical event) read without its
+// loop.
+func consumeVarint(b []byte) (uint64, int) {
+	switch {
+	case len(b) > 0 && b[0] < 0x80:
+		return uint64(b[0]), 1
+	case len(b) > 1 && b[1] < 0x80:
+		return uint64(b[0]&0x7f) | uint64(b[1])<<7, 2
+	}
+	return protowire.ConsumeVarint(b)
+}
+
+// textRuns tracks the bytes of an event's string fields (id, type,
+// attributes, content type) as runs of adjacent fields, tags and lengths
+// included: an encoder writes them next to each other, so an event has one
+// or two runs. A run of ASCII bytes holds valid UTF-8 strings only, which
+// spares checking each string on its own; only an event with some other
+// byte there is checked string by string.
+type textRuns struct {
+	start, end int // the current run, offsets into the event's bytes
+	other      bool
+}
+
+// add adds the field at b[hdr:end] (its tag to its last byte).
+func (r *textRuns) add(b []byte, hdr, end int) {
+	if hdr != r.end {
+		r.flush(b)
+		r.start = hdr
+	}
+	r.end = end
+}
+
+func (r *textRuns) flush(b []byte) {
+	if !r.other && !isASCII(b[r.start:r.end]) {
+		r.other = true
+	}
+}
+
+// mayBeInvalid reports whether the string fields of the event encoded in b
+// hold a byte outside ASCII.
+func (r *textRuns) mayBeInvalid(b []byte) bool {
+	r.flush(b)
+	return r.other
+}
+
+// isASCII reports whether every byte of b is below 0x80, eight at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 // eventDecode is the state of decoding one event.
 type eventDecode struct {
 	d     *decoder
 	start int // the event's first attribute in d.arena
 	count int // attributes seen, kept or not
 	size  int // bytes of the attributes seen
+	text  textRuns
 }
 
 func (ev *eventDecode) tooLarge() error {
@@ -235,7 +350,9 @@ func (ev *eventDecode) attribute(k, v string) {
 	if ev.count > wire.MaxAttributes || ev.size > wire.MaxAttributeBytes {
 		return
 	}
-	ev.grow()
+	if len(ev.d.arena) == cap(ev.d.arena) {
+		ev.grow()
+	}
 	ev.d.arena = append(ev.d.arena, Attribute{Key: k, Value: v})
 }
 
@@ -253,38 +370,55 @@ func (ev *eventDecode) grow() {
 	d.arena, ev.start = grown, 0
 }
 
+// event decodes the Event message b into e. Tags of one byte, and lengths
+// and times that consumeVarint reads, take a short path; everything else
+// protowire's.
 func (ev *eventDecode) event(b []byte, e *Event) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
+	for at := 0; at < len(b); {
+		hdr := at
+		var (
+			num protowire.Number
+			typ protowire.Type
+		)
+		if c := b[at]; c < 0x80 && c >= 1<<3 {
+			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
+			at++
+		} else {
+			var n int
+			if num, typ, n = protowire.ConsumeTag(b[at:]); n < 0 {
+				return protowire.ParseError(n)
+			}
+			at += n
 		}
-		b = b[n:]
 		switch {
+		case typ == protowire.BytesType && num >= fieldID && num <= fieldData:
+			l, n := consumeVarint(b[at:])
+			if n < 0 || l > uint64(len(b)-at-n) {
+				_, n = protowire.ConsumeBytes(b[at:]) // for its error
+				return protowire.ParseError(n)
+			}
+			v := b[at+n : at+n+int(l)]
+			at += n + int(l)
+			if err := ev.field(e, num, v); err != nil {
+				return err
+			}
+			if num != fieldKey && num != fieldData {
+				ev.text.add(b, hdr, at)
+			}
 		case num == fieldTime && typ == protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
+			v, n := consumeVarint(b[at:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
 			e.Time = time.Unix(0, int64(v))
-			b = b[n:]
-			continue
-		case typ == protowire.BytesType && num >= fieldID && num <= fieldData:
-			v, n := protowire.ConsumeBytes(b)
+			at += n
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b[at:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
-			b = b[n:]
-			if err := ev.field(e, num, v); err != nil {
-				return err
-			}
-			continue
+			at += n
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
 	}
 	return nil
 }
@@ -298,7 +432,7 @@ func (ev *eventDecode) field(e *Event, num protowire.Number, v []byte) error {
 	case fieldKey:
 		e.Key = v
 	case fieldAttributes:
-		k, val, err := wire.MapEntry(v)
+		k, val, err := mapEntry(v)
 		if err != nil {
 			return err
 		}
@@ -309,6 +443,19 @@ func (ev *eventDecode) field(e *Event, num protowire.Number, v []byte) error {
 		e.Data = v
 	}
 	return nil
+}
+
+// mapEntry is wire.MapEntry with a short path for an entry written as
+// encoders write it: key, then value, each shorter than 128 bytes.
+func mapEntry(v []byte) (key, value []byte, err error) {
+	const tagKey, tagValue = fieldMapKey<<3 | byte(protowire.BytesType), fieldMapValue<<3 | byte(protowire.BytesType)
+	if len(v) >= 4 && v[0] == tagKey && v[1] < 0x80 {
+		k := int(v[1])
+		if 4+k <= len(v) && v[2+k] == tagValue && v[3+k] < 0x80 && int(v[3+k]) == len(v)-4-k {
+			return v[2 : 2+k], v[4+k:], nil
+		}
+	}
+	return wire.MapEntry(v)
 }
 
 // aliasString returns the bytes of b as a string without copying them; see

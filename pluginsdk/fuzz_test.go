@@ -29,9 +29,13 @@ func FuzzDecodeEvents(f *testing.F) {
 		ContentType: "application/json", Data: []byte(`{"x":1}`),
 	}, {}, {ID: "2", Data: bytes.Repeat([]byte("x"), 200)}}))
 	f.Add([]byte{0x0a, 0x05, 0x01})
+	f.Add(appendEvents(nil, []Event{
+		{ID: "\xff1", Type: "t"}, {ID: "é", Type: "ü", ContentType: "ß"},
+		{ID: "3", Attributes: []Attribute{{"k", "\xfe"}}}, {ID: "4", Time: time.Unix(5, 0), ContentType: "\xc3"},
+	}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var d decoder
-		events, _, err := d.decode(b, nil, nil)
+		events, invalid, err := d.decode(b, nil, nil)
 		var list flowctlv1.EventList
 		protoErr := proto.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(b, &list)
 		if err != nil {
@@ -42,6 +46,20 @@ func FuzzDecodeEvents(f *testing.F) {
 				t.Fatalf("proto.Unmarshal accepts what the decoder refuses: %v", err)
 			}
 			return
+		}
+		// Events are refused for invalid UTF-8 exactly when a check of
+		// each string finds some (or for their size).
+		for i := range events {
+			var refusal error
+			if len(invalid) > 0 && invalid[0].index == i {
+				refusal, invalid = invalid[0].err, invalid[1:]
+			}
+			if errors.Is(refusal, ErrEventTooLarge) {
+				continue
+			}
+			if utf8Err := events[i].checkUTF8(); (utf8Err == nil) != (refusal == nil) {
+				t.Fatalf("event %d: refused with %v, but its strings' check says %v", i, refusal, utf8Err)
+			}
 		}
 		if protoErr == nil {
 			if len(list.GetEvents()) != len(events) {

@@ -62,6 +62,7 @@ type sourceNode struct {
 	inst   *instance
 	shape  batchShape
 	events []Event
+	sizes  []int // encodeEvents' scratch
 }
 
 func (s *sourceNode) Open(ctx context.Context, from []byte, shape dataplane.Shape) error {
@@ -92,7 +93,9 @@ func (s *sourceNode) Next(ctx context.Context) (dataplane.Batch, []byte, bool, e
 	for i := range recs {
 		s.events = append(s.events, recs[i].Event)
 	}
-	b := dataplane.Batch{Events: encodeEvents(s.events), Count: uint32(len(recs)), Remaining: remainingOf(s.inst)}
+	var enc []byte
+	enc, s.sizes = encodeEvents(s.events, s.sizes)
+	b := dataplane.Batch{Events: enc, Count: uint32(len(recs)), Remaining: remainingOf(s.inst)}
 	clear(s.events)
 	return b, recs[len(recs)-1].Position, end, nil
 }
@@ -109,6 +112,7 @@ type processorNode struct {
 	in, out []Event
 	invalid []invalidEvent
 	dec     decoder
+	sizes   []int // encodeEvents' scratch
 }
 
 func (p *processorNode) Open(ctx context.Context) error {
@@ -142,7 +146,9 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 		return dataplane.Result{}, err
 	}
 	if len(p.out) > 0 {
-		res.Out = dataplane.Batch{Events: encodeEvents(p.out), Count: uint32(len(p.out))}
+		var enc []byte
+		enc, p.sizes = encodeEvents(p.out, p.sizes)
+		res.Out = dataplane.Batch{Events: enc, Count: uint32(len(p.out))}
 	}
 	clear(p.out)
 	return res, nil

@@ -58,10 +58,48 @@ func frames(b []byte) ([][]byte, error) {
 	return out, nil
 }
 
-// countEvents counts the events of an EventList without copying anything.
+// countEvents counts the events of an EventList without copying or
+// allocating anything: every consumer checks each batch's count this way,
+// so it reads only each event's tag and length; anything but an event
+// takes protowire's general path.
 func countEvents(b []byte) (int, error) {
-	fs, err := frames(b)
-	return len(fs), err
+	const eventTag = fieldEvents<<3 | byte(protowire.BytesType)
+	n := 0
+	for len(b) > 0 {
+		if b[0] == eventTag {
+			if l, m := uvarint(b[1:]); m > 0 && l <= uint64(len(b)-1-m) {
+				n++
+				b = b[1+m+int(l):]
+				continue
+			}
+		}
+		num, typ, m := protowire.ConsumeTag(b)
+		if m < 0 {
+			return 0, fmt.Errorf("malformed batch: %w", protowire.ParseError(m))
+		}
+		b = b[m:]
+		if num == fieldEvents && typ == protowire.BytesType {
+			n++
+		}
+		m = protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return 0, fmt.Errorf("malformed batch: %w", protowire.ParseError(m))
+		}
+		b = b[m:]
+	}
+	return n, nil
+}
+
+// uvarint is protowire.ConsumeVarint with the one- and two-byte forms
+// (below 16384: an event's length in a batch) read without its loop.
+func uvarint(b []byte) (uint64, int) {
+	switch {
+	case len(b) > 0 && b[0] < 0x80:
+		return uint64(b[0]), 1
+	case len(b) > 1 && b[1] < 0x80:
+		return uint64(b[0]&0x7f) | uint64(b[1])<<7, 2
+	}
+	return protowire.ConsumeVarint(b)
 }
 
 // pick returns the frames at idx (all when idx is nil).
