@@ -222,6 +222,11 @@ func (p *Plan) plugins() int {
 // failed because the caller cancelled (a plugin handshake or a stream open
 // cut short reports it in gRPC's words) failed because of the cancel.
 func stoppedBy(ctx context.Context, err error) error {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// A gRPC call times out on the deadline itself, which may be a
+		// moment before ctx's own timer marks it done.
+		<-ctx.Done()
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
