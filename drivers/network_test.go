@@ -12,7 +12,7 @@ func TestParseHandshake(t *testing.T) {
 	}{
 		{line: "1|1|tcp|[::]:7777|grpc|", want: Handshake{Protocol: 1, Addr: "[::]:7777"}},
 		{line: "1|1|tcp|0.0.0.0:7777|grpc|\n", want: Handshake{Protocol: 1, Addr: "0.0.0.0:7777"}},
-		{line: "1|9|tcp|:7777|grpc|", err: "incompatible API version with plugin. Plugin version: 9, Client versions: [1 2]"},
+		{line: "1|9|tcp|:7777|grpc|", err: "incompatible API version with plugin. Plugin version: 9, Client versions: [1 2 3]"},
 		{line: "2|1|tcp|:7777|grpc|", err: "bad plugin handshake: go-plugin core protocol 2, want 1"},
 		{line: "1|1|tcp|:7777|netrpc|", err: `bad plugin handshake: the plugin serves "netrpc"; flowctl plugins speak grpc`},
 		{line: "hello", err: `bad plugin handshake: "hello" is not a go-plugin handshake line`},
