@@ -54,7 +54,10 @@ func ProtocolList[T int | uint32](versions []T) string {
 	for i, v := range versions {
 		vs[i] = strconv.Itoa(int(v))
 	}
-	return strings.Join(vs, " or ")
+	if len(vs) < 2 {
+		return strings.Join(vs, "")
+	}
+	return strings.Join(vs[:len(vs)-1], ", ") + " or " + vs[len(vs)-1]
 }
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
