@@ -206,7 +206,7 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 	defer func() { d.last = d.cur }()
 	for len(b) > 0 {
 		var msg []byte
-		if l, n := consumeVarint(b[1:]); b[0] == tagEvent && n > 0 && l <= uint64(len(b)-1-n) {
+		if l, n := wire.ConsumeVarint(b[1:]); b[0] == tagEvent && n > 0 && l <= uint64(len(b)-1-n) {
 			// An event, with its one-byte tag: the common case.
 			msg, b = b[1+n:1+n+int(l)], b[1+n+int(l):]
 		} else {
@@ -260,19 +260,6 @@ const (
 	tagEvent = fieldEventList<<3 | byte(protowire.BytesType)
 	tagTime  = fieldTime<<3 | byte(protowire.VarintType)
 )
-
-// consumeVarint is protowire.ConsumeVarint with the one- and two-byte forms
-// (below 16384: every tag and length of a typical event) read without its
-// loop.
-func consumeVarint(b []byte) (uint64, int) {
-	switch {
-	case len(b) > 0 && b[0] < 0x80:
-		return uint64(b[0]), 1
-	case len(b) > 1 && b[1] < 0x80:
-		return uint64(b[0]&0x7f) | uint64(b[1])<<7, 2
-	}
-	return protowire.ConsumeVarint(b)
-}
 
 // textRuns tracks the bytes of an event's string fields (id, type,
 // attributes, content type) as runs of adjacent fields, tags and lengths
@@ -392,7 +379,7 @@ func (ev *eventDecode) event(b []byte, e *Event) error {
 		}
 		switch {
 		case typ == protowire.BytesType && num >= fieldID && num <= fieldData:
-			l, n := consumeVarint(b[at:])
+			l, n := wire.ConsumeVarint(b[at:])
 			if n < 0 || l > uint64(len(b)-at-n) {
 				_, n = protowire.ConsumeBytes(b[at:]) // for its error
 				return protowire.ParseError(n)
@@ -406,7 +393,7 @@ func (ev *eventDecode) event(b []byte, e *Event) error {
 				ev.text.add(b, hdr, at)
 			}
 		case num == fieldTime && typ == protowire.VarintType:
-			v, n := consumeVarint(b[at:])
+			v, n := wire.ConsumeVarint(b[at:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}

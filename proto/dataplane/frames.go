@@ -67,7 +67,7 @@ func countEvents(b []byte) (int, error) {
 	n := 0
 	for len(b) > 0 {
 		if b[0] == eventTag {
-			if l, m := uvarint(b[1:]); m > 0 && l <= uint64(len(b)-1-m) {
+			if l, m := wire.ConsumeVarint(b[1:]); m > 0 && l <= uint64(len(b)-1-m) {
 				n++
 				b = b[1+m+int(l):]
 				continue
@@ -88,18 +88,6 @@ func countEvents(b []byte) (int, error) {
 		b = b[m:]
 	}
 	return n, nil
-}
-
-// uvarint is protowire.ConsumeVarint with the one- and two-byte forms
-// (below 16384: an event's length in a batch) read without its loop.
-func uvarint(b []byte) (uint64, int) {
-	switch {
-	case len(b) > 0 && b[0] < 0x80:
-		return uint64(b[0]), 1
-	case len(b) > 1 && b[1] < 0x80:
-		return uint64(b[0]&0x7f) | uint64(b[1])<<7, 2
-	}
-	return protowire.ConsumeVarint(b)
 }
 
 // pick returns the frames at idx (all when idx is nil).
