@@ -22,7 +22,7 @@ func TestObjects(t *testing.T) {
 		Options: drivers.Options{Namespace: "pipes", Image: "img:1", PullPolicy: "Never", ServiceAccount: "runner",
 			Resources: map[string]string{"cpu": "250m", "memory": "64Mi"}, Labels: map[string]string{"team": "data"}, Env: map[string]string{"A": "b"}},
 	}
-	p := &podInstance{ns: namespace(spec), name: objectName(spec)}
+	p := &podInstance{cl: &cluster{}, ns: namespace(spec), name: objectName(spec)}
 	if !regexp.MustCompile(`^flowctl-orders-eu-sink-out-[0-9a-f]{6}$`).MatchString(p.name) {
 		t.Errorf("name %q is not the documented DNS label", p.name)
 	}
