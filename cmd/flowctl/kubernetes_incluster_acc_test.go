@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8syaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/flowctl/flowctl/drivers"
+	"github.com/flowctl/flowctl/drivers/kubernetes/testcluster"
+)
+
+// jobExample holds the manifests docs/drivers.md shows; the test applies
+// these very files, so the documentation cannot drift from what runs.
+var jobExample = filepath.Join("..", "..", "examples", "kubernetes-job")
+
+// TestAccKubernetesInCluster runs flowctl itself as a Job in the test
+// cluster, with the ServiceAccount, Role and Job of examples/kubernetes-job:
+// its plugins are Pods it reaches at their Pod IPs (the test cluster has no
+// DNS and no kube-proxy), with a processor of two instances, and the sink
+// posts every event to this test. Mid-run one processor Pod is deleted (the
+// host starts a new one), then flowctl's own Pod is deleted as a lost node
+// would lose it (at once, no grace): the Job controller starts another,
+// which resumes from the checkpoint on the state volume. The Job succeeds,
+// every event arrives, duplicates stay bounded, nothing is left.
+func TestAccKubernetesInCluster(t *testing.T) {
+	start := time.Now()
+	c, cs := startCluster(t)
+	if err := testcluster.NodePrerequisites(); err != nil {
+		t.Fatalf("FLOWCTL_ACC=1 but %v", err)
+	}
+	ctx := t.Context()
+	if err := c.StartControllerManager(ctx); err != nil {
+		t.Fatalf("start kube-controller-manager: %v", err)
+	}
+	dir := t.TempDir()
+	const image = "flowctl.test/flowctl:acc"
+	images := []string{
+		buildImage(t, dir, image, flowctlBin, "flowctl"),
+		buildImage(t, dir, "flowctl.test/pause:acc", buildPause(t, dir), "pause"),
+	}
+	if err := c.StartNode(ctx, testcluster.NodeOptions{Images: images, PauseImage: "flowctl.test/pause:acc"}); err != nil {
+		t.Fatalf("start the test node: %v\nkubelet log:\n%s", err, c.LogTail("kubelet", 40))
+	}
+	recv := receiveEvents(t)
+
+	const n = 30000
+	name := uniqueName("acc-k8s-job")
+	pipeline := fmt.Sprintf(`
+pipeline %q {
+  driver "kubernetes" {
+    namespace         = %q
+    image             = %q
+    image_pull_policy = "Never"
+  }
+  restart {
+    attempts = 3
+    delay    = "200ms"
+  }
+}
+source "generator" "ticks" {
+  count = %d
+  rate  = 1000
+  batch {
+    size = 50
+  }
+}
+processor "transform" "tag" {
+  inputs      = [source.ticks]
+  parallelism = 2
+  set         = { where = "cluster" }
+}
+sink "http" "out" {
+  inputs = [processor.tag]
+  url    = "http://%s/events"
+}
+`, name, accNamespace, image, n, net.JoinHostPort(testcluster.PodGateway, recv.port))
+	stateDir := filepath.Join(dir, "state")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	job := applyJobExample(t, cs, pipeline, func(pod *corev1.PodSpec) {
+		ctr := &pod.Containers[0]
+		ctr.Image, ctr.ImagePullPolicy = image, corev1.PullNever
+		// No kube-proxy routes the kubernetes Service here: in-cluster
+		// clients reach the API server at the node's bridge address.
+		ctr.Env = append(ctr.Env,
+			corev1.EnvVar{Name: "KUBERNETES_SERVICE_HOST", Value: testcluster.PodGateway},
+			corev1.EnvVar{Name: "KUBERNETES_SERVICE_PORT", Value: c.Port})
+		// No storage provisioner either: the state is a directory of the
+		// one node, which a Pod on another node would not see.
+		for i, v := range pod.Volumes {
+			if v.Name == "state" {
+				dirOrCreate := corev1.HostPathDirectoryOrCreate
+				pod.Volumes[i].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: stateDir, Type: &dirOrCreate}}
+			}
+		}
+	})
+	plugins := recordPods(t, cs)
+	jobPods := metav1.ListOptions{LabelSelector: batchv1.JobNameLabel + "=" + job}
+	logs := &podLogs{}
+
+	// (a) A processor instance's Pod is deleted: the host replaces it.
+	first := waitJobPod(t, cs, jobPods, "")
+	go logs.follow(ctx, cs, first)
+	waitEvents(t, recv, n/5, logs)
+	killed := deletePluginPod(t, cs, name, "processor.tag")
+	t.Logf("deleted plugin pod %s after %d events", killed, recv.distinctCount())
+	waitFor(t, 90*time.Second, "a new processor.tag pod", logs, func() bool {
+		added, _ := plugins.snapshot()
+		k := 0
+		for _, p := range added {
+			if strings.HasPrefix(p.Labels[drivers.LabelComponent], "processor.tag") {
+				k++
+			}
+		}
+		return k > 2
+	})
+	waitEvents(t, recv, n/2, logs)
+
+	// (b) flowctl's own Pod is deleted at once, as a lost node loses it.
+	grace := int64(0)
+	if err := cs.CoreV1().Pods(accNamespace).Delete(ctx, first, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("deleted flowctl pod %s after %d events", first, recv.distinctCount())
+	second := waitJobPod(t, cs, jobPods, first)
+	go logs.follow(ctx, cs, second)
+	waitFor(t, 3*time.Minute, "the Job to complete", logs, func() bool {
+		j, err := cs.BatchV1().Jobs(accNamespace).Get(ctx, job, metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		for _, cond := range j.Status.Conditions {
+			if cond.Status == corev1.ConditionTrue && cond.Type == batchv1.JobFailed {
+				t.Fatalf("the Job failed: %s\n%s", cond.Message, logs.String())
+			}
+			if cond.Status == corev1.ConditionTrue && cond.Type == batchv1.JobComplete {
+				return true
+			}
+		}
+		return false
+	})
+
+	distinct, total := recv.counts()
+	missing := 0
+	for i := 1; i <= n; i++ {
+		if recv.seen(fmt.Sprintf("%08d", i)) == 0 {
+			missing++
+		}
+	}
+	t.Logf("events: %d distinct of %d, %d delivered, %d duplicates, %d missing; elapsed %s", distinct, n, total, total-distinct, missing, time.Since(start).Round(time.Second))
+	if missing > 0 || distinct != n {
+		t.Errorf("%d events missing (%d distinct, want %d)\n%s", missing, distinct, n, logs.String())
+	}
+	// Duplicates come from what was in flight at each failure: a window of
+	// batches, not a replay of the run.
+	if dup := total - distinct; dup > n/5 {
+		t.Errorf("%d duplicates, want at most %d", dup, n/5)
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`processor\.tag\S*: restarted \(pod ` + accNamespace + `/flowctl-` + name + `-processor-tag`,
+		// The second flowctl's summary: the source went on from its
+		// checkpoint, so it read fewer than all events.
+		`source\.ticks .* kubernetes +- +\d+ +\d+`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("flowctl's log does not match %s:\n%s", want, out)
+		}
+	}
+	if m := regexp.MustCompile(`source\.ticks .* kubernetes +- +(\d+)`).FindStringSubmatch(logs.of(second)); m != nil {
+		if read, _ := strconv.Atoi(m[1]); read >= n {
+			t.Errorf("the second flowctl read %d events, want fewer than %d: it did not resume from the checkpoint", read, n)
+		} else {
+			t.Logf("the second flowctl resumed: its source read %d of %d events", read, n)
+		}
+	}
+	nothingLeft(t, cs, name)
+}
+
+// applyJobExample creates the objects of examples/kubernetes-job in the
+// test namespace, the pipeline's ConfigMap from src, and the Job with edit
+// applied to its Pod; it returns the Job's name.
+func applyJobExample(t *testing.T, cs kubernetes.Interface, src string, edit func(*corev1.PodSpec)) string {
+	t.Helper()
+	ctx := t.Context()
+	var job *batchv1.Job
+	for _, obj := range decodeManifests(t, "rbac.yaml", "job.yaml") {
+		var err error
+		switch o := obj.(type) {
+		case *corev1.ServiceAccount:
+			o.Namespace = accNamespace
+			_, err = cs.CoreV1().ServiceAccounts(accNamespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.Role:
+			o.Namespace = accNamespace
+			_, err = cs.RbacV1().Roles(accNamespace).Create(ctx, o, metav1.CreateOptions{})
+		case *rbacv1.RoleBinding:
+			o.Namespace = accNamespace
+			for i := range o.Subjects {
+				o.Subjects[i].Namespace = accNamespace
+			}
+			_, err = cs.RbacV1().RoleBindings(accNamespace).Create(ctx, o, metav1.CreateOptions{})
+		case *corev1.PersistentVolumeClaim:
+			// The test cluster has no storage provisioner; edit replaces
+			// the claim.
+		case *batchv1.Job:
+			job = o
+		default:
+			t.Fatalf("examples/kubernetes-job has a %T the test does not know", obj)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if job == nil {
+		t.Fatal("examples/kubernetes-job/job.yaml has no Job")
+	}
+	spec := &job.Spec.Template.Spec
+	var configMap string
+	for _, v := range spec.Volumes {
+		if v.Name == "pipeline" && v.ConfigMap != nil {
+			configMap = v.ConfigMap.Name
+		}
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: configMap, Namespace: accNamespace}, Data: map[string]string{"pipeline.hcl": src}}
+	if _, err := cs.CoreV1().ConfigMaps(accNamespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	edit(spec)
+	job.Namespace = accNamespace
+	if _, err := cs.BatchV1().Jobs(accNamespace).Create(ctx, job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return job.Name
+}
+
+// decodeManifests reads YAML files of examples/kubernetes-job, each of
+// several documents, into typed objects.
+func decodeManifests(t *testing.T, files ...string) []runtime.Object {
+	t.Helper()
+	var objs []runtime.Object
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(jobExample, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := k8syaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+		for {
+			doc, err := r.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if len(bytes.TrimSpace(doc)) == 0 {
+				continue
+			}
+			obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(doc, nil, nil)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", f, err, doc)
+			}
+			objs = append(objs, obj)
+		}
+	}
+	return objs
+}
+
+// waitJobPod returns the name of the Job's Pod other than not, once it
+// exists.
+func waitJobPod(t *testing.T, cs kubernetes.Interface, sel metav1.ListOptions, not string) string {
+	t.Helper()
+	var name string
+	waitFor(t, 2*time.Minute, "a pod of the Job", nil, func() bool {
+		pods, err := cs.CoreV1().Pods(accNamespace).List(t.Context(), sel)
+		if err != nil {
+			return false
+		}
+		for _, p := range pods.Items {
+			if p.Name != not && p.DeletionTimestamp == nil {
+				name = p.Name
+				return true
+			}
+		}
+		return false
+	})
+	return name
+}
+
+// deletePluginPod deletes at once one Pod of pipeline whose component
+// label starts with component, and returns its name.
+func deletePluginPod(t *testing.T, cs kubernetes.Interface, pipeline, component string) string {
+	t.Helper()
+	pods, err := cs.CoreV1().Pods(accNamespace).List(t.Context(), metav1.ListOptions{LabelSelector: drivers.LabelPipeline + "=" + pipeline})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		if strings.HasPrefix(p.Labels[drivers.LabelComponent], component) && p.DeletionTimestamp == nil {
+			grace := int64(0)
+			if err := cs.CoreV1().Pods(accNamespace).Delete(t.Context(), p.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+				t.Fatal(err)
+			}
+			return p.Name
+		}
+	}
+	t.Fatalf("no pod of %s in pipeline %s", component, pipeline)
+	return ""
+}
+
+func waitEvents(t *testing.T, recv *eventReceiver, k int, logs *podLogs) {
+	t.Helper()
+	waitFor(t, 2*time.Minute, fmt.Sprintf("%d events at the sink", k), logs, func() bool { return recv.distinctCount() >= k })
+}
+
+// waitFor polls cond every 200ms; at timeout it fails t with flowctl's log.
+func waitFor(t *testing.T, timeout time.Duration, what string, logs *podLogs, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	msg := ""
+	if logs != nil {
+		msg = logs.String()
+	}
+	t.Fatalf("no %s within %s; flowctl's log:\n%s", what, timeout, msg)
+}
+
+// podLogs follows the logs of flowctl's Pods, which the API server loses
+// with the Pod.
+type podLogs struct {
+	mu   sync.Mutex
+	pods []string
+	logs map[string]*bytes.Buffer
+}
+
+func (l *podLogs) follow(ctx context.Context, cs kubernetes.Interface, pod string) {
+	l.mu.Lock()
+	if l.logs == nil {
+		l.logs = map[string]*bytes.Buffer{}
+	}
+	buf := &bytes.Buffer{}
+	l.pods = append(l.pods, pod)
+	l.logs[pod] = buf
+	l.mu.Unlock()
+	// The container may not have started yet.
+	for ctx.Err() == nil {
+		rc, err := cs.CoreV1().Pods(accNamespace).GetLogs(pod, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		sc := bufio.NewScanner(rc)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			l.mu.Lock()
+			buf.WriteString(sc.Text() + "\n")
+			l.mu.Unlock()
+		}
+		rc.Close()
+		return
+	}
+}
+
+func (l *podLogs) of(pod string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.logs[pod]; b != nil {
+		return b.String()
+	}
+	return ""
+}
+
+func (l *podLogs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, p := range l.pods {
+		fmt.Fprintf(&b, "--- pod %s\n%s", p, l.logs[p].String())
+	}
+	return b.String()
+}
+
+// eventReceiver is the http sink's target: it counts each event id it is
+// sent. It listens on every address, for the sink's Pod reaches the
+// machine at the node's bridge address.
+type eventReceiver struct {
+	port string
+	mu   sync.Mutex
+	ids  map[string]int
+	n    int
+}
+
+func receiveEvents(t *testing.T) *eventReceiver {
+	t.Helper()
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &eventReceiver{port: strconv.Itoa(l.Addr().(*net.TCPAddr).Port), ids: map[string]int{}}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var batch []line
+		if err := json.NewDecoder(req.Body).Decode(&batch); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.mu.Lock()
+		for _, e := range batch {
+			r.ids[e.ID]++
+			r.n++
+		}
+		r.mu.Unlock()
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return r
+}
+
+func (r *eventReceiver) distinctCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ids)
+}
+
+func (r *eventReceiver) counts() (distinct, total int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ids), r.n
+}
+
+func (r *eventReceiver) seen(id string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ids[id]
+}
