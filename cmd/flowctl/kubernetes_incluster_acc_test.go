@@ -126,9 +126,7 @@ sink "http" "out" {
 	first := waitJobPod(t, cs, jobPods, "")
 	go logs.follow(ctx, cs, first)
 	waitEvents(t, recv, n/5, logs)
-	killed := deletePluginPod(t, cs, name, "processor.tag")
-	t.Logf("deleted plugin pod %s after %d events", killed, recv.distinctCount())
-	waitFor(t, 90*time.Second, "a new processor.tag pod", logs, func() bool {
+	processorPods := func() int {
 		added, _ := plugins.snapshot()
 		k := 0
 		for _, p := range added {
@@ -136,8 +134,15 @@ sink "http" "out" {
 				k++
 			}
 		}
-		return k > 2
-	})
+		return k
+	}
+	if k := processorPods(); k != 2 {
+		t.Errorf("%d pods of processor.tag, want 2 (parallelism = 2)", k)
+	}
+	before := processorPods()
+	killed := deletePluginPod(t, cs, name, "processor.tag")
+	t.Logf("deleted plugin pod %s after %d events", killed, recv.distinctCount())
+	waitFor(t, 90*time.Second, "a new processor.tag pod", logs, func() bool { return processorPods() > before })
 	waitEvents(t, recv, n/2, logs)
 
 	// (b) flowctl's own Pod is deleted at once, as a lost node loses it.

@@ -60,8 +60,9 @@ const LabelInstance = "flowctl.io/instance"
 const tlsMount = "/etc/flowctl/tls"
 
 // The flowctl Pod's name, namespace and UID, set from the downward API in
-// its manifest (docs/drivers.md). A reference to an owner needs the UID,
-// and a Pod cannot learn it otherwise without more RBAC than the driver's.
+// its manifest (docs/drivers.md). An owner reference needs the UID, and
+// guessing the rest (the hostname is not always the Pod's name) could make
+// the garbage collector delete the plugins of a running flowctl.
 const (
 	EnvPodName      = "FLOWCTL_POD_NAME"
 	EnvPodNamespace = "FLOWCTL_POD_NAMESPACE"
@@ -91,7 +92,7 @@ type cluster struct {
 	cfg *rest.Config
 	cs  kubernetes.Interface
 	// inCluster: flowctl runs in a Pod of this cluster, so it reaches
-	// plugins through their Services instead of port-forwards.
+	// plugins at their Pod IPs instead of through port-forwards.
 	inCluster bool
 	// owner is flowctl's own Pod, in the cluster when its manifest names
 	// it; ownerNS its namespace.
