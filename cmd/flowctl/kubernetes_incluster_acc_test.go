@@ -373,22 +373,22 @@ func (l *podLogs) follow(ctx context.Context, cs kubernetes.Interface, pod strin
 	l.pods = append(l.pods, pod)
 	l.logs[pod] = buf
 	l.mu.Unlock()
-	// The container may not have started yet.
-	for ctx.Err() == nil {
+	// Until the container runs there is no log, or an empty one; once
+	// something was read, the stream ends with the container.
+	for read := false; !read && ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
 		rc, err := cs.CoreV1().Pods(accNamespace).GetLogs(pod, &corev1.PodLogOptions{Follow: true}).Stream(ctx)
 		if err != nil {
-			time.Sleep(200 * time.Millisecond)
 			continue
 		}
 		sc := bufio.NewScanner(rc)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
+			read = true
 			l.mu.Lock()
 			buf.WriteString(sc.Text() + "\n")
 			l.mu.Unlock()
 		}
 		rc.Close()
-		return
 	}
 }
 

@@ -284,6 +284,7 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 	}
 	env = append(env, corev1.EnvVar{Name: wire.EnvTLSDir, Value: tlsMount})
+	env = lastWins(env)
 	res, err := resources(spec.Options.Resources)
 	if err != nil {
 		return nil, nil, nil, err
@@ -319,6 +320,24 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 		},
 	}
 	return secret, svc, pod, nil
+}
+
+// lastWins drops every variable that a later one of the same name
+// overrides. The host's list relies on that order (its own settings come
+// last); the kubelet would apply it too, but the API server warns about
+// each duplicate, and client-go prints the warning into flowctl's log.
+func lastWins(env []corev1.EnvVar) []corev1.EnvVar {
+	last := map[string]int{}
+	for i, e := range env {
+		last[e.Name] = i
+	}
+	out := make([]corev1.EnvVar, 0, len(last))
+	for i, e := range env {
+		if last[e.Name] == i {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // resources sets each given quantity as both request and limit.

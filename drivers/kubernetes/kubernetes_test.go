@@ -68,6 +68,37 @@ func TestObjects(t *testing.T) {
 	}
 }
 
+// TestEnvLastWins: a variable given twice (the host overrides what a
+// component's env set) reaches the Pod once, with the later value.
+func TestEnvLastWins(t *testing.T) {
+	a, err := drivers.NewAuthority("run1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := drivers.Spec{Component: "sink.out", Pipeline: "p", RunID: "run1", Authority: a,
+		Env: []string{"FLOWCTL_TOKEN=", "A=1", "FLOWCTL_TOKEN=plugin-credential"}}
+	p := &podInstance{cl: &cluster{}, ns: "default", name: objectName(spec)}
+	_, _, pod, err := p.objects(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range pod.Spec.Containers[0].Env {
+		seen[e.Name]++
+		if e.Name == "FLOWCTL_TOKEN" && e.Value != "plugin-credential" {
+			t.Errorf("FLOWCTL_TOKEN = %q, want the later value", e.Value)
+		}
+	}
+	for name, n := range seen {
+		if n > 1 {
+			t.Errorf("%s set %d times", name, n)
+		}
+	}
+	if seen["A"] != 1 || seen["FLOWCTL_TOKEN"] != 1 {
+		t.Errorf("env %v", pod.Spec.Containers[0].Env)
+	}
+}
+
 func TestFailedReasons(t *testing.T) {
 	waiting := func(reason string) *corev1.Pod {
 		return &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
