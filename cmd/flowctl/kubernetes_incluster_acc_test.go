@@ -203,6 +203,11 @@ sink "http" "out" {
 			t.Logf("the second flowctl resumed: its source read %d of %d events", read, n)
 		}
 	}
+	for _, l := range strings.Split(out, "\n") {
+		if regexp.MustCompile(`restarted \(|resuming from|Removed pod|completed in`).MatchString(l) {
+			t.Logf("flowctl: %s", strings.TrimSpace(l))
+		}
+	}
 	nothingLeft(t, cs, name)
 }
 
