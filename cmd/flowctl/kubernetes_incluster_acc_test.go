@@ -13,9 +13,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +31,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/flowctl/flowctl/drivers"
+	k8sdriver "github.com/flowctl/flowctl/drivers/kubernetes"
 	"github.com/flowctl/flowctl/drivers/kubernetes/testcluster"
 )
 
@@ -41,10 +44,12 @@ var jobExample = filepath.Join("..", "..", "examples", "kubernetes-job")
 // its plugins are Pods it reaches at their Pod IPs (the test cluster has no
 // DNS and no kube-proxy), with a processor of two instances, and the sink
 // posts every event to this test. Mid-run one processor Pod is deleted (the
-// host starts a new one), then flowctl's own Pod is deleted as a lost node
+// host starts a new one); then flowctl's own Pod is deleted as a lost node
 // would lose it (at once, no grace): the Job controller starts another,
-// which resumes from the checkpoint on the state volume. The Job succeeds,
-// every event arrives, duplicates stay bounded, nothing is left.
+// which resumes from the checkpoint on the state volume; then that flowctl
+// is SIGKILLed in its Pod, and the third one deletes the Pods the second
+// left behind and resumes. The Job succeeds, every event arrives,
+// duplicates stay bounded, nothing is left.
 func TestAccKubernetesInCluster(t *testing.T) {
 	start := time.Now()
 	c, cs := startCluster(t)
@@ -123,7 +128,7 @@ sink "http" "out" {
 	logs := &podLogs{}
 
 	// (a) A processor instance's Pod is deleted: the host replaces it.
-	first := waitJobPod(t, cs, jobPods, "")
+	first := waitJobPod(t, cs, jobPods)
 	go logs.follow(ctx, cs, first)
 	waitEvents(t, recv, n/5, logs)
 	processorPods := func() int {
@@ -145,7 +150,8 @@ sink "http" "out" {
 	waitFor(t, 90*time.Second, "a new processor.tag pod", logs, func() bool { return processorPods() > before })
 	waitEvents(t, recv, n/2, logs)
 
-	// (b) flowctl's own Pod is deleted at once, as a lost node loses it.
+	// (b) flowctl's own Pod is deleted at once, as a lost node loses it
+	// (the kubelet still stops its container, with a second's grace).
 	grace := int64(0)
 	if err := cs.CoreV1().Pods(accNamespace).Delete(ctx, first, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
 		t.Fatal(err)
@@ -153,6 +159,16 @@ sink "http" "out" {
 	t.Logf("deleted flowctl pod %s after %d events", first, recv.distinctCount())
 	second := waitJobPod(t, cs, jobPods, first)
 	go logs.follow(ctx, cs, second)
+	waitEvents(t, recv, 2*n/3, logs)
+
+	// (c) flowctl dies in its Pod (SIGKILL, as the OOM killer would): the
+	// Pod stays, Failed, and so do its plugins' Pods, which the garbage
+	// collector keeps while their owner exists. The Job's next flowctl
+	// deletes them as objects of a flowctl Pod that has ended.
+	killFlowctl(t, second)
+	t.Logf("killed flowctl in pod %s after %d events", second, recv.distinctCount())
+	third := waitJobPod(t, cs, jobPods, first, second)
+	go logs.follow(ctx, cs, third)
 	waitFor(t, 3*time.Minute, "the Job to complete", logs, func() bool {
 		j, err := cs.BatchV1().Jobs(accNamespace).Get(ctx, job, metav1.GetOptions{})
 		if err != nil {
@@ -196,12 +212,22 @@ sink "http" "out" {
 			t.Errorf("flowctl's log does not match %s:\n%s", want, out)
 		}
 	}
-	if m := regexp.MustCompile(`source\.ticks .* kubernetes +- +(\d+)`).FindStringSubmatch(logs.of(second)); m != nil {
-		if read, _ := strconv.Atoi(m[1]); read >= n {
-			t.Errorf("the second flowctl read %d events, want fewer than %d: it did not resume from the checkpoint", read, n)
-		} else {
-			t.Logf("the second flowctl resumed: its source read %d of %d events", read, n)
+	for _, pod := range []string{second, third} {
+		if !strings.Contains(logs.of(pod), "source.ticks: resuming from its checkpoint") {
+			t.Errorf("the flowctl of pod %s did not resume from the checkpoint:\n%s", pod, logs.of(pod))
 		}
+	}
+	if m := regexp.MustCompile(`source\.ticks .* kubernetes +- +(\d+)`).FindStringSubmatch(logs.of(third)); m != nil {
+		if read, _ := strconv.Atoi(m[1]); read >= n/2 {
+			t.Errorf("the last flowctl read %d events, want fewer than %d: it did not resume from the checkpoint", read, n/2)
+		} else {
+			t.Logf("the last flowctl resumed: its source read %d of %d events", read, n)
+		}
+	}
+	// The killed flowctl's source, two processor instances and sink.
+	removed := regexp.MustCompile(`Removed pod `+accNamespace+`/flowctl-`+name+`-\S+ \(\S+ of run \S+\), left behind by a flowctl that is no longer running\.`).FindAllString(logs.of(third), -1)
+	if len(removed) != 4 {
+		t.Errorf("the last flowctl removed %d pods of the killed one, want 4:\n%s", len(removed), logs.of(third))
 	}
 	for _, l := range strings.Split(out, "\n") {
 		if regexp.MustCompile(`restarted \(|resuming from|Removed pod|completed in`).MatchString(l) {
@@ -299,9 +325,9 @@ func decodeManifests(t *testing.T, files ...string) []runtime.Object {
 	return objs
 }
 
-// waitJobPod returns the name of the Job's Pod other than not, once it
-// exists.
-func waitJobPod(t *testing.T, cs kubernetes.Interface, sel metav1.ListOptions, not string) string {
+// waitJobPod returns the name of a Job's Pod that is not one of earlier,
+// once there is one.
+func waitJobPod(t *testing.T, cs kubernetes.Interface, sel metav1.ListOptions, earlier ...string) string {
 	t.Helper()
 	var name string
 	waitFor(t, 2*time.Minute, "a pod of the Job", nil, func() bool {
@@ -310,7 +336,7 @@ func waitJobPod(t *testing.T, cs kubernetes.Interface, sel metav1.ListOptions, n
 			return false
 		}
 		for _, p := range pods.Items {
-			if p.Name != not && p.DeletionTimestamp == nil {
+			if !slices.Contains(earlier, p.Name) && p.DeletionTimestamp == nil {
 				name = p.Name
 				return true
 			}
@@ -318,6 +344,27 @@ func waitJobPod(t *testing.T, cs kubernetes.Interface, sel metav1.ListOptions, n
 		return false
 	})
 	return name
+}
+
+// killFlowctl SIGKILLs the flowctl of the Job's Pod pod: a process of
+// this machine, under the test node's containerd, that the Pod's name in
+// its environment tells apart.
+func killFlowctl(t *testing.T, pod string) {
+	t.Helper()
+	for pid, args := range processes() {
+		if len(args) < 2 || args[0] != "/flowctl" || args[1] != "apply" {
+			continue
+		}
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil || !slices.Contains(strings.Split(string(env), "\x00"), k8sdriver.EnvPodName+"="+pod) {
+			continue
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no flowctl process of pod %s on this machine", pod)
 }
 
 // deletePluginPod deletes at once one Pod of pipeline whose component
