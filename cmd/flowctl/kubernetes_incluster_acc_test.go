@@ -229,6 +229,14 @@ sink "http" "out" {
 	if len(removed) != 4 {
 		t.Errorf("the last flowctl removed %d pods of the killed one, want 4:\n%s", len(removed), logs.of(third))
 	}
+	// Every plugin Pod is owned by the flowctl Pod that started it, so the
+	// garbage collector deletes it with that Pod.
+	added, _ := plugins.snapshot()
+	for _, p := range added {
+		if refs := p.OwnerReferences; len(refs) != 1 || refs[0].Kind != "Pod" || !slices.Contains([]string{first, second, third}, refs[0].Name) {
+			t.Errorf("plugin pod %s has owner references %+v, want its flowctl Pod", p.Name, refs)
+		}
+	}
 	for _, l := range strings.Split(out, "\n") {
 		if regexp.MustCompile(`restarted \(|resuming from|Removed pod|completed in`).MatchString(l) {
 			t.Logf("flowctl: %s", strings.TrimSpace(l))
