@@ -237,6 +237,16 @@ sink "http" "out" {
 			t.Errorf("plugin pod %s has owner references %+v, want its flowctl Pod", p.Name, refs)
 		}
 	}
+	// The first flowctl, stopped with a second's grace, may delete its
+	// plugins' objects itself or leave them to the garbage collector: say
+	// which it was.
+	collected := 0
+	for _, l := range strings.Split(c.LogTail("kube-controller-manager", 1<<20), "\n") {
+		if strings.Contains(l, "Deleting item") && strings.Contains(l, "flowctl-"+name) {
+			collected++
+		}
+	}
+	t.Logf("the garbage collector deleted %d objects of the pipeline", collected)
 	for _, l := range strings.Split(out, "\n") {
 		if regexp.MustCompile(`restarted \(|resuming from|Removed pod|completed in`).MatchString(l) {
 			t.Logf("flowctl: %s", strings.TrimSpace(l))

@@ -21,7 +21,7 @@ func (c *Cluster) StartControllerManager(ctx context.Context) error {
 		"--controllers=job-controller,garbage-collector-controller,root-ca-certificate-publisher-controller",
 		"--root-ca-file="+c.CAFile,
 		"--bind-address=127.0.0.1", "--secure-port=0",
-		"--v=1")
+		"--v=2") // the garbage collector's deletions, for the tests to tell
 	if err != nil {
 		return err
 	}
