@@ -8,12 +8,17 @@
 // probe is the plugin's health (pluginsdk's plain HTTP /healthz, which
 // answers what the Health RPC would); the driver watches the Pod until it is
 // ready, then reads the handshake line from its log and reaches the plugin:
-// through the Service when flowctl itself runs in the cluster, otherwise
-// through a client-go port-forward to the Pod on 127.0.0.1.
+// at its Pod IP when flowctl itself runs in the cluster (no cluster DNS or
+// kube-proxy needed; the Service's name when the Pod has no IP yet),
+// otherwise through a client-go port-forward to the Pod on 127.0.0.1.
 //
 // The Pod's restartPolicy is Never: the host's supervisor restarts plugins.
 // Everything is deleted when the plugin stops or fails; objects whose host
-// process is gone are deleted by the next apply (CleanStale). A cluster that
+// process is gone are deleted by the next apply (CleanStale). In the
+// cluster, when the flowctl Pod names itself through the downward API
+// (EnvPodName, EnvPodNamespace, EnvPodUID), the objects in its namespace
+// are owned by it: the garbage collector deletes them with the Pod, and
+// CleanStale deletes those of a flowctl Pod that has ended. A cluster that
 // does not answer, and a Pod that does not start, are errors that say why,
 // the latter with the Pod's status and events.
 package kubernetes
@@ -35,6 +40,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -52,6 +58,16 @@ const LabelInstance = "flowctl.io/instance"
 
 // tlsMount is where the plugin's Secret is mounted.
 const tlsMount = "/etc/flowctl/tls"
+
+// The flowctl Pod's name, namespace and UID, set from the downward API in
+// its manifest (docs/drivers.md). An owner reference needs the UID, and
+// guessing the rest (the hostname is not always the Pod's name) could make
+// the garbage collector delete the plugins of a running flowctl.
+const (
+	EnvPodName      = "FLOWCTL_POD_NAME"
+	EnvPodNamespace = "FLOWCTL_POD_NAMESPACE"
+	EnvPodUID       = "FLOWCTL_POD_UID"
+)
 
 // Driver starts plugins as Pods. Call New.
 type Driver struct {
@@ -76,10 +92,34 @@ type cluster struct {
 	cfg *rest.Config
 	cs  kubernetes.Interface
 	// inCluster: flowctl runs in a Pod of this cluster, so it reaches
-	// plugins through their Services instead of port-forwards.
+	// plugins at their Pod IPs instead of through port-forwards.
 	inCluster bool
+	// owner is flowctl's own Pod, in the cluster when its manifest names
+	// it; ownerNS its namespace.
+	owner   *metav1.OwnerReference
+	ownerNS string
 	// where names the cluster in messages.
 	where string
+}
+
+// ownerIn is the owner reference for objects in ns: flowctl's Pod, when it
+// runs in this cluster and in ns (an owner must be in its dependents'
+// namespace; the garbage collector deletes a dependent whose owner it
+// cannot find there), else nil.
+func (c *cluster) ownerIn(ns string) []metav1.OwnerReference {
+	if c.owner == nil || c.ownerNS != ns {
+		return nil
+	}
+	return []metav1.OwnerReference{*c.owner}
+}
+
+// selfPod reads the flowctl Pod's identity from the environment.
+func selfPod() (*metav1.OwnerReference, string) {
+	name, ns, uid := os.Getenv(EnvPodName), os.Getenv(EnvPodNamespace), os.Getenv(EnvPodUID)
+	if name == "" || ns == "" || uid == "" {
+		return nil, ""
+	}
+	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: types.UID(uid)}, ns
 }
 
 // cluster returns the connection for a kubeconfig path ("" for the default
@@ -134,7 +174,11 @@ func connect(kubeconfig string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cluster{cfg: cfg, cs: cs, inCluster: inCluster, where: cfg.Host}, nil
+	c := &cluster{cfg: cfg, cs: cs, inCluster: inCluster, where: cfg.Host}
+	if inCluster {
+		c.owner, c.ownerNS = selfPod()
+	}
+	return c, nil
 }
 
 func fileExists(path string) bool {
@@ -214,7 +258,7 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 		return nil, nil, nil, err
 	}
 	labels := p.labels(spec)
-	meta := metav1.ObjectMeta{Name: p.name, Namespace: p.ns, Labels: labels}
+	meta := metav1.ObjectMeta{Name: p.name, Namespace: p.ns, Labels: labels, OwnerReferences: p.cl.ownerIn(p.ns)}
 	secret := &corev1.Secret{
 		ObjectMeta: meta,
 		Type:       corev1.SecretTypeTLS,
@@ -240,6 +284,7 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 		env = append(env, corev1.EnvVar{Name: k, Value: v})
 	}
 	env = append(env, corev1.EnvVar{Name: wire.EnvTLSDir, Value: tlsMount})
+	env = lastWins(env)
 	res, err := resources(spec.Options.Resources)
 	if err != nil {
 		return nil, nil, nil, err
@@ -275,6 +320,24 @@ func (p *podInstance) objects(spec drivers.Spec) (*corev1.Secret, *corev1.Servic
 		},
 	}
 	return secret, svc, pod, nil
+}
+
+// lastWins drops every variable that a later one of the same name
+// overrides. The host's list relies on that order (its own settings come
+// last); the kubelet would apply it too, but the API server warns about
+// each duplicate, and client-go prints the warning into flowctl's log.
+func lastWins(env []corev1.EnvVar) []corev1.EnvVar {
+	last := map[string]int{}
+	for i, e := range env {
+		last[e.Name] = i
+	}
+	out := make([]corev1.EnvVar, 0, len(last))
+	for i, e := range env {
+		if last[e.Name] == i {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // resources sets each given quantity as both request and limit.
@@ -324,10 +387,11 @@ func cleanNamespace(ctx context.Context, cl *cluster, ns string) ([]string, erro
 	if err != nil {
 		return nil, fmt.Errorf("list flowctl pods in %s: %w", ns, err)
 	}
+	gone := ownerCheck{cl: cl, ns: ns, ended: map[types.UID]bool{}}
 	var removed []string
 	stale := map[string]bool{}
 	for _, pod := range pods.Items {
-		if drivers.OwnerGone(pod.Labels[drivers.LabelOwner]) {
+		if gone.of(ctx, pod.ObjectMeta) {
 			stale[pod.Name] = true
 			removed = append(removed, fmt.Sprintf("pod %s/%s (%s of run %s)", ns, pod.Name, pod.Labels[drivers.LabelComponent], pod.Labels[drivers.LabelRun]))
 		}
@@ -339,7 +403,7 @@ func cleanNamespace(ctx context.Context, cl *cluster, ns string) ([]string, erro
 		return removed, err
 	}
 	for _, s := range svcs.Items {
-		if drivers.OwnerGone(s.Labels[drivers.LabelOwner]) {
+		if gone.of(ctx, s.ObjectMeta) {
 			stale[s.Name] = true
 		}
 	}
@@ -348,7 +412,7 @@ func cleanNamespace(ctx context.Context, cl *cluster, ns string) ([]string, erro
 		return removed, err
 	}
 	for _, s := range secrets.Items {
-		if drivers.OwnerGone(s.Labels[drivers.LabelOwner]) {
+		if gone.of(ctx, s.ObjectMeta) {
 			stale[s.Name] = true
 		}
 	}
@@ -357,6 +421,51 @@ func cleanNamespace(ctx context.Context, cl *cluster, ns string) ([]string, erro
 		p.delete(ctx, 0)
 	}
 	return removed, nil
+}
+
+// ownerCheck tells whether the flowctl that made an object has ended: its
+// process on this machine (the owner label), or its Pod in the cluster (the
+// owner reference). A flowctl Pod that ended stays, Failed or Succeeded,
+// until its Job goes, so the garbage collector does not delete what it
+// owned; the next flowctl does.
+type ownerCheck struct {
+	cl    *cluster
+	ns    string
+	ended map[types.UID]bool
+}
+
+func (o *ownerCheck) of(ctx context.Context, meta metav1.ObjectMeta) bool {
+	if drivers.OwnerGone(meta.Labels[drivers.LabelOwner]) {
+		return true
+	}
+	for _, ref := range meta.OwnerReferences {
+		if ref.APIVersion != "v1" || ref.Kind != "Pod" {
+			continue
+		}
+		if o.cl.owner != nil && ref.UID == o.cl.owner.UID {
+			return false // this flowctl's own
+		}
+		ended, ok := o.ended[ref.UID]
+		if !ok {
+			ended = o.podEnded(ctx, ref)
+			o.ended[ref.UID] = ended
+		}
+		return ended
+	}
+	return false
+}
+
+// podEnded: the Pod is gone (or replaced by another of its name) or has
+// ended. An error that leaves it unknown counts as not ended.
+func (o *ownerCheck) podEnded(ctx context.Context, ref metav1.OwnerReference) bool {
+	pod, err := o.cl.cs.CoreV1().Pods(o.ns).Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return true
+	case err != nil:
+		return false
+	}
+	return pod.UID != ref.UID || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded
 }
 
 // deleteOptions deletes at once (grace 0) or with grace seconds.

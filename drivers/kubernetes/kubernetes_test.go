@@ -22,7 +22,7 @@ func TestObjects(t *testing.T) {
 		Options: drivers.Options{Namespace: "pipes", Image: "img:1", PullPolicy: "Never", ServiceAccount: "runner",
 			Resources: map[string]string{"cpu": "250m", "memory": "64Mi"}, Labels: map[string]string{"team": "data"}, Env: map[string]string{"A": "b"}},
 	}
-	p := &podInstance{ns: namespace(spec), name: objectName(spec)}
+	p := &podInstance{cl: &cluster{}, ns: namespace(spec), name: objectName(spec)}
 	if !regexp.MustCompile(`^flowctl-orders-eu-sink-out-[0-9a-f]{6}$`).MatchString(p.name) {
 		t.Errorf("name %q is not the documented DNS label", p.name)
 	}
@@ -65,6 +65,37 @@ func TestObjects(t *testing.T) {
 	}
 	if c.VolumeMounts[0].MountPath != tlsMount || pod.Spec.Volumes[0].Secret.SecretName != p.name {
 		t.Errorf("tls volume %+v %+v", c.VolumeMounts, pod.Spec.Volumes)
+	}
+}
+
+// TestEnvLastWins: a variable given twice (the host overrides what a
+// component's env set) reaches the Pod once, with the later value.
+func TestEnvLastWins(t *testing.T) {
+	a, err := drivers.NewAuthority("run1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := drivers.Spec{Component: "sink.out", Pipeline: "p", RunID: "run1", Authority: a,
+		Env: []string{"FLOWCTL_TOKEN=", "A=1", "FLOWCTL_TOKEN=plugin-credential"}}
+	p := &podInstance{cl: &cluster{}, ns: "default", name: objectName(spec)}
+	_, _, pod, err := p.objects(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range pod.Spec.Containers[0].Env {
+		seen[e.Name]++
+		if e.Name == "FLOWCTL_TOKEN" && e.Value != "plugin-credential" {
+			t.Errorf("FLOWCTL_TOKEN = %q, want the later value", e.Value)
+		}
+	}
+	for name, n := range seen {
+		if n > 1 {
+			t.Errorf("%s set %d times", name, n)
+		}
+	}
+	if seen["A"] != 1 || seen["FLOWCTL_TOKEN"] != 1 {
+		t.Errorf("env %v", pod.Spec.Containers[0].Env)
 	}
 }
 

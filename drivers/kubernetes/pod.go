@@ -69,14 +69,24 @@ func (p *podInstance) start(ctx context.Context, spec drivers.Spec) (*drivers.In
 	// Other Pods of the run send batches to this one at its Pod IP; the
 	// host's port-forward carries only control.
 	peers := map[string]string{}
+	podAddr := ""
 	if got, err := p.cl.cs.CoreV1().Pods(p.ns).Get(ctx, p.name, metav1.GetOptions{}); err == nil && got.Status.PodIP != "" {
-		peers[p.cl.network()] = net.JoinHostPort(got.Status.PodIP, strconv.Itoa(drivers.PluginPort))
+		podAddr = net.JoinHostPort(got.Status.PodIP, strconv.Itoa(drivers.PluginPort))
+		peers[p.cl.network()] = podAddr
 	}
-	addr := net.JoinHostPort(p.name+"."+p.ns+".svc", strconv.Itoa(drivers.PluginPort))
-	if !p.cl.inCluster {
+	var addr string
+	switch {
+	case !p.cl.inCluster:
 		if addr, err = p.portForward(); err != nil {
 			return nil, err
 		}
+	case podAddr != "":
+		// In the cluster the host dials the Pod IP too: it needs neither
+		// cluster DNS nor kube-proxy, and the host verifies the plugin by
+		// drivers.PluginServerName, whatever address it dials.
+		addr = podAddr
+	default:
+		addr = net.JoinHostPort(p.name+"."+p.ns+".svc", strconv.Itoa(drivers.PluginPort))
 	}
 	rc, err := drivers.Reattach(shake, addr, &drivers.Attached{Name: p.ns + "/" + p.name, WaitFn: p.wait, KillFn: p.kill})
 	if err != nil {

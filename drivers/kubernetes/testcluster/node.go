@@ -28,6 +28,14 @@ const NodeName = "flowctl-test-node"
 // cniBridge is the bridge the node's Pods are attached to.
 const cniBridge = "flowctl-cni0"
 
+// podSubnet is the Pods' address range; the bridge takes its first
+// address, PodGateway, which is also where Pods reach the machine (and so
+// the API server: there is no kube-proxy for the kubernetes Service).
+const (
+	podSubnet  = "10.88.0.0/24"
+	PodGateway = "10.88.0.1"
+)
+
 // NodeOptions configure StartNode.
 type NodeOptions struct {
 	// Images are `docker save` tarballs to import into the node.
@@ -111,9 +119,9 @@ state = %q
 	}
 	cni := fmt.Sprintf(`{"cniVersion": "0.4.0", "name": "flowctl-test", "plugins": [
   {"type": "bridge", "bridge": %q, "isGateway": true, "ipMasq": false,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.0.0/24"}]], "dataDir": %q}},
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": %q, "gateway": %q}]], "dataDir": %q}},
   {"type": "firewall", "backend": "iptables"}
-]}`, cniBridge, filepath.Join(dir, "cni-ipam"))
+]}`, cniBridge, podSubnet, PodGateway, filepath.Join(dir, "cni-ipam"))
 	if err := os.WriteFile(filepath.Join(dir, "cni", "10-flowctl.conflist"), []byte(cni), 0o600); err != nil {
 		return err
 	}
@@ -162,7 +170,8 @@ imageGCLowThresholdPercent: 99
 	}
 	// The kubelet registers its node with the not-ready taint; the node
 	// lifecycle controller of kube-controller-manager, which this cluster
-	// does not run, lifts it once the node is Ready. Do what it would.
+	// does not run (StartControllerManager leaves it off), lifts it once
+	// the node is Ready. Do what it would.
 	return c.apiRequest(ctx, http.MethodPatch, "/api/v1/nodes/"+NodeName, "application/merge-patch+json", `{"spec":{"taints":null}}`)
 }
 

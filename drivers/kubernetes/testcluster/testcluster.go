@@ -1,13 +1,21 @@
 // Package testcluster starts a real Kubernetes control plane for the
 // kubernetes driver's acceptance tests: etcd, kube-apiserver and
 // kube-scheduler, built from their Go modules by tools/build.sh (pinned in
-// tools/go.mod, cached under $CACHE_DIR/k8s), on loopback ports, with a
-// kubeconfig that authenticates with a static token. Stop ends every
-// process; the caller deletes the directory.
+// tools/go.mod, cached under $CACHE_DIR/k8s), with a kubeconfig that
+// authenticates with a static token. Stop ends every process; the caller
+// deletes the directory.
 //
 // Without a node the cluster is the API tier: objects are created, watched,
 // scheduled (or not) and deleted, but no Pod runs. StartNode adds the node
-// tier, a kubelet on a containerd socket.
+// tier, a kubelet on a containerd socket. StartControllerManager adds the
+// controllers a Job needs (job, garbage collector, the root CA publisher
+// that in-cluster clients read ca.crt from); it is separate so that tests
+// that do not need it do not pay for it.
+//
+// The API server listens on every address (Pods reach it at the node's
+// bridge address, PodGateway: there is no kube-proxy) with a serving
+// certificate from the cluster's own CA (CAFile) whose names cover that
+// address, loopback and the in-cluster names of the kubernetes Service.
 package testcluster
 
 import (
@@ -46,6 +54,10 @@ type Cluster struct {
 	Token  string
 	// Bin is the directory of the binaries.
 	Bin string
+	// CAFile is the CA certificate (PEM) that signed the API server's
+	// serving certificate, and Port the API server's port.
+	CAFile string
+	Port   string
 
 	mu    sync.Mutex
 	procs []*proc
@@ -74,7 +86,7 @@ func BinDir() (string, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("the Kubernetes test binaries are not built (%s): run `make k8s-testcluster` (it builds etcd, kube-apiserver, kube-scheduler and kubelet from their Go modules into $CACHE_DIR/k8s, once)", strings.TrimSpace(stderr.String()))
+		return "", fmt.Errorf("the Kubernetes test binaries are not built (%s): run `make k8s-testcluster` (it builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kubelet from their Go modules into $CACHE_DIR/k8s, once)", strings.TrimSpace(stderr.String()))
 	}
 	return strings.TrimSpace(string(out)), nil
 }
@@ -134,16 +146,23 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	if err := writeServiceAccountKey(pki); err != nil {
 		return err
 	}
+	if err := writeServingCert(pki); err != nil {
+		return err
+	}
+	c.CAFile = filepath.Join(pki, "ca.crt")
 	tokens := filepath.Join(pki, "tokens.csv")
 	if err := os.WriteFile(tokens, []byte(c.Token+",admin,admin,system:masters\n"), 0o600); err != nil {
 		return err
 	}
 	port := freePort()
+	c.Port = port
 	c.Server = "https://127.0.0.1:" + port
 	_, err := c.start("kube-apiserver",
 		"--etcd-servers="+etcdURL,
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+port,
-		"--cert-dir="+pki,
+		// Every address: Pods reach it at PodGateway, which exists only
+		// once the node's bridge does.
+		"--bind-address=0.0.0.0", "--advertise-address=127.0.0.1", "--secure-port="+port,
+		"--tls-cert-file="+filepath.Join(pki, "apiserver.crt"), "--tls-private-key-file="+filepath.Join(pki, "apiserver.key"),
 		"--token-auth-file="+tokens,
 		"--authorization-mode=RBAC",
 		"--service-account-issuer=https://kubernetes.default.svc",
@@ -159,7 +178,7 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 		return err
 	}
 	c.Kubeconfig = filepath.Join(c.Dir, "kubeconfig")
-	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, c.Token)), 0o600); err != nil {
+	if err := os.WriteFile(c.Kubeconfig, []byte(kubeconfig(c.Server, c.Token, c.CAFile)), 0o600); err != nil {
 		return err
 	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second} //nolint:gosec // the test cluster's self-signed certificate on loopback
@@ -182,16 +201,16 @@ func (c *Cluster) startAPIServer(ctx context.Context) error {
 	}, c.proc("kube-apiserver"))
 }
 
-// kubeconfig authenticates with the token and skips verifying the
-// server's self-signed loopback certificate.
-func kubeconfig(server, token string) string {
+// kubeconfig authenticates with the token and verifies the server against
+// the cluster's CA.
+func kubeconfig(server, token, caFile string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: test
   cluster:
     server: %s
-    insecure-skip-tls-verify: true
+    certificate-authority: %s
 users:
 - name: admin
   user:
@@ -202,7 +221,7 @@ contexts:
     cluster: test
     user: admin
 current-context: test
-`, server, token)
+`, server, caFile, token)
 }
 
 // start runs one binary of the cluster, logging to DIR/NAME.log.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver, kube-scheduler and kubelet from this module's
-# pinned versions into $CACHE_DIR/k8s/<version>-<key>/, where <key> hashes
-# go.mod and go.sum: with the same pins a second run builds nothing. Prints
-# the directory. With --check it only prints it, and fails when a binary is
-# missing.
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and
+# kubelet from this module's pinned versions into
+# $CACHE_DIR/k8s/<version>-<key>/, where <key> hashes go.mod and go.sum: with
+# the same pins a second run builds nothing (and one binary added to the list
+# builds only that one). Prints the directory. With --check it only prints
+# it, and fails when a binary is missing.
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH=/usr/local/go/bin:$PATH
@@ -11,7 +12,7 @@ cache="${CACHE_DIR:-$HOME/.cache/flowctl}"
 k8s=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' go.mod)
 key=$(cat go.mod go.sum | sha256sum | cut -c1-12)
 out="$cache/k8s/$k8s-$key"
-bins=(etcd kube-apiserver kube-scheduler kubelet)
+bins=(etcd kube-apiserver kube-scheduler kube-controller-manager kubelet)
 if [ "${1:-}" = --check ]; then
   for b in "${bins[@]}"; do [ -x "$out/$b" ] || { echo "$out/$b is missing" >&2; exit 1; }; done
   echo "$out"
@@ -30,5 +31,6 @@ build() { # name package cgo
 build etcd go.etcd.io/etcd/server/v3 0
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver 0
 build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler 0
+build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager 0
 build kubelet k8s.io/kubernetes/cmd/kubelet 1
 echo "$out"
