@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/flowctl/flowctl/drivers"
 	flowhcl "github.com/flowctl/flowctl/hcl"
 	"github.com/flowctl/flowctl/host/redact"
 )
@@ -62,7 +63,7 @@ func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (
 	}
 	h.Redact.Add(plan.Sensitive...)
 	r := &run{
-		h: h, plan: plan, members: map[flowhcl.Address][]*member{},
+		h: h, plan: plan, members: map[flowhcl.Address][]*member{}, id: newRunID(),
 		opts: ApplyOptions{StartTimeout: opts.StartTimeout, StopTimeout: opts.StopTimeout},
 		log:  redact.Logger(h.Log, h.Redact),
 	}
@@ -76,6 +77,15 @@ func (h *Host) CheckConfig(ctx context.Context, plan *Plan, opts CheckOptions) (
 		return nil, err
 	}
 	defer cleanup()
+	for _, c := range plan.Components {
+		if _, remote := h.Drivers[c.Driver].(drivers.Remote); remote {
+			// Remote plugins serve in network mode, with the run's
+			// certificates, for a check as for a run.
+			if err := r.ensureAuthority(); err != nil {
+				return nil, err
+			}
+		}
+	}
 
 	index := make(map[*PlannedComponent]int, len(plan.Components))
 	for i, c := range plan.Components {

@@ -36,12 +36,8 @@ func (r *run) prepareRemote(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		if r.authority == nil {
-			a, err := drivers.NewAuthority(r.id)
-			if err != nil {
-				return err
-			}
-			r.authority = a
+		if err := r.ensureAuthority(); err != nil {
+			return err
 		}
 		if _, seen := byDriver[rd]; !seen {
 			order = append(order, rd)
@@ -57,6 +53,20 @@ func (r *run) prepareRemote(ctx context.Context) error {
 			r.log.Debug("clean up stale plugins", "driver", rd.Name(), "error", err)
 		}
 	}
+	return nil
+}
+
+// ensureAuthority makes the run's certificate authority, which remote
+// plugins need for network mode, once.
+func (r *run) ensureAuthority() error {
+	if r.authority != nil {
+		return nil
+	}
+	a, err := drivers.NewAuthority(r.id)
+	if err != nil {
+		return err
+	}
+	r.authority = a
 	return nil
 }
 

@@ -149,6 +149,11 @@ func TestAccDockerPipeline(t *testing.T) {
 	name := uniqueName("acc-docker")
 	writeFile(t, filepath.Join(dir, "pipeline.hcl"), dockerPipeline(name, 5000, 0))
 
+	// validate checks the configuration in the plugins, here containers in
+	// network mode: it needs the run's certificates as apply does.
+	if r := flowctl(t, dir, "validate", "pipeline.hcl"); r.code != 0 {
+		t.Fatalf("validate exit %d:\n%s", r.code, r.stderr)
+	}
 	r := flowctl(t, dir, "apply", "--log-level", "info", "--reset", "pipeline.hcl")
 	if r.code != 0 {
 		t.Fatalf("apply exit %d:\n%s", r.code, r.stderr)
