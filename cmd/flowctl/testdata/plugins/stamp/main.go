@@ -18,6 +18,8 @@
 //	           was sent to a file) and "discard" (a built-in's name; it
 //	           refuses every batch, so a run that uses it fails)
 //	badsocket  completes the handshake with a socket that does not exist
+//	protocol2  handshakes as protocol 2 at most, as a plugin built with the
+//	           SDK before parallel components would
 //
 // `stamp probe ENDPOINT VICTIM` runs the same probe as a plain client.
 // `describe` works in every mode except protocol9, which describes itself
@@ -96,6 +98,11 @@ func main() {
 		os.Exit(3)
 	case mode == "hang":
 		time.Sleep(time.Hour)
+	case mode == "protocol2":
+		// go-plugin answers with the highest version both sides list.
+		if err := os.Setenv(wire.EnvProtocolVersions, "1,2"); err != nil {
+			panic(err)
+		}
 	case mode == "badsocket":
 		fmt.Printf("1|%d|unix|/nonexistent/flowctl-stamp.sock|grpc|\n", wire.ProtocolVersions[0])
 		time.Sleep(time.Hour)
