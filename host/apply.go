@@ -213,7 +213,7 @@ func (h *Host) Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (sum *S
 func (p *Plan) plugins() int {
 	n := 0
 	for _, c := range p.Components {
-		n += max(1, c.Node.Component.Parallelism.Instances)
+		n += c.instances()
 	}
 	return n
 }
@@ -442,7 +442,7 @@ func (r *run) startAll(ctx context.Context) error {
 	var started atomic.Int64
 	total := 0
 	for _, c := range r.plan.Components {
-		ms := make([]*member, c.Node.Component.Parallelism.Instances)
+		ms := make([]*member, c.instances())
 		for i := range ms {
 			ms[i] = &member{c: c, name: instanceName(c, i), meter: &meter{r: r, addr: c.Address(), kind: c.Address().Kind}}
 		}
@@ -476,10 +476,16 @@ func (r *run) startAll(ctx context.Context) error {
 // instanceName names instance i of c: its address, or with parallelism
 // its address and index, as in processor.tag[1].
 func instanceName(c *PlannedComponent, i int) string {
-	if c.Node.Component.Parallelism.Instances < 2 {
+	if c.instances() < 2 {
 		return c.Address().String()
 	}
 	return fmt.Sprintf("%s[%d]", c.Address(), i)
+}
+
+// instances is how many plugins run c: its parallelism, at least one (a
+// component not parsed from a file may leave it zero).
+func (c *PlannedComponent) instances() int {
+	return max(1, c.Node.Component.Parallelism.Instances)
 }
 
 // all lists every member, in the plan's order and each component's

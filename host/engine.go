@@ -29,7 +29,7 @@ type engine interface {
 func (r *run) engine(opens map[flowhcl.Address]*flowctlv1.SourceOpen) (engine, error) {
 	if why := r.relayed(); why != "" {
 		for _, c := range r.plan.Components {
-			if n := c.Node.Component.Parallelism.Instances; n > 1 {
+			if n := c.instances(); n > 1 {
 				return nil, fmt.Errorf("%s has parallelism = %d, which needs batches to go plugin to plugin, but %s: run it with parallelism = 1, or with plugins that can reach each other directly", c.Address(), n, why)
 			}
 		}

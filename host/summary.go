@@ -92,7 +92,7 @@ func (r *run) stats() []ComponentSummary {
 	}
 	out := make([]ComponentSummary, 0, len(r.plan.Components))
 	for _, c := range r.plan.Components {
-		for i := range max(1, c.Node.Component.Parallelism.Instances) {
+		for i := range c.instances() {
 			out = append(out, r.instanceStats(c, instanceName(c, i), stats))
 		}
 	}

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -147,5 +148,17 @@ func TestOutputsGroupPeers(t *testing.T) {
 	a, c := <-byKey.members[0].q, <-byKey.members[1].q
 	if a.weight+c.weight != Full || a.batch.GetCount()+c.batch.GetCount() != 2 {
 		t.Errorf("parts: weights %d + %d, counts %d + %d", a.weight, c.weight, a.batch.GetCount(), c.batch.GetCount())
+	}
+}
+
+// fnv1a must stay FNV-1a: every plugin of a run, built with any SDK of
+// protocol 3, has to send a key to the same instance.
+func TestFNV1aIsTheStandardHash(t *testing.T) {
+	for _, k := range []string{"", "k0", "order-12345"} {
+		h := fnv.New64a()
+		h.Write([]byte(k))
+		if got, want := fnv1a([]byte(k)), h.Sum64(); got != want {
+			t.Errorf("fnv1a(%q) = %x, want %x", k, got, want)
+		}
 	}
 }
