@@ -453,21 +453,8 @@ func parseBatch(kind Kind, blocks hcl.Blocks) (*Batch, hcl.Diagnostics) {
 // Batch settings are evaluated without variables: they are read at parse
 // time, before variable values are known.
 func batchSize(attr *hcl.Attribute) (int, hcl.Diagnostics) {
-	v, diags := staticValue(attr, cty.Number)
-	if diags.HasErrors() {
-		return 0, diags
-	}
-	bf := v.AsBigFloat()
-	n, exact := bf.Int64()
-	if !bf.IsInt() || exact != 0 || n < 1 || n > maxBatchSize {
-		return 0, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  "Invalid batch size",
-			Detail:   fmt.Sprintf("size is the most events in one batch: a whole number from 1 to %d.", maxBatchSize),
-			Subject:  attr.Expr.Range().Ptr(),
-		}}
-	}
-	return int(n), nil
+	return wholeNumber(attr, 1, maxBatchSize, "Invalid batch size",
+		fmt.Sprintf("size is the most events in one batch: a whole number from 1 to %d.", maxBatchSize))
 }
 
 func batchLinger(attr *hcl.Attribute) (time.Duration, hcl.Diagnostics) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/hashicorp/hcl/v2"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // Names of the host-owned scale-out settings. Like inputs they are reserved
@@ -52,7 +51,7 @@ func parseParallelism(kind Kind, content *hcl.BodyContent) (Parallelism, hcl.Dia
 				Subject:  attr.NameRange.Ptr(),
 			})
 		} else {
-			n, moreDiags := wholeNumber(attr, 1, MaxParallelism,
+			n, moreDiags := wholeNumber(attr, 1, MaxParallelism, "Invalid parallelism",
 				fmt.Sprintf("parallelism is how many instances of the %s run, each a plugin of its own: a whole number from 1 to %d.", kind, MaxParallelism))
 			diags = append(diags, moreDiags...)
 			if !moreDiags.HasErrors() {
@@ -84,24 +83,4 @@ func parseParallelism(kind Kind, content *hcl.BodyContent) (Parallelism, hcl.Dia
 		}
 	}
 	return p, diags
-}
-
-// wholeNumber reads a constant whole number in [lo, hi]; detail explains it
-// when it is not one.
-func wholeNumber(attr *hcl.Attribute, lo, hi int64, detail string) (int, hcl.Diagnostics) {
-	v, diags := staticValue(attr, cty.Number)
-	if diags.HasErrors() {
-		return 0, diags
-	}
-	bf := v.AsBigFloat()
-	n, exact := bf.Int64()
-	if !bf.IsInt() || exact != 0 || n < lo || n > hi {
-		return 0, hcl.Diagnostics{{
-			Severity: hcl.DiagError,
-			Summary:  fmt.Sprintf("Invalid %s", attr.Name),
-			Detail:   detail,
-			Subject:  attr.Expr.Range().Ptr(),
-		}}
-	}
-	return int(n), nil
 }

@@ -89,3 +89,23 @@ func inOrder(attrs hcl.Attributes) []*hcl.Attribute {
 	slices.SortFunc(out, func(a, b *hcl.Attribute) int { return a.Range.Start.Byte - b.Range.Start.Byte })
 	return out
 }
+
+// wholeNumber reads a constant whole number in [lo, hi]; summary and detail
+// say what it must be when it is not one.
+func wholeNumber(attr *hcl.Attribute, lo, hi int64, summary, detail string) (int, hcl.Diagnostics) {
+	v, diags := staticValue(attr, cty.Number)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	bf := v.AsBigFloat()
+	n, exact := bf.Int64()
+	if !bf.IsInt() || exact != 0 || n < lo || n > hi {
+		return 0, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  summary,
+			Detail:   detail,
+			Subject:  attr.Expr.Range().Ptr(),
+		}}
+	}
+	return int(n), nil
+}
