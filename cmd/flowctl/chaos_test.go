@@ -98,17 +98,29 @@ func (b *background) wait(timeout time.Duration) int {
 // name under flowctl.
 func (b *background) plugin(name string) int {
 	b.t.Helper()
+	return b.plugins(name, 1)[0]
+}
+
+// plugins waits for n live plugin processes serving the built-in plugin
+// name under flowctl and returns their pids.
+func (b *background) plugins(name string, n int) []int {
+	b.t.Helper()
+	var pids []int
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
+		pids = pids[:0]
 		for pid, args := range children(b.cmd.Process.Pid) {
 			if len(args) >= 3 && args[1] == builtinCommand && args[2] == name && alive(pid) {
-				return pid
+				pids = append(pids, pid)
 			}
+		}
+		if len(pids) >= n {
+			return pids
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.t.Fatalf("no %s plugin process under flowctl:\n%s", name, b.output())
-	return 0
+	b.t.Fatalf("%d %s plugin processes under flowctl, want %d:\n%s", len(pids), name, n, b.output())
+	return nil
 }
 
 // waitLines waits until path holds at least n lines.

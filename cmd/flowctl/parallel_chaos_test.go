@@ -57,17 +57,7 @@ const byKey = "parallelism = 3\n  partition_by = \"key\""
 // returns its pid.
 func killInstance(t *testing.T, b *background, plugin string) int {
 	t.Helper()
-	var pids []int
-	deadline := time.Now().Add(20 * time.Second)
-	for len(pids) < 3 && time.Now().Before(deadline) {
-		pids = pids[:0]
-		for pid, args := range children(b.cmd.Process.Pid) {
-			if len(args) >= 3 && args[1] == builtinCommand && args[2] == plugin && alive(pid) {
-				pids = append(pids, pid)
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	pids := b.plugins(plugin, 3)
 	if len(pids) != 3 {
 		t.Fatalf("%d %s plugin processes under flowctl, want 3:\n%s", len(pids), plugin, b.output())
 	}
