@@ -52,19 +52,23 @@ func TestParallelStagesByKeyLoseNothingAndKeepKeyOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two failures (the killed processor, the crashed sink), each of which
+	// may deliver again what the source had in flight: an event at most
+	// once more per failure, duplicates at most one window per failure.
+	const failures = 2
 	dup := 0
 	for i := range total {
 		switch n := seen(st, strconv.Itoa(i)); {
 		case n == 0:
 			t.Fatalf("event %d lost", i)
-		case n > 2:
+		case n > 1+failures:
 			t.Fatalf("event %d written %d times", i, n)
-		case n == 2:
-			dup++
+		case n > 1:
+			dup += n - 1
 		}
 	}
-	if dup > inFlight*size {
-		t.Fatalf("%d duplicates, more than the %d events in flight", dup, inFlight*size)
+	if dup > failures*inFlight*size {
+		t.Fatalf("%d duplicates, more than the %d events in flight at %d failures", dup, failures*inFlight*size, failures)
 	}
 	home := map[string]string{}
 	for _, s := range sinks {
