@@ -173,48 +173,54 @@ func (n *node) finishing() bool {
 // recv handles the reports of one stream until it ends, or until ctx does:
 // a receiver blocked in Recv then stays behind until the stream's own
 // context ends or its plugin is killed (the caller does either), and
-// handles nothing more.
+// handles nothing more. Reports are handled on the goroutine that receives
+// them: a hand-off per report to another one cost the host a wake-up each.
 func (n *node) recv(ctx context.Context, conn Conn, gen uint64) error {
-	reports := make(chan *flowctlv1.NodeReport)
 	failed := make(chan error, 1)
 	go func() {
 		for {
 			rep, err := conn.Recv()
 			if err != nil {
-				failed <- err
+				failed <- &recvError{err}
 				return
 			}
-			select {
-			case reports <- rep:
-			case <-ctx.Done():
+			if ctx.Err() != nil {
+				return
+			}
+			if err := n.onReport(ctx, gen, rep); err != nil {
+				failed <- err
 				return
 			}
 		}
 	}()
-	for {
-		select {
-		case rep := <-reports:
-			if err := n.onReport(ctx, gen, rep); err != nil {
-				return err
-			}
-		case err := <-failed:
-			if errors.Is(err, io.EOF) {
-				if n.finishing() {
-					return nil
-				}
-				return &streamError{router.ErrUnexpectedClose}
-			}
-			if status.Code(err) == codes.FailedPrecondition {
-				// The plugin says a restart cannot cure it
-				// (pluginsdk.Permanent: a port in use, a permission).
-				return fmt.Errorf("stream: %w", err)
-			}
-			return &streamError{fmt.Errorf("stream: %w", err)}
-		case <-ctx.Done():
-			return ctx.Err()
+	select {
+	case err := <-failed:
+		var re *recvError
+		if !errors.As(err, &re) {
+			return err
 		}
+		err = re.err
+		if errors.Is(err, io.EOF) {
+			if n.finishing() {
+				return nil
+			}
+			return &streamError{router.ErrUnexpectedClose}
+		}
+		if status.Code(err) == codes.FailedPrecondition {
+			// The plugin says a restart cannot cure it
+			// (pluginsdk.Permanent: a port in use, a permission).
+			return fmt.Errorf("stream: %w", err)
+		}
+		return &streamError{fmt.Errorf("stream: %w", err)}
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
+
+// recvError is a stream's own failure, as Recv returned it.
+type recvError struct{ err error }
+
+func (e *recvError) Error() string { return e.err.Error() }
 
 func (n *node) onReport(ctx context.Context, gen uint64, rep *flowctlv1.NodeReport) error {
 	if c := rep.GetCounters(); c != nil {
@@ -300,7 +306,12 @@ func (n *node) install(next Conn) error {
 	// What the old plugin held is gone: every source upstream sends what
 	// it still keeps again.
 	for _, s := range n.sources {
-		epoch, ok := s.src.rewind()
+		s.mu.Lock()
+		epoch, gen, credits, ok := s.src.rewind()
+		if ok && credits > 0 && s.gen == gen {
+			s.sendLocked(creditsMsg(credits))
+		}
+		s.mu.Unlock()
 		if !ok {
 			continue
 		}

@@ -178,10 +178,21 @@ func (s *sourceState) releaseLocked() error {
 		s.released += uint64(n)
 		s.credits += n
 	}
-	if n > 0 || s.ended {
+	if s.ended || s.credits >= s.creditBatch() || (n > 0 && len(s.tickets) < s.creditBatch()) {
 		s.notify()
 	}
 	return nil
+}
+
+// creditBatch is how many credits the host gathers before it sends them:
+// a quarter of the window, so that a busy source costs the host a send per
+// four released batches, not one each. Holding them back cannot stall the
+// source: while fewer are gathered, at least this many tickets are still
+// unreleased, and their releases bring the rest (below that, every release
+// is sent at once). Checkpoints wait for the same wake-up; released
+// positions are kept meanwhile.
+func (s *sourceState) creditBatch() int {
+	return max(1, s.n.c.opts.MaxInFlight/4)
 }
 
 // stale reports whether t belongs to a void epoch.
@@ -193,19 +204,22 @@ func (s *sourceState) stale(t *flowctlv1.Ticket) bool {
 
 // rewind starts a new epoch after a plugin downstream failed: every
 // unreleased ticket is sent again and counted from nothing. ok is false
-// when the source has finished (nothing is unreleased).
-func (s *sourceState) rewind() (epoch uint32, ok bool) {
+// when the source has finished (nothing is unreleased). It also takes the
+// credits not yet sent, for incarnation gen: the plugin must have them
+// before the Rewind, or it would send again batches already released.
+func (s *sourceState) rewind() (epoch uint32, gen uint64, credits int, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.finished {
-		return 0, false
+		return 0, 0, 0, false
 	}
 	s.epoch++
 	for i := range s.tickets {
 		s.tickets[i].returned = 0
 	}
 	clear(s.parked)
-	return s.epoch, true
+	credits, s.credits = s.credits, 0
+	return s.epoch, s.gen, credits, true
 }
 
 // abandon starts a new epoch after the source's own plugin failed: it lost
@@ -250,6 +264,26 @@ func (s *sourceState) take() (gen uint64, credits int, rel release, done bool) {
 	gen, credits, rel = s.gen, s.credits, s.unsaved
 	s.credits, s.unsaved = 0, release{}
 	return gen, credits, rel, s.ended && len(s.tickets) == 0
+}
+
+// credit sends the plugin the credits released so far and returns what
+// else take took. It takes them under the node's send lock, so that a
+// rewind, which sends what is pending before its Rewind under the same
+// lock, can never be overtaken by credits for batches it makes the plugin
+// send again.
+func (s *sourceState) credit() (gen uint64, rel release, done bool) {
+	n := s.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	gen, credits, rel, done := s.take()
+	if credits > 0 && !done && n.gen == gen {
+		n.sendLocked(creditsMsg(credits))
+	}
+	return gen, rel, done
+}
+
+func creditsMsg(n int) *flowctlv1.NodeRequest {
+	return &flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Ack{Ack: &flowctlv1.SourceAck{Credits: uint32(n)}}}
 }
 
 // ackLoop credits the source for released tickets as soon as they are
@@ -304,11 +338,11 @@ func (s *sourceState) ackLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		g, credits, rel, done := s.take()
-		gen = g
-		if credits > 0 && !done {
-			n.sendIf(gen, &flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Ack{Ack: &flowctlv1.SourceAck{Credits: uint32(credits)}}})
-		}
+		var (
+			rel  release
+			done bool
+		)
+		gen, rel, done = s.credit()
 		if rel.tickets > 0 {
 			unsaved.tickets += rel.tickets
 			unsaved.events += rel.events

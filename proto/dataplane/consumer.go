@@ -82,7 +82,7 @@ func (c *consumer) run(ctx context.Context) error {
 			}
 			if !it.at.IsZero() {
 				d := uint64(time.Since(it.at))
-				c.rep.add(func(r *flowctlv1.NodeReport) { r.BatchNanos = append(r.BatchNanos, d) })
+				c.rep.later(func(r *flowctlv1.NodeReport) { r.BatchNanos = append(r.BatchNanos, d) })
 			}
 		case d := <-c.decisions:
 			if err := c.decide(ctx, d); err != nil {

@@ -36,7 +36,11 @@ func (c *counters) snapshot() *flowctlv1.NodeCounters {
 // reporter sends a node's reports on its control stream. Whatever piles up
 // while a Send is in progress goes out in the next one, so under load many
 // batches cost one message; counters ride along, and go out on their own at
-// most every counterInterval when nothing else does.
+// most every counterInterval when nothing else does. What the host needs
+// for its decisions (batches, returns, failures, the end) is urgent; what
+// only feeds its metrics (batch times) waits for the next report, so a
+// processor that passes every batch on costs the host a read per
+// counterInterval, not per batch.
 type reporter struct {
 	send     func(*flowctlv1.NodeReport) error
 	counters *counters
@@ -61,15 +65,28 @@ func newReporter(send func(*flowctlv1.NodeReport) error, c *counters) *reporter 
 	return &reporter{send: send, counters: c, pending: &flowctlv1.NodeReport{}, signal: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
-// add merges fn's changes into the pending report.
+// add merges fn's changes into the pending report and has it sent soon.
 func (r *reporter) add(fn func(*flowctlv1.NodeReport)) {
-	r.mu.Lock()
-	fn(r.pending)
-	r.mu.Unlock()
+	r.later(fn)
 	select {
 	case r.signal <- struct{}{}:
 	default:
 	}
+}
+
+// later merges fn's changes into the pending report, which goes out with
+// the next urgent one or the counters.
+func (r *reporter) later(fn func(*flowctlv1.NodeReport)) {
+	r.mu.Lock()
+	fn(r.pending)
+	r.mu.Unlock()
+}
+
+// hasPending reports whether anything waits to be sent.
+func (r *reporter) hasPending() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return proto.Size(r.pending) > 0
 }
 
 func (r *reporter) take() *flowctlv1.NodeReport {
@@ -101,7 +118,7 @@ func (r *reporter) run(ctx context.Context) {
 				}
 			}
 		case <-tick.C:
-			if proto.Equal(last, r.counters.snapshot()) {
+			if proto.Equal(last, r.counters.snapshot()) && !r.hasPending() {
 				continue
 			}
 		case <-ctx.Done():
