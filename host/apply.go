@@ -234,12 +234,15 @@ func stoppedBy(ctx context.Context, err error) error {
 }
 
 // CheckpointInterval is the shortest time between two checkpoints of a
-// source. Each checkpoint is a synced write; a source sending a thousand
-// small batches a second would otherwise cost a thousand of them. Credits do
-// not wait for checkpoints, so this costs no throughput, only up to this
-// much delay before a source hears that its events were delivered (and, on
-// a crash, up to this much more to deliver again).
-const CheckpointInterval = 10 * time.Millisecond
+// source. Each checkpoint is a synced bbolt commit (two fdatasyncs); a
+// source sending a thousand batches a second would otherwise cost a
+// thousand of them. Credits do not wait for checkpoints, so this costs no
+// throughput, only up to this much delay before a source hears that its
+// events were delivered and, on a host crash, up to this much more to
+// deliver again: at 1,000,000 events/s, 25,000 events beside the in-flight
+// window's 16,000. At 10 ms the commits were a sixth of the host's CPU in
+// `linear` and kept it above 0.1 s per million events (BENCHMARKS.md).
+const CheckpointInterval = 25 * time.Millisecond
 
 // DefaultStateDir is where a pipeline keeps its checkpoints unless told
 // otherwise: .flowctl/state/<pipeline name> next to the pipeline file.

@@ -45,13 +45,16 @@ type Metrics struct {
 	view    host.RunView
 	started time.Time
 	plugins map[flowhcl.Address]string // each component's plugin label
+	// observers are the latency histogram's series, found once per
+	// component: a batch's observation then costs no label hashing.
+	observers map[flowhcl.Address]prometheus.Observer
 }
 
 var _ host.Observer = (*Metrics)(nil)
 
 // New returns the metrics of one run, empty until RunStarted.
 func New(build Build) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), now: time.Now, plugins: map[flowhcl.Address]string{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), now: time.Now, plugins: map[flowhcl.Address]string{}, observers: map[flowhcl.Address]prometheus.Observer{}}
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "batch_latency_seconds",
 		Help: "Time a batch took: for processors and sinks from sending it to the plugin to its answer; for sources from receiving it to acking its position.",
@@ -75,6 +78,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) RunStarted(v host.RunView) {
 	m.mu.Lock()
 	m.view, m.started = v, m.now()
+	clear(m.observers)
 	m.mu.Unlock()
 }
 
@@ -84,8 +88,19 @@ func (m *Metrics) ComponentChanged(host.ComponentEvent) {}
 
 // BatchDone implements host.Observer.
 func (m *Metrics) BatchDone(c flowhcl.Address, kind flowhcl.Kind, d time.Duration) {
-	pipeline, plugin := m.labelsOf(c)
-	m.latency.WithLabelValues(pipeline, c.String(), kind.String(), plugin).Observe(d.Seconds())
+	m.mu.Lock()
+	o, ok := m.observers[c]
+	m.mu.Unlock()
+	if !ok {
+		pipeline, plugin := m.labelsOf(c)
+		o = m.latency.WithLabelValues(pipeline, c.String(), kind.String(), plugin)
+		if pipeline != "" {
+			m.mu.Lock()
+			m.observers[c] = o
+			m.mu.Unlock()
+		}
+	}
+	o.Observe(d.Seconds())
 }
 
 // RunEnded implements host.Observer: the last counters stay scrapeable

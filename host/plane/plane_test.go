@@ -171,6 +171,38 @@ func TestRestartedConsumerLosesNothing(t *testing.T) {
 	}
 }
 
+// A sink that crashes again and again: each crash rewinds the source
+// while the coordinator holds credits for tickets it has released (they go
+// out a quarter window at a time). The rewind must hand those over first,
+// or the source sends released batches again and their shares break the
+// protocol.
+func TestRewindSendsHeldCreditsFirst(t *testing.T) {
+	const total, size, crashes = 20000, 20, 12
+	st, cp := newStore(), newCheckpoints()
+	co, err := runPipeline(t, []spec{
+		{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: total, size: size} }},
+		{name: "sink.out", kind: sink, inputs: []string{"source.gen"}, restart: true, handler: func(start int) any {
+			k := &collect{t: t, name: "sink.out", st: st}
+			if start < crashes {
+				k.crashAt = 40
+			}
+			return k
+		}},
+	}, Options{Checkpoint: cp.save}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	every(t, st, "sink.out", total, crashes+1)
+	if cp.last["source.gen"] != total-1 {
+		t.Fatalf("checkpoint at %d", cp.last["source.gen"])
+	}
+	for _, s := range co.Stats() {
+		if s.Name == "sink.out" && s.Restarts != crashes {
+			t.Fatalf("sink restarted %d times, want %d", s.Restarts, crashes)
+		}
+	}
+}
+
 func TestRestartedSourceResumesAfterReleased(t *testing.T) {
 	const total, size = 10000, 40
 	st, cp := newStore(), newCheckpoints()
