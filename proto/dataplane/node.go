@@ -68,7 +68,11 @@ func Run(ctrl Control, mux *Mux, h any, opts Options) error {
 		return err
 	}
 	n.counters.queued = func() uint64 { return uint64(len(n.in.ch)) } // a source's stays empty
-	n.rep = newReporter(ctrl.Send, &n.counters)
+	gap := reportGap
+	if wire.KindFromProto(open.GetKind()) == wire.KindSource {
+		gap = sourceReportGap
+	}
+	n.rep = newReporter(ctrl.Send, &n.counters, gap)
 	repCtx, stopReports := context.WithCancel(context.WithoutCancel(ctx))
 	go n.rep.run(repCtx)
 
