@@ -39,6 +39,7 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.ReadBufferSize(socketBufferBytes),
 		grpc.WriteBufferSize(socketBufferBytes),
+		experimental.BufferPool(pool),
 	}
 }
 
@@ -55,7 +56,14 @@ func DialOptions() []grpc.DialOption {
 // message in and out, uses only the default pool, and the default can be
 // replaced only during initialisation. Every flowctl process — the host and
 // each plugin — imports this package, so every one uses it.
-func init() { experimental.SetDefaultBufferPool(newBufferPool()) }
+// A server does not see the replacement: grpc-go copies the default into
+// its server defaults when its own package initialises, before this one
+// does, so ServerOptions name the pool explicitly. Without that, every
+// batch a plugin's Edge service received went through a pool that zeroes
+// each buffer it hands out.
+func init() { experimental.SetDefaultBufferPool(pool) }
+
+var pool = newBufferPool()
 
 // bufferPool keeps buffers in power-of-two size classes from 256 B to
 // 256 MB, so a message gets a buffer at most twice its size. Buffers are not
