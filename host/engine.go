@@ -85,7 +85,11 @@ func (r *run) relayed() string {
 	for _, e := range r.edges() {
 		for _, from := range r.members[e[0]] {
 			for _, to := range r.members[e[1]] {
-				if to.inst.PeerAddr(from.inst.Network()) == "" {
+				switch {
+				case to.inst.PeerAddr(from.inst.Network()) != "":
+				case to.inst.HostOnlyTLS():
+					return fmt.Sprintf("local plugins serve only the host when their connections are encrypted (--plugin-tls), so %s cannot reach %s directly", from.name, to.name)
+				default:
 					return fmt.Sprintf("%s (driver %q) cannot reach %s (driver %q) directly", from.name, from.c.Driver, to.name, to.c.Driver)
 				}
 			}

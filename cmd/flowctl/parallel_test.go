@@ -61,3 +61,27 @@ func TestParallelNeedsProtocol3FromSenders(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelNeedsDirectPath: with --plugin-tls local plugins serve the
+// host only, so batches relay through it, which parallel components cannot
+// do; apply refuses and says that the flag is why.
+func TestParallelNeedsDirectPath(t *testing.T) {
+	w := newWorkspace(t)
+	writeFile(t, filepath.Join(w.dir, "pipeline.hcl"), `source "generator" "ticks" {
+  count = 100
+}
+
+sink "discard" "out" {
+  inputs      = [source.ticks]
+  parallelism = 2
+}
+`)
+	r := w.run(t, "apply", "--plugin-tls")
+	want := "sink.out has parallelism = 2, which needs batches to go plugin to plugin, but local plugins serve only the host when their connections are encrypted (--plugin-tls)"
+	if r.code != 1 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("apply --plugin-tls: exit %d, want 1 and %q:\n%s", r.code, want, r.stderr)
+	}
+	if r := w.run(t, "apply"); r.code != 0 {
+		t.Fatalf("apply without --plugin-tls: exit %d\n%s", r.code, r.stderr)
+	}
+}

@@ -324,6 +324,13 @@ func (in *Instance) Network() string {
 	return in.inst.Network
 }
 
+// HostOnlyTLS reports whether the plugin is local and serves with
+// go-plugin's TLS, whose certificate only the host holds: no other plugin
+// can reach it.
+func (in *Instance) HostOnlyTLS() bool {
+	return in.inst != nil && in.inst.Cmd != nil && in.tls
+}
+
 // PeerAddr is where a plugin running on network from reaches this one's
 // Edge service, or "" when it cannot. A local plugin serves on a unix
 // socket in the run's private directory ("unix:/path"), which only other
