@@ -107,7 +107,7 @@ func (s *sampler) track(pid int, name string) {
 
 // children lists the processes whose parent is pid, from each of its
 // threads' /proc/PID/task/TID/children. Scanning all of /proc instead, as
-// an earlier sampler did, cost the machine a fifth of a core at this rate
+// an earlier sampler did, took up to a quarter of a core at this rate
 // (PERF-NOTES.md) and so slowed what it measured.
 func children(pid int) []int {
 	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
