@@ -306,17 +306,7 @@ func (n *node) install(next Conn) error {
 	// What the old plugin held is gone: every source upstream sends what
 	// it still keeps again.
 	for _, s := range n.sources {
-		s.mu.Lock()
-		epoch, gen, credits, ok := s.src.rewind()
-		if ok && credits > 0 && s.gen == gen {
-			s.sendLocked(creditsMsg(credits))
-		}
-		s.mu.Unlock()
-		if !ok {
-			continue
-		}
-		s.notify(epoch)
-		s.send(&flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Rewind{Rewind: &flowctlv1.Rewind{Epoch: epoch}}})
+		s.src.rewindPlugin()
 	}
 	n.log.Info("plugin restarted")
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +202,44 @@ func TestRewindSendsHeldCreditsFirst(t *testing.T) {
 			t.Fatalf("sink restarted %d times, want %d", s.Restarts, crashes)
 		}
 	}
+}
+
+// The hooks the coordinator calls with a source's lock held may read
+// Stats (the host's metrics do, for a component's labels), which takes
+// every node's send lock; nothing may hold a send lock while it waits for a
+// source's. A run whose TicketDone reads Stats at every release, through
+// restarts that rewind, finishes.
+func TestHooksMayReadStats(t *testing.T) {
+	const total, size, crashes = 20000, 10, 4
+	st := newStore()
+	var co atomic.Pointer[Coordinator]
+	done := make(chan error, 1)
+	go func() {
+		_, err := runPipeline(t, []spec{
+			{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: total, size: size} }},
+			{name: "sink.out", kind: sink, inputs: []string{"source.gen"}, restart: true, handler: func(start int) any {
+				k := &collect{t: t, name: "sink.out", st: st}
+				if start < crashes {
+					k.crashAt = 300
+				}
+				return k
+			}},
+		}, Options{TicketDone: func(string, time.Duration) {
+			if c := co.Load(); c != nil {
+				c.Stats()
+			}
+		}}, func(c *Coordinator, _ *cluster) { co.Store(c) })
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the run did not finish in a minute: a lock cycle between a hook reading Stats and the coordinator")
+	}
+	every(t, st, "sink.out", total, crashes+1)
 }
 
 func TestRestartedSourceResumesAfterReleased(t *testing.T) {

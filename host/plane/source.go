@@ -51,6 +51,14 @@ type sourceState struct {
 
 	eventsOut, batchesOut, acked atomic.Uint64
 	pending                      atomic.Int64 // len(tickets), for unreleased
+
+	// creditMu makes taking credits and sending them one step, and a
+	// rewind with the credits it hands over another, so that credits for
+	// batches a rewind makes the plugin send again never follow its Rewind.
+	// It is taken before mu and before any node's send lock, never while
+	// holding either: the hooks called under mu may read Stats, which takes
+	// every node's send lock.
+	creditMu sync.Mutex
 }
 
 // release is what is owed a checkpoint: tickets released since the last
@@ -267,19 +275,33 @@ func (s *sourceState) take() (gen uint64, credits int, rel release, done bool) {
 }
 
 // credit sends the plugin the credits released so far and returns what
-// else take took. It takes them under the node's send lock, so that a
-// rewind, which sends what is pending before its Rewind under the same
-// lock, can never be overtaken by credits for batches it makes the plugin
-// send again.
+// else take took (under creditMu: see there).
 func (s *sourceState) credit() (gen uint64, rel release, done bool) {
-	n := s.n
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	s.creditMu.Lock()
+	defer s.creditMu.Unlock()
 	gen, credits, rel, done := s.take()
-	if credits > 0 && !done && n.gen == gen {
-		n.sendLocked(creditsMsg(credits))
+	if credits > 0 && !done {
+		s.n.sendIf(gen, creditsMsg(credits))
 	}
 	return gen, rel, done
+}
+
+// rewindPlugin starts a new epoch (rewind) and tells the plugin: first the
+// credits still held, then the epoch notice downstream, then the Rewind
+// (under creditMu: see there). It is false when the source has finished.
+func (s *sourceState) rewindPlugin() bool {
+	s.creditMu.Lock()
+	defer s.creditMu.Unlock()
+	epoch, gen, credits, ok := s.rewind()
+	if !ok {
+		return false
+	}
+	if credits > 0 {
+		s.n.sendIf(gen, creditsMsg(credits))
+	}
+	s.n.notify(epoch)
+	s.n.send(&flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Rewind{Rewind: &flowctlv1.Rewind{Epoch: epoch}}})
+	return true
 }
 
 func creditsMsg(n int) *flowctlv1.NodeRequest {
