@@ -86,11 +86,16 @@ type ComponentEvent struct {
 }
 
 // Name is the component's address, or the instance's name.
-func (ev ComponentEvent) Name() string {
-	if ev.Instance != "" {
-		return ev.Instance
+func (ev ComponentEvent) Name() string { return nameOf(ev.Address, ev.Instance) }
+
+// nameOf is how a member of a run is named: the instance's name
+// ("processor.tag[1]") when its component runs several, else the
+// component's address.
+func nameOf(a flowhcl.Address, instance string) string {
+	if instance != "" {
+		return instance
 	}
-	return ev.Address.String()
+	return a.String()
 }
 
 // observers fans calls out to every Observer of a run.

@@ -140,12 +140,7 @@ func (r *run) instanceStats(c *PlannedComponent, name string, stats map[string]r
 }
 
 // Name is the component's address, or the instance's name.
-func (c ComponentSummary) Name() string {
-	if c.Instance != "" {
-		return c.Instance
-	}
-	return c.Address.String()
-}
+func (c ComponentSummary) Name() string { return nameOf(c.Address, c.Instance) }
 
 // WriteTable prints the summary for a person.
 func (s *Summary) WriteTable(w io.Writer) {
