@@ -288,20 +288,19 @@ func (s *sourceState) credit() (gen uint64, rel release, done bool) {
 
 // rewindPlugin starts a new epoch (rewind) and tells the plugin: first the
 // credits still held, then the epoch notice downstream, then the Rewind
-// (under creditMu: see there). It is false when the source has finished.
-func (s *sourceState) rewindPlugin() bool {
+// (under creditMu: see there). A finished source is left alone.
+func (s *sourceState) rewindPlugin() {
 	s.creditMu.Lock()
 	defer s.creditMu.Unlock()
 	epoch, gen, credits, ok := s.rewind()
 	if !ok {
-		return false
+		return
 	}
 	if credits > 0 {
 		s.n.sendIf(gen, creditsMsg(credits))
 	}
 	s.n.notify(epoch)
 	s.n.send(&flowctlv1.NodeRequest{Msg: &flowctlv1.NodeRequest_Rewind{Rewind: &flowctlv1.Rewind{Epoch: epoch}}})
-	return true
 }
 
 func creditsMsg(n int) *flowctlv1.NodeRequest {
