@@ -41,17 +41,29 @@ var errMalformedBatch = errors.New("malformed event batch")
 // appending cost a fifth of a transform's CPU. sizes is scratch space for
 // the events' sizes, returned for the next call.
 func encodeEvents(events []Event, sizes []int) ([]byte, []int) {
+	return encodeEach(len(events), func(i int) *Event { return &events[i] }, sizes)
+}
+
+// encodeRecords is encodeEvents of the records' events, read where they
+// are: copying them out first, and clearing the copies after, cost a
+// source a twentieth of its CPU.
+func encodeRecords(recs []Record, sizes []int) ([]byte, []int) {
+	return encodeEach(len(recs), func(i int) *Event { return &recs[i].Event }, sizes)
+}
+
+// encodeEach encodes the n events at(0) to at(n-1), as encodeEvents says.
+func encodeEach(n int, at func(int) *Event, sizes []int) ([]byte, []int) {
 	sizes = sizes[:0]
-	n := 0
-	for i := range events {
-		size := eventSize(&events[i])
+	total := 0
+	for i := range n {
+		size := eventSize(at(i))
 		sizes = append(sizes, size)
-		n += 1 + protowire.SizeVarint(uint64(size)) + size
+		total += 1 + protowire.SizeVarint(uint64(size)) + size
 	}
-	dst := unzeroed(n)
-	for i := range events {
+	dst := unzeroed(total)
+	for i := range n {
 		dst = appendLen(dst, tagEvent, sizes[i])
-		dst = appendEvent(dst, &events[i])
+		dst = appendEvent(dst, at(i))
 	}
 	return dst, sizes
 }

@@ -272,6 +272,9 @@ func Payload(n uint64, size int) []byte {
 	return AppendPayload(make([]byte, 0, size), n, size)
 }
 
+// padding is what AppendPayload pads with, a run at a time.
+const padding = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+
 // AppendPayload appends Payload(n, size) to b.
 func AppendPayload(b []byte, n uint64, size int) []byte {
 	end := len(b) + size
@@ -279,7 +282,8 @@ func AppendPayload(b []byte, n uint64, size int) []byte {
 	b = strconv.AppendUint(b, n, 10)
 	b = append(b, `,"pad":"`...)
 	for len(b) < end-2 {
-		b = append(b, 'x')
+		// A run of x at a time: byte by byte was a sixth of a generator's CPU.
+		b = append(b, padding[:min(len(padding), end-2-len(b))]...)
 	}
 	return append(b, `"}`...)
 }

@@ -160,6 +160,9 @@ func TestPayloadSizeIsExact(t *testing.T) {
 				if body.Seq != i+1 {
 					t.Fatalf("event %d data has seq %d", i+1, body.Seq)
 				}
+				if strings.Trim(body.Pad, "x") != "" {
+					t.Fatalf("event %d is padded with %q, want only x", i+1, body.Pad)
+				}
 			}
 		})
 	}
