@@ -35,35 +35,25 @@ const (
 // errMalformedBatch is returned when batch bytes are not a valid EventList.
 var errMalformedBatch = errors.New("malformed event batch")
 
-// encodeEvents encodes events into a buffer of their exact size: under
-// protocol 2 a batch's buffer leaves with it (the runtime keeps it until
-// its ticket is released), so each batch needs its own, and growing one by
-// appending cost a fifth of a transform's CPU. sizes is scratch space for
-// the events' sizes, returned for the next call.
-func encodeEvents(events []Event, sizes []int) ([]byte, []int) {
-	return encodeEach(len(events), func(i int) *Event { return &events[i] }, sizes)
-}
-
-// encodeRecords is encodeEvents of the records' events, read where they
-// are: copying them out first, and clearing the copies after, cost a
-// source a twentieth of its CPU.
+// encodeRecords encodes the records' events into a buffer of their exact
+// size: under protocol 2 a batch's buffer leaves with it (the runtime keeps
+// it until its ticket is released), so each batch needs its own, and
+// growing one by appending cost a fifth of a transform's CPU. The events
+// are read where they are: copying them out of the records first, and
+// clearing the copies after, cost a source a twentieth of its CPU. sizes
+// is scratch space for the events' sizes, returned for the next call.
 func encodeRecords(recs []Record, sizes []int) ([]byte, []int) {
-	return encodeEach(len(recs), func(i int) *Event { return &recs[i].Event }, sizes)
-}
-
-// encodeEach encodes the n events at(0) to at(n-1), as encodeEvents says.
-func encodeEach(n int, at func(int) *Event, sizes []int) ([]byte, []int) {
 	sizes = sizes[:0]
 	total := 0
-	for i := range n {
-		size := eventSize(at(i))
+	for i := range recs {
+		size := eventSize(&recs[i].Event)
 		sizes = append(sizes, size)
 		total += 1 + protowire.SizeVarint(uint64(size)) + size
 	}
 	dst := unzeroed(total)
-	for i := range n {
+	for i := range recs {
 		dst = appendLen(dst, tagEvent, sizes[i])
-		dst = appendEvent(dst, at(i))
+		dst = appendEvent(dst, &recs[i].Event)
 	}
 	return dst, sizes
 }
@@ -116,12 +106,22 @@ func appendEvent(dst []byte, e *Event) []byte {
 	}
 	dst = appendBytes(dst, tagKey, e.Key)
 	for _, a := range e.Attributes {
-		dst = appendLen(dst, tagAttribute, mapEntrySize(a.Key, a.Value))
-		dst = append(appendLen(dst, tagMapKey, len(a.Key)), a.Key...)
-		dst = append(appendLen(dst, tagMapValue, len(a.Value)), a.Value...)
+		dst = appendAttribute(dst, a)
 	}
 	dst = appendString(dst, tagContentType, e.ContentType)
 	return appendBytes(dst, tagData, e.Data)
+}
+
+// appendAttribute appends a as an entry of the attributes map.
+func appendAttribute(dst []byte, a Attribute) []byte {
+	dst = appendLen(dst, tagAttribute, mapEntrySize(a.Key, a.Value))
+	dst = append(appendLen(dst, tagMapKey, len(a.Key)), a.Key...)
+	return append(appendLen(dst, tagMapValue, len(a.Value)), a.Value...)
+}
+
+// attributeSize is the encoded size of a as an entry of the attributes map.
+func attributeSize(a Attribute) int {
+	return protowire.SizeTag(fieldAttributes) + protowire.SizeBytes(mapEntrySize(a.Key, a.Value))
 }
 
 func eventSize(e *Event) int {
@@ -131,7 +131,7 @@ func eventSize(e *Event) int {
 	}
 	n += lenFieldSize(fieldKey, len(e.Key))
 	for _, a := range e.Attributes {
-		n += protowire.SizeTag(fieldAttributes) + protowire.SizeBytes(mapEntrySize(a.Key, a.Value))
+		n += attributeSize(a)
 	}
 	n += lenFieldSize(fieldContentType, len(e.ContentType))
 	return n + lenFieldSize(fieldData, len(e.Data))
@@ -195,6 +195,9 @@ type decoder struct {
 	// one took: a new arena holds a batch like the last one, or twice what
 	// this one took so far, so a batch costs O(log n) allocations at most.
 	cur, last int
+	// rec, when set, records where each event was (a processor's, for
+	// passThrough).
+	rec *received
 }
 
 // invalidEvent is an event of a batch that may not enter the component.
@@ -216,6 +219,10 @@ type invalidEvent struct {
 func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event, []invalidEvent, error) {
 	d.cur = 0
 	defer func() { d.last = d.cur }()
+	if d.rec != nil {
+		d.rec.reset()
+	}
+	whole := len(b)
 	for len(b) > 0 {
 		var msg []byte
 		if l, n := wire.ConsumeVarint(b[1:]); b[0] == tagEvent && n > 0 && l <= uint64(len(b)-1-n) {
@@ -243,6 +250,10 @@ func (d *decoder) decode(b []byte, dst []Event, invalid []invalidEvent) ([]Event
 		dst = append(dst, Event{})
 		e := &dst[len(dst)-1]
 		ev := eventDecode{d: d, start: len(d.arena)}
+		if d.rec != nil {
+			end := whole - len(b)
+			d.rec.events = append(d.rec.events, receivedEvent{start: end - len(msg), end: end, attrs: len(d.rec.attrs)})
+		}
 		if err := ev.event(msg, e); err != nil {
 			return dst, invalid, fmt.Errorf("%w: event %d: %w", errMalformedBatch, len(dst)-1, err)
 		}
@@ -353,6 +364,9 @@ func (ev *eventDecode) attribute(k, v string) {
 		ev.grow()
 	}
 	ev.d.arena = append(ev.d.arena, Attribute{Key: k, Value: v})
+	if r := ev.d.rec; r != nil {
+		r.attrs = append(r.attrs, originOf(k, v))
+	}
 }
 
 // grow makes room for one more attribute of the event in the arena, moving

@@ -106,7 +106,10 @@ type processorNode struct {
 	in, out []Event
 	invalid []invalidEvent
 	dec     decoder
-	sizes   []int // encodeEvents' scratch
+	rec     received
+	from    []int     // the input each of out was emitted for
+	cur     int       // the input being processed
+	plan    []outPlan // encodeOutputs' scratch
 	// emit appends to out. It is made once: a closure made per call
 	// escapes through the Processor interface, and allocating it for every
 	// event cost a transform a tenth of its CPU.
@@ -114,7 +117,11 @@ type processorNode struct {
 }
 
 func (p *processorNode) Open(ctx context.Context) error {
-	p.emit = func(e Event) { p.out = append(p.out, e) }
+	p.dec.rec = &p.rec
+	p.emit = func(e Event) {
+		p.out = append(p.out, e)
+		p.from = append(p.from, p.cur)
+	}
 	return p.inst.do(func() error { return p.inst.processor.Open(ctx) })
 }
 
@@ -125,7 +132,7 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 		return dataplane.Result{}, err
 	}
 	var res dataplane.Result
-	p.out = p.out[:0]
+	p.out, p.from = p.out[:0], p.from[:0]
 	err = p.inst.do(func() error {
 		invalid := p.invalid
 		for i := range p.in {
@@ -135,6 +142,7 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 				invalid = invalid[1:]
 				continue
 			}
+			p.cur = i
 			if err := p.inst.processor.Process(ctx, p.in[i], p.emit); err != nil {
 				res.Errors = append(res.Errors, &flowctlv1.EventError{Index: uint32(i), Message: err.Error()})
 			}
@@ -146,7 +154,7 @@ func (p *processorNode) Process(ctx context.Context, b dataplane.Batch) (datapla
 	}
 	if len(p.out) > 0 {
 		var enc []byte
-		enc, p.sizes = encodeEvents(p.out, p.sizes)
+		enc, p.plan = encodeOutputs(b.Events, &p.rec, p.in, p.out, p.from, p.plan)
 		res.Out = dataplane.Batch{Events: enc, Count: uint32(len(p.out))}
 	}
 	clear(p.out)
