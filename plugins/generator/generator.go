@@ -214,38 +214,44 @@ func (s *Source) records(n int) []pluginsdk.Record {
 		seq := s.next
 		s.next++
 		start := len(ids)
-		ids = appendID(ids, s.cfg.idPrefix, seq)
+		d := digits(seq)
+		ids = appendID(ids, s.cfg.idPrefix, seq, d)
 		id := ids[start:]
-		e := pluginsdk.Event{
-			ID:         unsafe.String(&id[0], len(id)),
-			Type:       s.cfg.typ,
-			Time:       BaseTime.Add(time.Duration(seq) * time.Millisecond),
-			Attributes: attrs[i : i+1 : i+1],
+		digitsOfSeq := unsafe.String(&id[len(id)-d], d)
+		// Filled in place: building each record aside and copying it in
+		// cost a tenth of making the batch.
+		r := &recs[i]
+		e := &r.Event
+		e.ID = unsafe.String(&id[0], len(id))
+		e.Type = s.cfg.typ
+		if s.cfg.realtime {
+			e.Time = now
+		} else {
+			e.Time = BaseTime.Add(time.Duration(seq) * time.Millisecond)
 		}
-		attrs[i] = pluginsdk.Attribute{Key: "seq", Value: unsafe.String(&id[len(id)-digits(seq)], digits(seq))}
+		attrs[i] = pluginsdk.Attribute{Key: "seq", Value: digitsOfSeq}
+		e.Attributes = attrs[i : i+1 : i+1]
 		if k := s.cfg.keys; len(k) > 0 {
 			e.Key = k[seq%uint64(len(k))]
 		}
-		if s.cfg.realtime {
-			e.Time = now
-		}
 		if s.cfg.payloadSize > 0 {
 			start := len(data)
-			data = AppendPayload(data, seq, s.cfg.payloadSize)
+			data = appendPayload(data, digitsOfSeq, s.cfg.payloadSize)
 			e.ContentType = "application/json"
 			e.Data = data[start:len(data):len(data)]
 		}
 		positions = binary.BigEndian.AppendUint64(positions, seq)
-		recs[i] = pluginsdk.Record{Event: e, Position: positions[len(positions)-8 : len(positions) : len(positions)]}
+		r.Position = positions[len(positions)-8 : len(positions) : len(positions)]
 	}
 	return recs
 }
 
-// appendID appends the id of event n: prefix and n zero-padded to 8 digits.
-func appendID(b []byte, prefix string, n uint64) []byte {
+// appendID appends the id of event n, which has d digits: prefix and n
+// zero-padded to 8 digits.
+func appendID(b []byte, prefix string, n uint64, d int) []byte {
 	b = append(b, prefix...)
-	for d := digits(n); d < 8; d++ {
-		b = append(b, '0')
+	if d < 8 {
+		b = append(b, "00000000"[:8-d]...)
 	}
 	return strconv.AppendUint(b, n, 10)
 }
@@ -277,9 +283,16 @@ const padding = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
 
 // AppendPayload appends Payload(n, size) to b.
 func AppendPayload(b []byte, n uint64, size int) []byte {
+	var digits [20]byte
+	return appendPayload(b, string(strconv.AppendUint(digits[:0], n, 10)), size)
+}
+
+// appendPayload is AppendPayload of the sequence number written in decimal
+// as seq.
+func appendPayload(b []byte, seq string, size int) []byte {
 	end := len(b) + size
 	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, n, 10)
+	b = append(b, seq...)
 	b = append(b, `,"pad":"`...)
 	for len(b) < end-2 {
 		// A run of x at a time: byte by byte was a sixth of a generator's CPU.
