@@ -317,20 +317,29 @@ func (r *textRuns) mayBeInvalid(b []byte) bool {
 	return r.other
 }
 
-// isASCII reports whether every byte of b is below 0x80, eight at a time.
+// isASCII reports whether every byte of b is below 0x80, sixteen at a
+// time. The last bytes are read as the eight that end b, overlapping what
+// was read before: a byte loop for the tail cost as much as the rest.
 func isASCII(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
-			return false
+	if len(b) < 8 {
+		for _, c := range b {
+			if c >= 0x80 {
+				return false
+			}
 		}
-		b = b[8:]
+		return true
 	}
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
+	all := b
+	var seen uint64
+	for len(b) > 16 {
+		seen |= binary.LittleEndian.Uint64(b) | binary.LittleEndian.Uint64(b[8:])
+		b = b[16:]
 	}
-	return true
+	if len(b) > 8 {
+		seen |= binary.LittleEndian.Uint64(b)
+	}
+	seen |= binary.LittleEndian.Uint64(all[len(all)-8:])
+	return seen&0x8080808080808080 == 0
 }
 
 // eventDecode is the state of decoding one event.
@@ -383,76 +392,106 @@ func (ev *eventDecode) grow() {
 	d.arena, ev.start = grown, 0
 }
 
-// event decodes the Event message b into e. Tags of one byte, and lengths
-// and times that consumeVarint reads, take a short path; everything else
-// protowire's.
+// event decodes the Event message b into e. A field with a one-byte tag
+// and a length below 128 (every field an encoder writes for a typical
+// event) takes the short path; everything else protowire's, in other.
 func (ev *eventDecode) event(b []byte, e *Event) error {
 	for at := 0; at < len(b); {
-		hdr := at
-		var (
-			num protowire.Number
-			typ protowire.Type
-		)
-		if c := b[at]; c < 0x80 && c >= 1<<3 {
-			num, typ = protowire.Number(c>>3), protowire.Type(c&7)
-			at++
-		} else {
-			var n int
-			if num, typ, n = protowire.ConsumeTag(b[at:]); n < 0 {
-				return protowire.ParseError(n)
-			}
-			at += n
-		}
-		switch {
-		case typ == protowire.BytesType && num >= fieldID && num <= fieldData:
-			l, n := wire.ConsumeVarint(b[at:])
-			if n < 0 || l > uint64(len(b)-at-n) {
-				_, n = protowire.ConsumeBytes(b[at:]) // for its error
-				return protowire.ParseError(n)
-			}
-			v := b[at+n : at+n+int(l)]
-			at += n + int(l)
-			if err := ev.field(e, num, v); err != nil {
-				return err
-			}
-			if num != fieldKey && num != fieldData {
-				ev.text.add(b, hdr, at)
-			}
-		case num == fieldTime && typ == protowire.VarintType:
-			v, n := wire.ConsumeVarint(b[at:])
+		tag := b[at]
+		if tag == tagTime {
+			v, n := wire.ConsumeVarint(b[at+1:])
 			if n < 0 {
 				return protowire.ParseError(n)
 			}
 			e.Time = time.Unix(0, int64(v))
-			at += n
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b[at:])
-			if n < 0 {
-				return protowire.ParseError(n)
+			at += 1 + n
+			continue
+		}
+		if tag < tagID || tag > tagData || tag&7 != byte(protowire.BytesType) || at+1 == len(b) || b[at+1] >= 0x80 {
+			next, err := ev.other(b, at, e)
+			if err != nil {
+				return err
 			}
-			at += n
+			at = next
+			continue
+		}
+		hdr, start := at, at+2
+		end := start + int(b[at+1])
+		if end > len(b) {
+			_, n := protowire.ConsumeBytes(b[at+1:]) // for its error
+			return protowire.ParseError(n)
+		}
+		at = end
+		if err := ev.field(e, tag, b[start:end]); err != nil {
+			return err
+		}
+		if tag != tagKey && tag != tagData {
+			ev.text.add(b, hdr, at)
 		}
 	}
 	return nil
 }
 
-func (ev *eventDecode) field(e *Event, num protowire.Number, v []byte) error {
-	switch num {
-	case fieldID:
+// other decodes the field at b[at:] the general way and returns where the
+// next one begins.
+func (ev *eventDecode) other(b []byte, at int, e *Event) (int, error) {
+	hdr := at
+	num, typ, n := protowire.ConsumeTag(b[at:])
+	if n < 0 {
+		return 0, protowire.ParseError(n)
+	}
+	at += n
+	switch {
+	case typ == protowire.BytesType && num >= fieldID && num <= fieldData:
+		l, n := wire.ConsumeVarint(b[at:])
+		if n < 0 || l > uint64(len(b)-at-n) {
+			_, n = protowire.ConsumeBytes(b[at:]) // for its error
+			return 0, protowire.ParseError(n)
+		}
+		v := b[at+n : at+n+int(l)]
+		at += n + int(l)
+		tag := byte(num<<3) | byte(protowire.BytesType)
+		if err := ev.field(e, tag, v); err != nil {
+			return 0, err
+		}
+		if num != fieldKey && num != fieldData {
+			ev.text.add(b, hdr, at)
+		}
+	case num == fieldTime && typ == protowire.VarintType:
+		v, n := wire.ConsumeVarint(b[at:])
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		e.Time = time.Unix(0, int64(v))
+		at += n
+	default:
+		n := protowire.ConsumeFieldValue(num, typ, b[at:])
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		at += n
+	}
+	return at, nil
+}
+
+// field sets the length-delimited field with tag to v.
+func (ev *eventDecode) field(e *Event, tag byte, v []byte) error {
+	switch tag {
+	case tagID:
 		e.ID = aliasString(v)
-	case fieldType:
+	case tagType:
 		e.Type = aliasString(v)
-	case fieldKey:
+	case tagKey:
 		e.Key = v
-	case fieldAttributes:
+	case tagAttribute:
 		k, val, err := mapEntry(v)
 		if err != nil {
 			return err
 		}
 		ev.attribute(aliasString(k), aliasString(val))
-	case fieldContentType:
+	case tagContentType:
 		e.ContentType = aliasString(v)
-	case fieldData:
+	case tagData:
 		e.Data = v
 	}
 	return nil

@@ -315,3 +315,22 @@ func TestDecodeRefusesInvalidEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestIsASCII puts one byte above 0x7f at every position of slices of every
+// length up to 40, and checks isASCII finds it, and that it passes every
+// slice without one.
+func TestIsASCII(t *testing.T) {
+	for n := range 41 {
+		b := bytes.Repeat([]byte("a"), n)
+		if !isASCII(b) {
+			t.Fatalf("%d ASCII bytes: isASCII is false", n)
+		}
+		for i := range n {
+			b[i] = 0x80 | byte(i)
+			if isASCII(b) {
+				t.Fatalf("%d bytes with 0x%x at %d: isASCII is true", n, b[i], i)
+			}
+			b[i] = 'a'
+		}
+	}
+}
