@@ -214,7 +214,15 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 		invalid []invalidEvent
 		dec     decoder
 		buf     []byte
+		resp    *flowctlv1.ProcessResponse
+		idx     uint32 // the input being processed
 	)
+	// One closure for the stream: made per event, it escapes through the
+	// Processor interface and costs an allocation each time.
+	emit := func(e Event) {
+		out = append(out, e)
+		resp.Origins = append(resp.Origins, idx)
+	}
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -227,22 +235,18 @@ func (svc *processorService) Stream(stream flowctlv1.Processor_StreamServer) err
 		if err != nil {
 			return status.Errorf(codes.InvalidArgument, "%s: batch %d: %v", inst.address, req.GetSeq(), err)
 		}
-		resp := &flowctlv1.ProcessResponse{Seq: req.GetSeq()}
+		resp = &flowctlv1.ProcessResponse{Seq: req.GetSeq()}
 		out = out[:0]
 		err = inst.do(func() error {
 			for i := range in {
-				idx := uint32(i)
+				idx = uint32(i)
 				if len(invalid) > 0 && invalid[0].index == i {
 					// Refused at the door: the error takes the on_error path.
 					resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: idx, Message: invalid[0].err.Error()})
 					invalid = invalid[1:]
 					continue
 				}
-				err := inst.processor.Process(ctx, in[i], func(e Event) {
-					out = append(out, e)
-					resp.Origins = append(resp.Origins, idx)
-				})
-				if err != nil {
+				if err := inst.processor.Process(ctx, in[i], emit); err != nil {
 					resp.Errors = append(resp.Errors, &flowctlv1.EventError{Index: idx, Message: err.Error()})
 				}
 			}
