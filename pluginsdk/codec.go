@@ -39,9 +39,9 @@ var errMalformedBatch = errors.New("malformed event batch")
 // size: under protocol 2 a batch's buffer leaves with it (the runtime keeps
 // it until its ticket is released), so each batch needs its own, and
 // growing one by appending cost a fifth of a transform's CPU. The events
-// are read where they are: copying them out of the records first, and
-// clearing the copies after, cost a source a twentieth of its CPU. sizes
-// is scratch space for the events' sizes, returned for the next call.
+// are read where they are, not copied out of the records first (and the
+// copies cleared after). sizes is scratch space for the events' sizes,
+// returned for the next call.
 func encodeRecords(recs []Record, sizes []int) ([]byte, []int) {
 	sizes = sizes[:0]
 	total := 0

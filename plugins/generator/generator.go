@@ -218,8 +218,7 @@ func (s *Source) records(n int) []pluginsdk.Record {
 		ids = appendID(ids, s.cfg.idPrefix, seq, d)
 		id := ids[start:]
 		digitsOfSeq := unsafe.String(&id[len(id)-d], d)
-		// Filled in place: building each record aside and copying it in
-		// cost a tenth of making the batch.
+		// Filled in place, not built aside and copied in.
 		r := &recs[i]
 		e := &r.Event
 		e.ID = unsafe.String(&id[0], len(id))
