@@ -23,6 +23,7 @@ import (
 
 	nethttp "net/http"
 
+	"github.com/flowctl/flowctl/plugins/internal/testserver"
 	"github.com/flowctl/flowctl/pluginsdk"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
@@ -30,12 +31,7 @@ import (
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testserver.FreeAddr(t)
 }
 
 // stream drives a source stream by hand, the way the host does, so a test

@@ -50,16 +50,6 @@ func copyExample(t *testing.T, name string) string {
 	return root
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestAccNatsBridgeExample runs examples/nats-bridge as its README does:
 // seed the stream, start the receiver, run the bridge until the stream is
 // drained.
@@ -70,7 +60,7 @@ func TestAccNatsBridgeExample(t *testing.T) {
 	natsVar := "nats_url=" + srv.URL()
 	apply(t, root, nil, 0, "apply", "-var", natsVar, "-var", "count=1000", "nats-bridge/seed")
 
-	listen := freePort(t)
+	listen := testserver.FreeAddr(t)
 	receiver := start(t, root, nil, "apply", "-var", "listen="+listen, "nats-bridge/receiver")
 	apply(t, root, nil, 0, "apply", "-var", natsVar, "-var", "webhook_url=http://"+listen+"/events",
 		"-var", "end_when_idle=3s", "nats-bridge")
@@ -158,7 +148,7 @@ func TestAccWebhookRelayExample(t *testing.T) {
 	srv := testserver.StartNATS(t)
 	js := jetStream(t, srv)
 	root := copyExample(t, "webhook-relay")
-	listen := freePort(t)
+	listen := testserver.FreeAddr(t)
 	relay := start(t, root, []string{"FLOWCTL_VAR_token=s3cret"}, "apply", "-var", "listen="+listen,
 		"-var", "nats_url="+srv.URL(), "-var", "ack_timeout=2s", "webhook-relay")
 	s := &sender{url: "http://" + listen + "/events", token: "s3cret", client: &http.Client{Timeout: 10 * time.Second}}

@@ -12,11 +12,14 @@ package testserver
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,15 +36,50 @@ func Acc(t testing.TB, needs string) {
 	}
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// FreeAddr returns a loopback address ("127.0.0.1:port") with a TCP port
+// that was free a moment ago, for a server the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// freePort returns a loopback TCP port that was free a moment ago, chosen
+// below the kernel's ephemeral range. A port the kernel hands out for
+// "127.0.0.1:0" comes from that range, and once freed any client
+// connection's local end may take it before the test's server binds it:
+// under load the http source's tests saw "address in use" that way.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testserver: find a free port: %v", err)
+	low := ephemeralLow()
+	for range 200 {
+		port := minPort + rand.IntN(low-minPort)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("testserver: no free port between %d and %d", minPort, low)
+	return 0
+}
+
+// minPort is the lowest port freePort chooses: below it are the well-known
+// and commonly configured ones.
+const minPort = 20000
+
+// ephemeralLow is where the kernel's ephemeral ports begin
+// (/proc/sys/net/ipv4/ip_local_port_range), or Linux's default.
+func ephemeralLow() int {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	return max(low, minPort+1000)
 }
 
 // findBinary looks for name on PATH, then in dirs (glob patterns, highest
