@@ -54,33 +54,34 @@ func (r *received) reset() {
 	r.attrs = r.attrs[:0]
 }
 
-// passThrough returns the received bytes of input i when e, an output of
-// it, is that input (in) with attributes at most appended, and the index of
-// e's first added attribute. Any other change — a field set, an attribute
-// set, removed or reordered, the attributes moved to a new slice — and e is
-// encoded as usual.
-func (r *received) passThrough(batch []byte, e, in *Event, i int) (msg []byte, added int, ok bool) {
-	if i >= len(r.events) || !sameString(e.ID, in.ID) || !sameString(e.Type, in.Type) ||
+// passThrough reports whether e, an output of input i (in), is that input
+// with attributes at most appended: its first len(in.Attributes) attributes
+// are the decoded ones and the rest are added. Any other change — a field
+// set, an attribute set, removed or reordered, the attributes moved to a
+// new slice — and e is encoded as usual.
+func (r *received) passThrough(e, in *Event, i int) bool {
+	if !sameString(e.ID, in.ID) || !sameString(e.Type, in.Type) ||
 		!sameString(e.ContentType, in.ContentType) || !sameBytes(e.Key, in.Key) ||
 		!sameBytes(e.Data, in.Data) || e.Time != in.Time {
-		return nil, 0, false
+		return false
 	}
-	ev := r.events[i]
 	n := len(in.Attributes)
-	if len(e.Attributes) < n || ev.attrs+n > len(r.attrs) {
-		return nil, 0, false
+	if len(e.Attributes) < n {
+		return false
 	}
-	if n > 0 {
-		if &e.Attributes[0] != &in.Attributes[0] {
-			return nil, 0, false
-		}
-		for j, o := range r.attrs[ev.attrs : ev.attrs+n] {
-			if originOf(e.Attributes[j].Key, e.Attributes[j].Value) != o {
-				return nil, 0, false
-			}
+	if n == 0 {
+		return true
+	}
+	if &e.Attributes[0] != &in.Attributes[0] {
+		return false
+	}
+	first := r.events[i].attrs
+	for j, o := range r.attrs[first : first+n] {
+		if originOf(e.Attributes[j].Key, e.Attributes[j].Value) != o {
+			return false
 		}
 	}
-	return batch[ev.start:ev.end], n, true
+	return true
 }
 
 // sameString reports whether a and b are the same bytes in memory, which
@@ -100,41 +101,41 @@ func encodeOutputs(batch []byte, rec *received, in, out []Event, from []int, pla
 	plan = plan[:0]
 	total := 0
 	for j := range out {
-		e := &out[j]
-		var p outPlan
-		if msg, added, ok := rec.passThrough(batch, e, &in[from[j]], from[j]); ok {
-			p = outPlan{msg: msg, added: added, size: len(msg)}
-			for _, a := range e.Attributes[added:] {
+		e, i := &out[j], from[j]
+		p := outPlan{passed: rec.passThrough(e, &in[i], i)}
+		if p.passed {
+			ev := rec.events[i]
+			p.size = ev.end - ev.start
+			for _, a := range e.Attributes[len(in[i].Attributes):] {
 				p.size += attributeSize(a)
 			}
 		} else {
-			p = outPlan{added: -1, size: eventSize(e)}
+			p.size = eventSize(e)
 		}
 		plan = append(plan, p)
 		total += 1 + protowire.SizeVarint(uint64(p.size)) + p.size
 	}
 	dst := unzeroed(total)
-	for j := range out {
-		p := &plan[j]
+	for j, p := range plan {
 		dst = appendLen(dst, tagEvent, p.size)
-		if p.added < 0 {
+		if !p.passed {
 			dst = appendEvent(dst, &out[j])
 			continue
 		}
-		dst = append(dst, p.msg...)
-		for _, a := range out[j].Attributes[p.added:] {
+		i := from[j]
+		ev := rec.events[i]
+		dst = append(dst, batch[ev.start:ev.end]...)
+		for _, a := range out[j].Attributes[len(in[i].Attributes):] {
 			dst = appendAttribute(dst, a)
 		}
-		p.msg = nil // the scratch holds on to no batch
 	}
 	return dst, plan
 }
 
-// outPlan is how encodeOutputs writes one output: size bytes, either the
-// received msg followed by the attributes from added on, or (added < 0)
-// encoded field by field.
+// outPlan is how encodeOutputs writes one output: size bytes, either
+// (passed) its input's received bytes followed by the attributes it added,
+// or encoded field by field.
 type outPlan struct {
-	msg   []byte
-	added int
-	size  int
+	size   int
+	passed bool
 }

@@ -133,7 +133,7 @@ func TestProcessorOutputsAsEncoded(t *testing.T) {
 				if bi == 0 {
 					passed := 0
 					for _, pl := range p.plan {
-						if pl.added >= 0 {
+						if pl.passed {
 							passed++
 						}
 					}
