@@ -172,6 +172,22 @@ func TestRestartedConsumerLosesNothing(t *testing.T) {
 	}
 }
 
+// crashingSink is source.gen, counting to total in batches of size, into
+// sink.out, which crashes at its crashAt-th batch in each of its first
+// crashes starts and is restarted each time.
+func crashingSink(t *testing.T, st *store, total, size, crashes, crashAt int) []spec {
+	return []spec{
+		{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: total, size: size} }},
+		{name: "sink.out", kind: sink, inputs: []string{"source.gen"}, restart: true, handler: func(start int) any {
+			k := &collect{t: t, name: "sink.out", st: st}
+			if start < crashes {
+				k.crashAt = crashAt
+			}
+			return k
+		}},
+	}
+}
+
 // A sink that crashes again and again: each crash rewinds the source
 // while the coordinator holds credits for tickets it has released (they go
 // out a quarter window at a time). The rewind must hand those over first,
@@ -180,16 +196,7 @@ func TestRestartedConsumerLosesNothing(t *testing.T) {
 func TestRewindSendsHeldCreditsFirst(t *testing.T) {
 	const total, size, crashes = 20000, 20, 12
 	st, cp := newStore(), newCheckpoints()
-	co, err := runPipeline(t, []spec{
-		{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: total, size: size} }},
-		{name: "sink.out", kind: sink, inputs: []string{"source.gen"}, restart: true, handler: func(start int) any {
-			k := &collect{t: t, name: "sink.out", st: st}
-			if start < crashes {
-				k.crashAt = 40
-			}
-			return k
-		}},
-	}, Options{Checkpoint: cp.save}, nil)
+	co, err := runPipeline(t, crashingSink(t, st, total, size, crashes, 40), Options{Checkpoint: cp.save}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,16 +222,7 @@ func TestHooksMayReadStats(t *testing.T) {
 	var co atomic.Pointer[Coordinator]
 	done := make(chan error, 1)
 	go func() {
-		_, err := runPipeline(t, []spec{
-			{name: "source.gen", kind: src, handler: func(int) any { return &counter{t: t, total: total, size: size} }},
-			{name: "sink.out", kind: sink, inputs: []string{"source.gen"}, restart: true, handler: func(start int) any {
-				k := &collect{t: t, name: "sink.out", st: st}
-				if start < crashes {
-					k.crashAt = 300
-				}
-				return k
-			}},
-		}, Options{TicketDone: func(string, time.Duration) {
+		_, err := runPipeline(t, crashingSink(t, st, total, size, crashes, 300), Options{TicketDone: func(string, time.Duration) {
 			if c := co.Load(); c != nil {
 				c.Stats()
 			}
