@@ -25,6 +25,15 @@ const (
 	// socketBufferBytes is gRPC's read and write buffer per connection:
 	// a batch goes out in a few system calls, not dozens.
 	socketBufferBytes = 512 << 10
+	// windowBytes is HTTP/2's flow-control window, per stream and per
+	// connection. Setting it fixes it: gRPC otherwise estimates the
+	// bandwidth-delay product, sending a PING with a WINDOW_UPDATE on every
+	// message that finds no PING outstanding. On a control stream, whose
+	// small messages never grow the estimate to its limit, that was a
+	// write and a read more per report and per credit, on both ends.
+	// Credits bound what is in flight, so a window this large costs no
+	// memory; it is gRPC's own upper bound for the estimate.
+	windowBytes = 16 << 20
 )
 
 // PeerCommonNamePrefix begins the common name of the certificate a remote
@@ -39,6 +48,8 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.ReadBufferSize(socketBufferBytes),
 		grpc.WriteBufferSize(socketBufferBytes),
+		grpc.InitialWindowSize(windowBytes),
+		grpc.InitialConnWindowSize(windowBytes),
 		experimental.BufferPool(pool),
 	}
 }
@@ -49,6 +60,8 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 		grpc.WithReadBufferSize(socketBufferBytes),
 		grpc.WithWriteBufferSize(socketBufferBytes),
+		grpc.WithInitialWindowSize(windowBytes),
+		grpc.WithInitialConnWindowSize(windowBytes),
 	}
 }
 
