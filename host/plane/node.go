@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -232,21 +233,35 @@ func (n *node) onReport(ctx context.Context, gen uint64, rep *flowctlv1.NodeRepo
 		if n.src == nil {
 			return fmt.Errorf("%w: batch reports from a %v", router.ErrProtocol, n.kind)
 		}
-		if err := n.src.register(b, rep.GetEnded()); err != nil {
+		due, err := n.src.register(b, rep.GetEnded())
+		if err != nil {
 			return err
+		}
+		if due {
+			n.src.sendCredits()
 		}
 		if f := n.c.opts.Remaining; f != nil && len(b) > 0 && b[len(b)-1].Remaining != nil {
 			f(n.name, b[len(b)-1].GetRemaining())
 		}
 	}
+	// Credits go out once per report and source, after every return of the
+	// report is counted, from this goroutine (see releaseLocked).
+	var due []*sourceState
 	for _, r := range rep.GetReturns() {
 		s, err := n.c.sourceOf(r.GetTicket())
 		if err != nil {
 			return err
 		}
-		if err := s.src.giveBack(r.GetTicket(), r.GetWeight()); err != nil {
+		d, err := s.src.giveBack(r.GetTicket(), r.GetWeight())
+		if err != nil {
 			return err
 		}
+		if d && !slices.Contains(due, s.src) {
+			due = append(due, s.src)
+		}
+	}
+	for _, s := range due {
+		s.sendCredits()
 	}
 	for _, f := range rep.GetFailures() {
 		if err := n.onFailure(ctx, gen, f); err != nil {

@@ -106,18 +106,19 @@ func (s *sourceState) openMsg() (*flowctlv1.SourceOpen, uint32, uint64) {
 	return o, s.epoch, s.next
 }
 
-// register records the batches a source reported, in seq order.
-func (s *sourceState) register(batches []*flowctlv1.BatchReport, ended bool) error {
+// register records the batches a source reported, in seq order. due
+// reports that credits are due (see releaseLocked).
+func (s *sourceState) register(batches []*flowctlv1.BatchReport, ended bool) (due bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, b := range batches {
 		switch {
 		case s.ended:
-			return fmt.Errorf("%w: batch %d after the source ended", router.ErrProtocol, b.GetSeq())
+			return false, fmt.Errorf("%w: batch %d after the source ended", router.ErrProtocol, b.GetSeq())
 		case b.GetSeq() != s.next:
-			return fmt.Errorf("%w: batch %d reported, %d expected", router.ErrProtocol, b.GetSeq(), s.next)
+			return false, fmt.Errorf("%w: batch %d reported, %d expected", router.ErrProtocol, b.GetSeq(), s.next)
 		case len(s.tickets) >= s.n.c.opts.MaxInFlight:
-			return fmt.Errorf("%w: batch %d is beyond the %d credits granted", router.ErrProtocol, b.GetSeq(), s.n.c.opts.MaxInFlight)
+			return false, fmt.Errorf("%w: batch %d is beyond the %d credits granted", router.ErrProtocol, b.GetSeq(), s.n.c.opts.MaxInFlight)
 		}
 		// A batch reported under an older epoch was sent before a rewind
 		// and is sent again under the current one: it is the same ticket.
@@ -131,42 +132,50 @@ func (s *sourceState) register(batches []*flowctlv1.BatchReport, ended bool) err
 	}
 	if ended {
 		if s.ended {
-			return fmt.Errorf("%w: the source ended twice", router.ErrProtocol)
+			return false, fmt.Errorf("%w: the source ended twice", router.ErrProtocol)
 		}
 		s.ended = true
 	}
-	return s.releaseLocked()
+	return s.releaseLocked(), nil
 }
 
-// giveBack adds a returned share to its ticket.
-func (s *sourceState) giveBack(t *flowctlv1.Ticket, w uint64) error {
+// giveBack adds a returned share to its ticket. due reports that credits
+// are due (see releaseLocked).
+func (s *sourceState) giveBack(t *flowctlv1.Ticket, w uint64) (due bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
 	case t.GetEpoch() < s.epoch:
-		return nil // void: the batch is sent again
+		return false, nil // void: the batch is sent again
 	case t.GetEpoch() > s.epoch:
-		return fmt.Errorf("%w: a share of epoch %d, which has not begun", router.ErrProtocol, t.GetEpoch())
+		return false, fmt.Errorf("%w: a share of epoch %d, which has not begun", router.ErrProtocol, t.GetEpoch())
 	case t.GetSeq() <= s.released:
-		return fmt.Errorf("%w: a share of batch %d, which was released", router.ErrProtocol, t.GetSeq())
+		return false, fmt.Errorf("%w: a share of batch %d, which was released", router.ErrProtocol, t.GetSeq())
 	case t.GetSeq() >= s.next:
 		// Shares may overtake the source's report of the batch.
 		if s.parked[t.GetSeq()]+w > dataplane.Full || t.GetSeq() >= s.next+uint64(s.n.c.opts.MaxInFlight) {
-			return fmt.Errorf("%w: shares of unreported batch %d", router.ErrProtocol, t.GetSeq())
+			return false, fmt.Errorf("%w: shares of unreported batch %d", router.ErrProtocol, t.GetSeq())
 		}
 		s.parked[t.GetSeq()] += w
-		return nil
+		return false, nil
 	}
 	tk := &s.tickets[t.GetSeq()-s.released-1]
 	if tk.returned+w > dataplane.Full || tk.returned+w < tk.returned {
-		return fmt.Errorf("%w: more than the whole of batch %d returned", router.ErrProtocol, t.GetSeq())
+		return false, fmt.Errorf("%w: more than the whole of batch %d returned", router.ErrProtocol, t.GetSeq())
 	}
 	tk.returned += w
-	return s.releaseLocked()
+	return s.releaseLocked(), nil
 }
 
-// releaseLocked releases the complete tickets at the front, in seq order.
-func (s *sourceState) releaseLocked() error {
+// releaseLocked releases the complete tickets at the front, in seq order,
+// and reports whether credits are due: the caller sends them (sendCredits)
+// once it holds no lock. ackLoop hears only of what it must act on: the
+// source's end, and the first release since it last took what is owed a
+// checkpoint (it waits for the checkpoint's time with what comes after).
+// Each wake-up of another goroutine costs the host a futex call or two,
+// and releases come with nearly every report.
+func (s *sourceState) releaseLocked() (due bool) {
+	first := s.unsaved.tickets == 0
 	n := 0
 	for n < len(s.tickets) && s.tickets[n].returned == dataplane.Full {
 		t := s.tickets[n]
@@ -186,10 +195,10 @@ func (s *sourceState) releaseLocked() error {
 		s.released += uint64(n)
 		s.credits += n
 	}
-	if s.ended || s.credits >= s.creditBatch() || (n > 0 && len(s.tickets) < s.creditBatch()) {
+	if s.ended || (n > 0 && first) {
 		s.notify()
 	}
-	return nil
+	return !s.ended && (s.credits >= s.creditBatch() || (n > 0 && len(s.tickets) < s.creditBatch()))
 }
 
 // creditBatch is how many credits the host gathers before it sends them:
@@ -197,8 +206,7 @@ func (s *sourceState) releaseLocked() error {
 // four released batches, not one each. Holding them back cannot stall the
 // source: while fewer are gathered, at least this many tickets are still
 // unreleased, and their releases bring the rest (below that, every release
-// is sent at once). Checkpoints wait for the same wake-up; released
-// positions are kept meanwhile.
+// is sent at once).
 func (s *sourceState) creditBatch() int {
 	return max(1, s.n.c.opts.MaxInFlight/4)
 }
@@ -272,6 +280,20 @@ func (s *sourceState) take() (gen uint64, credits int, rel release, done bool) {
 	gen, credits, rel = s.gen, s.credits, s.unsaved
 	s.credits, s.unsaved = 0, release{}
 	return gen, credits, rel, s.ended && len(s.tickets) == 0
+}
+
+// sendCredits sends the plugin the credits released so far (under
+// creditMu: see there).
+func (s *sourceState) sendCredits() {
+	s.creditMu.Lock()
+	defer s.creditMu.Unlock()
+	s.mu.Lock()
+	gen, credits, done := s.gen, s.credits, s.ended && len(s.tickets) == 0
+	s.credits = 0
+	s.mu.Unlock()
+	if credits > 0 && !done {
+		s.n.sendIf(gen, creditsMsg(credits))
+	}
 }
 
 // credit sends the plugin the credits released so far and returns what
