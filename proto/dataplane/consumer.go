@@ -101,10 +101,8 @@ func (c *consumer) run(ctx context.Context) error {
 // handle processes or writes one batch of ticket it.ticket; seq numbers it
 // for messages and retries counts earlier tries of its events.
 func (c *consumer) handle(ctx context.Context, it item, seq uint64, retries uint32) error {
+	// The handler holds the count to the events (pluginsdk decodes them).
 	in := Batch{Events: it.batch.GetEvents(), Count: it.batch.GetCount()}
-	if err := checkCount(in); err != nil {
-		return err
-	}
 	if c.processor != nil {
 		res, err := c.processor.Process(ctx, in)
 		if err != nil {
@@ -117,19 +115,6 @@ func (c *consumer) handle(ctx context.Context, it item, seq uint64, retries uint
 		return fmt.Errorf("write: %w", err)
 	}
 	return c.written(it, seq, retries, res)
-}
-
-// checkCount holds a batch's declared count to its bytes: a count is what
-// the host counts and what the summary shows.
-func checkCount(b Batch) error {
-	n, err := countEvents(b.Events)
-	if err != nil {
-		return err
-	}
-	if n != int(b.Count) {
-		return fmt.Errorf("%w: a batch declares %d events and holds %d", ErrProtocol, b.Count, n)
-	}
-	return nil
 }
 
 func (c *consumer) processed(ctx context.Context, it item, seq uint64, retries uint32, res Result) error {

@@ -58,38 +58,6 @@ func frames(b []byte) ([][]byte, error) {
 	return out, nil
 }
 
-// countEvents counts the events of an EventList without copying or
-// allocating anything: every consumer checks each batch's count this way,
-// so it reads only each event's tag and length; anything but an event
-// takes protowire's general path.
-func countEvents(b []byte) (int, error) {
-	const eventTag = fieldEvents<<3 | byte(protowire.BytesType)
-	n := 0
-	for len(b) > 0 {
-		if b[0] == eventTag {
-			if l, m := wire.ConsumeVarint(b[1:]); m > 0 && l <= uint64(len(b)-1-m) {
-				n++
-				b = b[1+m+int(l):]
-				continue
-			}
-		}
-		num, typ, m := protowire.ConsumeTag(b)
-		if m < 0 {
-			return 0, fmt.Errorf("malformed batch: %w", protowire.ParseError(m))
-		}
-		b = b[m:]
-		if num == fieldEvents && typ == protowire.BytesType {
-			n++
-		}
-		m = protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return 0, fmt.Errorf("malformed batch: %w", protowire.ParseError(m))
-		}
-		b = b[m:]
-	}
-	return n, nil
-}
-
 // pick returns the frames at idx (all when idx is nil).
 func pick(fs [][]byte, idx []uint32) ([][]byte, error) {
 	if idx == nil {
