@@ -239,10 +239,12 @@ func stoppedBy(ctx context.Context, err error) error {
 // thousand of them. Credits do not wait for checkpoints, so this costs no
 // throughput, only up to this much delay before a source hears that its
 // events were delivered and, on a host crash, up to this much more to
-// deliver again: at 1,000,000 events/s, 25,000 events beside the in-flight
+// deliver again: at 1,000,000 events/s, 50,000 events beside the in-flight
 // window's 16,000. At 10 ms the commits were a sixth of the host's CPU in
-// `linear` and kept it above 0.1 s per million events (BENCHMARKS.md).
-const CheckpointInterval = 25 * time.Millisecond
+// `linear`; at 25 ms, with the host's other costs cut, still a quarter
+// (their fdatasyncs most of it), and 50 ms took a tenth off the host's CPU
+// per event (BENCHMARKS.md).
+const CheckpointInterval = 50 * time.Millisecond
 
 // DefaultStateDir is where a pipeline keeps its checkpoints unless told
 // otherwise: .flowctl/state/<pipeline name> next to the pipeline file.
