@@ -47,7 +47,10 @@ type sourceState struct {
 	gen     uint64
 	credits int
 	unsaved release
-	resume  []byte // where a restarted plugin reads again
+	// armed: ackLoop's checkpoint timer is set, and it takes unsaved when
+	// the timer fires; releases meanwhile need not wake it.
+	armed  bool
+	resume []byte // where a restarted plugin reads again
 
 	eventsOut, batchesOut, acked atomic.Uint64
 	pending                      atomic.Int64 // len(tickets), for unreleased
@@ -170,12 +173,12 @@ func (s *sourceState) giveBack(t *flowctlv1.Ticket, w uint64) (due bool, err err
 // releaseLocked releases the complete tickets at the front, in seq order,
 // and reports whether credits are due: the caller sends them (sendCredits)
 // once it holds no lock. ackLoop hears only of what it must act on: the
-// source's end, and the first release since it last took what is owed a
-// checkpoint (it waits for the checkpoint's time with what comes after).
-// Each wake-up of another goroutine costs the host a futex call or two,
-// and releases come with nearly every report.
+// source's end, and a release while it neither holds one owed a checkpoint
+// nor has its checkpoint timer set (see armed). Each wake-up of another
+// goroutine costs the host a futex call or two, and releases come with
+// nearly every report.
 func (s *sourceState) releaseLocked() (due bool) {
-	first := s.unsaved.tickets == 0
+	first := s.unsaved.tickets == 0 && !s.armed
 	n := 0
 	for n < len(s.tickets) && s.tickets[n].returned == dataplane.Full {
 		t := s.tickets[n]
@@ -257,6 +260,13 @@ func (s *sourceState) abandon() uint32 {
 	s.gen++
 	s.credits = 0
 	return s.epoch
+}
+
+// setArmed records whether ackLoop's checkpoint timer is set.
+func (s *sourceState) setArmed(v bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = v
 }
 
 func (s *sourceState) isDraining() bool {
@@ -372,6 +382,7 @@ func (s *sourceState) ackLoop(ctx context.Context) error {
 		case <-s.signal:
 		case <-due:
 			due = nil
+			s.setArmed(false)
 		case <-drain:
 			drain = nil
 			s.mu.Lock()
@@ -423,6 +434,7 @@ func (s *sourceState) ackLoop(ctx context.Context) error {
 				timer.Reset(wait)
 			}
 			due = timer.C
+			s.setArmed(true)
 		}
 	}
 }

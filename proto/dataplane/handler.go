@@ -59,6 +59,9 @@ type ProcessorHandler interface {
 	Open(ctx context.Context) error
 	// Process answers one batch. An error (not a Result's) is a broken
 	// component: the node's stream fails and the host restarts the plugin.
+	// The handler holds in.Count to the events it finds in in.Events, and
+	// returns an ErrProtocol error when they differ: it decodes them anyway,
+	// and the count is what the host counts.
 	Process(ctx context.Context, in Batch) (Result, error)
 }
 
@@ -75,6 +78,7 @@ type WriteResult struct {
 type SinkHandler interface {
 	Open(ctx context.Context) error
 	// Write returns once the batch is durably written (or failed). An error
-	// (not a WriteResult's) is a broken component, as for Process.
+	// (not a WriteResult's) is a broken component, as for Process, which
+	// also says how the count is checked.
 	Write(ctx context.Context, in Batch) (WriteResult, error)
 }
