@@ -52,7 +52,10 @@ type Source interface {
 	// Read returns between 1 and max records, blocking until at least one is
 	// available, ctx is done (return ctx.Err(), having consumed nothing), or
 	// the input ends (return ErrEndOfInput). It should not wait to fill max:
-	// the SDK batches across calls.
+	// the SDK batches across calls. The SDK is done with the slice and its
+	// records when it calls Read again, so a source may return the same
+	// slice each time, filled anew; it keeps each batch's last Position
+	// until that is acked, so the bytes of a Position must not be reused.
 	Read(ctx context.Context, max int) ([]Record, error)
 	// Ack says every record up to and including pos was delivered to all
 	// sinks; acks arrive in position order. A source that must confirm reads

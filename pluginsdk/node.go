@@ -62,7 +62,8 @@ func (svc *nodeService) Run(stream flowctlv1.Node_RunServer) error {
 type sourceNode struct {
 	inst  *instance
 	shape batchShape
-	sizes []int // encodeRecords' scratch
+	sizes []int    // encodeRecords' scratch
+	kept  []Record // fill's scratch
 }
 
 func (s *sourceNode) Open(ctx context.Context, from []byte, shape dataplane.Shape) error {
@@ -85,7 +86,12 @@ func (s *sourceNode) read(ctx context.Context, max int) (recs []Record, err erro
 }
 
 func (s *sourceNode) Next(ctx context.Context) (dataplane.Batch, []byte, bool, error) {
-	recs, end, err := fill(ctx, s.read, s.shape)
+	var (
+		recs []Record
+		end  bool
+		err  error
+	)
+	recs, s.kept, end, err = fill(ctx, s.read, s.shape, s.kept)
 	if err != nil || len(recs) == 0 {
 		return dataplane.Batch{}, nil, end, err
 	}

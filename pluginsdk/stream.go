@@ -130,12 +130,18 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read rea
 		seq    uint64
 		buf    []byte
 		events []Event
+		kept   []Record
 	)
 	for {
 		if err := cr.Take(ctx); err != nil {
 			return err
 		}
-		recs, end, err := fill(ctx, read, shape)
+		var (
+			recs []Record
+			end  bool
+			err  error
+		)
+		recs, kept, end, err = fill(ctx, read, shape, kept)
 		if err != nil {
 			return err
 		}
@@ -165,33 +171,41 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read rea
 
 // fill reads one batch: it waits for the first record, then keeps reading
 // until the batch is full or linger has passed since the first record.
-func fill(ctx context.Context, read readFunc, shape batchShape) (recs []Record, end bool, err error) {
+// A source may hand back the same slice from every Read (Source.Read), so
+// before it reads again fill copies what it has into kept, scratch space
+// of the caller's that it returns for the next batch.
+func fill(ctx context.Context, read readFunc, shape batchShape, kept []Record) (recs []Record, _ []Record, end bool, err error) {
 	recs, err = read(ctx, shape.max)
 	if errors.Is(err, ErrEndOfInput) {
-		return recs, true, nil
+		return recs, kept, true, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, kept, false, err
 	}
 	deadline := time.Now().Add(shape.linger)
 	for len(recs) < shape.max {
 		if time.Until(deadline) <= 0 {
-			return recs, false, nil
+			return recs, kept, false, nil
+		}
+		if len(recs) > 0 && (len(kept) == 0 || &recs[0] != &kept[0]) {
+			kept = append(kept[:0], recs...)
+			recs = kept
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
 		more, err := read(rctx, shape.max-len(recs))
 		cancel()
 		recs = append(recs, more...)
+		kept = recs
 		switch {
 		case errors.Is(err, ErrEndOfInput):
-			return recs, true, nil
+			return recs, kept, true, nil
 		case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-			return recs, false, nil
+			return recs, kept, false, nil
 		case err != nil:
-			return nil, false, err
+			return nil, kept, false, err
 		}
 	}
-	return recs, false, nil
+	return recs, kept, false, nil
 }
 
 type processorService struct {
