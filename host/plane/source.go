@@ -281,37 +281,29 @@ func (s *sourceState) isFinished() bool {
 	return s.finished
 }
 
-// take hands ackLoop what was released: credits for incarnation gen, and
-// everything owed a checkpoint. done reports that the source ended and every
-// ticket was released.
-func (s *sourceState) take() (gen uint64, credits int, rel release, done bool) {
+// take takes what was released: the credits not yet sent, for incarnation
+// gen, and, for ackLoop (withRelease), everything owed a checkpoint. done
+// reports that the source ended and every ticket was released.
+func (s *sourceState) take(withRelease bool) (gen uint64, credits int, rel release, done bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	gen, credits, rel = s.gen, s.credits, s.unsaved
-	s.credits, s.unsaved = 0, release{}
+	gen, credits = s.gen, s.credits
+	s.credits = 0
+	if withRelease {
+		rel, s.unsaved = s.unsaved, release{}
+	}
 	return gen, credits, rel, s.ended && len(s.tickets) == 0
 }
 
-// sendCredits sends the plugin the credits released so far (under
-// creditMu: see there).
-func (s *sourceState) sendCredits() {
-	s.creditMu.Lock()
-	defer s.creditMu.Unlock()
-	s.mu.Lock()
-	gen, credits, done := s.gen, s.credits, s.ended && len(s.tickets) == 0
-	s.credits = 0
-	s.mu.Unlock()
-	if credits > 0 && !done {
-		s.n.sendIf(gen, creditsMsg(credits))
-	}
-}
+// sendCredits sends the plugin the credits released so far.
+func (s *sourceState) sendCredits() { s.credit(false) }
 
 // credit sends the plugin the credits released so far and returns what
 // else take took (under creditMu: see there).
-func (s *sourceState) credit() (gen uint64, rel release, done bool) {
+func (s *sourceState) credit(withRelease bool) (gen uint64, rel release, done bool) {
 	s.creditMu.Lock()
 	defer s.creditMu.Unlock()
-	gen, credits, rel, done := s.take()
+	gen, credits, rel, done := s.take(withRelease)
 	if credits > 0 && !done {
 		s.n.sendIf(gen, creditsMsg(credits))
 	}
@@ -396,7 +388,7 @@ func (s *sourceState) ackLoop(ctx context.Context) error {
 			rel  release
 			done bool
 		)
-		gen, rel, done = s.credit()
+		gen, rel, done = s.credit(true)
 		if rel.tickets > 0 {
 			unsaved.tickets += rel.tickets
 			unsaved.events += rel.events
