@@ -15,6 +15,7 @@ import (
 
 	nethttp "net/http"
 
+	"github.com/flowctl/flowctl/plugins/internal/testserver"
 	"github.com/flowctl/flowctl/pluginsdk/sdktest"
 )
 
@@ -81,7 +82,7 @@ func closedWithin(t *testing.T, c net.Conn, d time.Duration) int {
 // more), every connection is closed once read_body_timeout has passed, and
 // afterwards a full request is taken again (the budget was given back).
 func TestSourceBoundsStalledAndSlowUploads(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, hostileConfig(addr))
 	dialWhenUp(t, addr)
 	// The clients' memory counts in the heap too: they share one payload,
@@ -201,7 +202,7 @@ func bodyOf(r *nethttp.Response) string {
 // max_pending_bytes is answered 503 with Retry-After having sent only its
 // headers, and a declared length over max_body_bytes 413.
 func TestSourceAdmitsBeforeReadingTheBody(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	cfg := hostileConfig(addr)
 	cfg["max_pending_requests"] = 2
 	cfg["max_pending_bytes"] = 6 << 20
@@ -234,7 +235,7 @@ func TestSourceAdmitsBeforeReadingTheBody(t *testing.T) {
 
 // Headers sent a byte at a time are cut off after read_header_timeout.
 func TestSourceClosesSlowHeaders(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	openSource(t, hostileConfig(addr))
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -266,7 +267,7 @@ func TestSourceClosesSlowHeaders(t *testing.T) {
 
 // Connections over max_connections wait until one closes.
 func TestSourceCapsConnections(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	cfg := hostileConfig(addr)
 	cfg["max_connections"] = 2
 	cfg["read_header_timeout"] = "1500ms"

@@ -29,11 +29,6 @@ import (
 	flowctlv1 "github.com/flowctl/flowctl/proto/flowctl/v1"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return testserver.FreeAddr(t)
-}
-
 // stream drives a source stream by hand, the way the host does, so a test
 // decides when to ack.
 type stream struct {
@@ -134,7 +129,7 @@ func postWhenUp(t *testing.T, url, body string, header map[string]string) <-chan
 }
 
 func TestSourceAnswersOnlyAfterTheAck(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr})
 	url := "http://" + addr + "/events"
 	answer := postWhenUp(t, url, eventsBody(1, 3), nil)
@@ -161,7 +156,7 @@ func TestSourceAnswersOnlyAfterTheAck(t *testing.T) {
 // Two requests in one batch: each is answered when its own events are
 // acked; an ack before a request's last event does not answer it.
 func TestSourceAcksAreCumulativePerRequest(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr})
 	url := "http://" + addr + "/events"
 	first := postWhenUp(t, url, eventsBody(1, 2), nil)
@@ -190,7 +185,7 @@ func TestSourceAcksAreCumulativePerRequest(t *testing.T) {
 }
 
 func TestSourceAckTimeoutAsksToRetry(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr, "ack_timeout": "300ms"})
 	answer := postWhenUp(t, "http://"+addr+"/events", eventsBody(1, 1), nil)
 	st.batch() // read, never acked
@@ -201,7 +196,7 @@ func TestSourceAckTimeoutAsksToRetry(t *testing.T) {
 }
 
 func TestSourceRefusals(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	openSource(t, map[string]any{"address": addr, "auth_token": "tok", "max_body_bytes": 200})
 	url := "http://" + addr + "/events"
 	auth := map[string]string{"Authorization": "Bearer tok"}
@@ -246,10 +241,10 @@ func TestSourceRefusals(t *testing.T) {
 // reason: past the attribute limits 413, invalid UTF-8 400. Nothing of the
 // request is queued.
 func TestSourceRefusesEventsPastTheLimits(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	openSource(t, map[string]any{"address": addr})
 	url := "http://" + addr + "/events"
-	raw := freeAddr(t)
+	raw := testserver.FreeAddr(t)
 	openSource(t, map[string]any{"address": raw, "format": "raw"})
 	bigValue := `{"id":"b","attributes":{"k":"` + strings.Repeat("x", 70<<10) + `"}}`
 	tests := []struct {
@@ -290,7 +285,7 @@ func manyAttributes(n int) string {
 // not for what the request would: the source process spends well under a
 // CPU-second on it (the encoder's sort was quadratic in attributes).
 func TestSourceRefusesHugeAttributeRequestCheaply(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	openSource(t, map[string]any{"address": addr})
 	url := "http://" + addr + "/events"
 	body := manyAttributes(128_000)
@@ -322,7 +317,7 @@ func processCPU(t *testing.T) time.Duration {
 }
 
 func TestSourceRawRequests(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr, "format": "raw", "type": "github.push", "path": "/hooks/"})
 	answer := postWhenUp(t, "http://"+addr+"/hooks/github", `{"ref":"main"}`, map[string]string{"Content-Type": "application/json", "Idempotency-Key": "delivery-7"})
 	evs, pos := st.batch()
@@ -337,7 +332,7 @@ func TestSourceRawRequests(t *testing.T) {
 }
 
 func TestSourceFullQueueAsksToRetry(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr, "max_pending_requests": 1, "ack_timeout": "5s"})
 	url := "http://" + addr + "/events"
 	first := postWhenUp(t, url, eventsBody(1, 1), nil)
@@ -354,7 +349,7 @@ func TestSourceFullQueueAsksToRetry(t *testing.T) {
 
 // Acks for positions of an earlier process (another epoch) answer nothing.
 func TestSourceIgnoresAcksOfAnotherProcess(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr, "ack_timeout": "500ms"})
 	answer := postWhenUp(t, "http://"+addr+"/events", eventsBody(1, 1), nil)
 	_, pos := st.batch()
@@ -369,7 +364,7 @@ func TestSourceIgnoresAcksOfAnotherProcess(t *testing.T) {
 }
 
 func TestSourceConformance(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	// Something must post while the conformance case reads; it is started
 	// first so the leak check leaves it alone, and stops with the test.
 	var wg sync.WaitGroup
@@ -436,7 +431,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 
 func TestSourceServesHTTPS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	addr := freeAddr(t)
+	addr := testserver.FreeAddr(t)
 	st := openSource(t, map[string]any{"address": addr, "tls_cert_file": certFile, "tls_key_file": keyFile})
 	eventually := time.Now().Add(10 * time.Second)
 	for {
