@@ -54,6 +54,16 @@ func applyCommand() *cli.Command {
 	}
 }
 
+// controlProcs is the host's GOMAXPROCS while batches go plugin to plugin
+// (host.ApplyOptions.ControlProcs): one, unless GOMAXPROCS is set in the
+// environment, which wins as it does for any Go program.
+func controlProcs() int {
+	if _, ok := os.LookupEnv("GOMAXPROCS"); ok {
+		return 0
+	}
+	return 1
+}
+
 func apply(c *cli.Context) error {
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
@@ -82,6 +92,7 @@ func apply(c *cli.Context) error {
 		Observers:        ops.observers,
 		PluginEnv:        ops.cp.pluginEnv,
 		PluginTLS:        c.Bool("plugin-tls"),
+		ControlProcs:     controlProcs(),
 	})
 	var cerr *host.ConfigError
 	if errors.As(err, &cerr) {
