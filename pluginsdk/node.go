@@ -61,37 +61,17 @@ func (svc *nodeService) Run(stream flowctlv1.Node_RunServer) error {
 // keeps it until its ticket is released).
 type sourceNode struct {
 	inst  *instance
-	shape batchShape
-	sizes []int    // encodeRecords' scratch
-	kept  []Record // fill's scratch
+	batch *batcher
+	sizes []int // encodeRecords' scratch
 }
 
 func (s *sourceNode) Open(ctx context.Context, from []byte, shape dataplane.Shape) error {
-	s.shape = batchShape{max: int(shape.MaxEvents), linger: time.Duration(shape.LingerNanos)}
-	if s.shape.max <= 0 {
-		s.shape.max = defaultMaxBatchEvents
-	}
-	if s.shape.linger <= 0 {
-		s.shape.linger = defaultLinger
-	}
+	s.batch = newBatcher(s.inst.read, int(shape.MaxEvents), time.Duration(shape.LingerNanos))
 	return s.inst.do(func() error { return s.inst.source.Open(ctx, from) })
 }
 
-func (s *sourceNode) read(ctx context.Context, max int) (recs []Record, err error) {
-	err = s.inst.do(func() error {
-		recs, err = s.inst.source.Read(ctx, max)
-		return err
-	})
-	return recs, err
-}
-
 func (s *sourceNode) Next(ctx context.Context) (dataplane.Batch, []byte, bool, error) {
-	var (
-		recs []Record
-		end  bool
-		err  error
-	)
-	recs, s.kept, end, err = fill(ctx, s.read, s.shape, s.kept)
+	recs, end, err := s.batch.fill(ctx)
 	if err != nil || len(recs) == 0 {
 		return dataplane.Batch{}, nil, end, err
 	}

@@ -71,6 +71,15 @@ func (in *instance) do(fn func() error) error {
 	return fn()
 }
 
+// read is the component's Source.Read, through do.
+func (in *instance) read(ctx context.Context, max int) (recs []Record, err error) {
+	err = in.do(func() error {
+		recs, err = in.source.Read(ctx, max)
+		return err
+	})
+	return recs, err
+}
+
 // teardown cancels the running stream, waits for calls in progress to
 // return, and tears the component down once.
 func (in *instance) teardown(ctx context.Context, log hclog.Logger) {

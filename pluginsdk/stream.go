@@ -58,22 +58,9 @@ func (svc *sourceService) Stream(stream flowctlv1.Source_StreamServer) error {
 	acksDone := make(chan error, 1)
 	go func() { acksDone <- svc.receiveAcks(ctx, stream, inst, cr, cancel) }()
 
-	shape := batchShape{max: int(open.GetMaxBatchEvents()), linger: time.Duration(open.GetLingerNanos())}
-	if shape.max <= 0 {
-		shape.max = defaultMaxBatchEvents
-	}
-	if shape.linger <= 0 {
-		shape.linger = defaultLinger
-	}
-	read := func(ctx context.Context, max int) (recs []Record, err error) {
-		err = inst.do(func() error {
-			recs, err = inst.source.Read(ctx, max)
-			return err
-		})
-		return recs, err
-	}
+	b := newBatcher(inst.read, int(open.GetMaxBatchEvents()), time.Duration(open.GetLingerNanos()))
 	remaining := func() *uint64 { return remainingOf(inst) }
-	err = produce(ctx, stream, read, remaining, cr, shape)
+	err = produce(ctx, stream, b, remaining, cr)
 	if err != nil {
 		cause := context.Cause(ctx)
 		switch {
@@ -116,32 +103,21 @@ func (svc *sourceService) receiveAcks(ctx context.Context, stream flowctlv1.Sour
 	}
 }
 
-// readFunc is Source.Read, guarded against Teardown.
+// readFunc is Source.Read, guarded against Teardown (instance.read).
 type readFunc func(ctx context.Context, max int) ([]Record, error)
 
-type batchShape struct {
-	max    int
-	linger time.Duration
-}
-
 // produce sends batches until the source ends (nil) or fails.
-func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read readFunc, remaining func() *uint64, cr *dataplane.Credits, shape batchShape) error {
+func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, b *batcher, remaining func() *uint64, cr *dataplane.Credits) error {
 	var (
 		seq    uint64
 		buf    []byte
 		events []Event
-		kept   []Record
 	)
 	for {
 		if err := cr.Take(ctx); err != nil {
 			return err
 		}
-		var (
-			recs []Record
-			end  bool
-			err  error
-		)
-		recs, kept, end, err = fill(ctx, read, shape, kept)
+		recs, end, err := b.fill(ctx)
 		if err != nil {
 			return err
 		}
@@ -169,43 +145,66 @@ func produce(ctx context.Context, stream flowctlv1.Source_StreamServer, read rea
 	}
 }
 
+// batcher makes a source's batches, the same way under every protocol.
+type batcher struct {
+	read   readFunc
+	max    int           // events in a batch
+	linger time.Duration // how long a batch waits for more after its first record
+	// kept is fill's scratch space, where a batch's records wait while it
+	// reads more.
+	kept []Record
+}
+
+// newBatcher makes batches of read's records as the host shaped them; zero
+// (or less) is the default.
+func newBatcher(read readFunc, max int, linger time.Duration) *batcher {
+	b := &batcher{read: read, max: max, linger: linger}
+	if b.max <= 0 {
+		b.max = defaultMaxBatchEvents
+	}
+	if b.linger <= 0 {
+		b.linger = defaultLinger
+	}
+	return b
+}
+
 // fill reads one batch: it waits for the first record, then keeps reading
 // until the batch is full or linger has passed since the first record.
 // A source may hand back the same slice from every Read (Source.Read), so
-// before it reads again fill copies what it has into kept, scratch space
-// of the caller's that it returns for the next batch.
-func fill(ctx context.Context, read readFunc, shape batchShape, kept []Record) (recs []Record, _ []Record, end bool, err error) {
-	recs, err = read(ctx, shape.max)
+// before it reads again fill moves what it has into kept, whose memory is
+// the SDK's: so does an empty first read, which may be the source's slice.
+func (b *batcher) fill(ctx context.Context) (recs []Record, end bool, err error) {
+	recs, err = b.read(ctx, b.max)
 	if errors.Is(err, ErrEndOfInput) {
-		return recs, kept, true, nil
+		return recs, true, nil
 	}
 	if err != nil {
-		return nil, kept, false, err
+		return nil, false, err
 	}
-	deadline := time.Now().Add(shape.linger)
-	for len(recs) < shape.max {
+	deadline := time.Now().Add(b.linger)
+	for len(recs) < b.max {
 		if time.Until(deadline) <= 0 {
-			return recs, kept, false, nil
+			return recs, false, nil
 		}
-		if len(recs) > 0 && (len(kept) == 0 || &recs[0] != &kept[0]) {
-			kept = append(kept[:0], recs...)
-			recs = kept
+		if len(recs) == 0 || len(b.kept) == 0 || &recs[0] != &b.kept[0] {
+			b.kept = append(b.kept[:0], recs...)
+			recs = b.kept
 		}
 		rctx, cancel := context.WithDeadline(ctx, deadline)
-		more, err := read(rctx, shape.max-len(recs))
+		more, err := b.read(rctx, b.max-len(recs))
 		cancel()
 		recs = append(recs, more...)
-		kept = recs
+		b.kept = recs
 		switch {
 		case errors.Is(err, ErrEndOfInput):
-			return recs, kept, true, nil
+			return recs, true, nil
 		case err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
-			return recs, kept, false, nil
+			return recs, false, nil
 		case err != nil:
-			return nil, kept, false, err
+			return nil, false, err
 		}
 	}
-	return recs, kept, false, nil
+	return recs, false, nil
 }
 
 type processorService struct {
