@@ -66,6 +66,8 @@ type ApplyOptions struct {
 	// hundred a second per plugin; with more than one P, each of them woke
 	// an idle thread, and that handoff was a fifth of the host's CPU.
 	// Zero leaves GOMAXPROCS alone, as do runs relayed through the host.
+	// GOMAXPROCS is the process's: set it only where one Apply runs at a
+	// time, as flowctl apply does.
 	ControlProcs int
 }
 
